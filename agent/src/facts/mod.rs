@@ -1,0 +1,4 @@
+//! Facts about the machine: the data model and the gatherers that fill it.
+pub mod model;
+
+pub use model::*;
