@@ -8,14 +8,14 @@ let
   cfg = config.services.softap;
   settingsFormat = pkgs.formats.toml { };
 
-  # The typed options below, as the agent's configuration keys; unset options
-  # are left out so that the agent's own defaults apply.
+  # The typed options below, as the agent's configuration keys (agent/src/config.rs,
+  # which rejects unknown keys); unset options are left out so that the agent's
+  # own defaults apply.
   typedSettings = lib.filterAttrs (_: value: value != null) {
     inherit (cfg) ssid country channel phy bridge security;
     subnet_pool = cfg.subnetPool;
     network_name = cfg.networkName;
     interface = cfg.interfaceName;
-    hostapd_extra = if cfg.extraHostapdConfig == "" then null else cfg.extraHostapdConfig;
   };
 
   configFile = settingsFormat.generate "softap.toml" (typedSettings // cfg.settings);
@@ -49,28 +49,30 @@ in
       example = "/run/secrets/softap-passphrase";
       description = ''
         File holding the WPA passphrase (8 to 63 characters), read at service
-        start through `LoadCredential=`. Give a string path outside the Nix
-        store: a Nix path literal would copy the secret into the store. When
-        null the agent generates a passphrase and shows it on the console.
+        start through `LoadCredential=` as the agent's `softap.passphrase`
+        credential. Give a string path outside the Nix store: a Nix path
+        literal would copy the secret into the store. When null the agent
+        generates a passphrase, keeps it under /var/lib/softap and shows it on
+        the console.
       '';
     };
 
     country = lib.mkOption {
-      type = lib.types.nullOr (lib.types.strMatching "[A-Z]{2}|00");
+      type = lib.types.nullOr (lib.types.strMatching "[A-Z]{2}");
       default = null;
       example = "DE";
       description = "ISO 3166 country code for the regulatory domain; null keeps the kernel's.";
     };
 
     security = lib.mkOption {
-      type = lib.types.nullOr lib.types.str;
+      type = lib.types.nullOr (lib.types.enum [ "auto" "wpa2" "wpa3-transition" "open" ]);
       default = null;
       example = "wpa2";
-      description = "Security mode; null lets the agent use WPA3-SAE transition where the radio supports it.";
+      description = "Security mode; null (the agent's `auto`) uses WPA3-SAE transition where the radio supports SAE, WPA2-PSK otherwise.";
     };
 
     channel = lib.mkOption {
-      type = lib.types.nullOr lib.types.ints.positive;
+      type = lib.types.nullOr (lib.types.ints.between 1 233);
       default = null;
       description = "Channel to use; null lets the agent choose (it follows an upstream station on one-channel radios).";
     };
@@ -105,14 +107,7 @@ in
       type = lib.types.nullOr lib.types.str;
       default = null;
       example = "softap";
-      description = "Name of the access point's wireless interface.";
-    };
-
-    extraHostapdConfig = lib.mkOption {
-      type = lib.types.lines;
-      default = "";
-      example = "ap_isolate=1";
-      description = "Lines appended to the hostapd.conf that the agent renders.";
+      description = "Name of the access point's wireless interface (the agent's default is `softap`).";
     };
 
     settings = lib.mkOption {
@@ -160,7 +155,7 @@ in
 
     # DHCP and DNS for the stations are served by libvirt's dnsmasq on the bridge.
     networking.firewall.trustedInterfaces = [ cfg.bridge ];
-    networking.networkmanager.unmanaged = lib.mkIf (cfg.interfaceName != null) [ "interface-name:${cfg.interfaceName}" ];
+    networking.networkmanager.unmanaged = [ "interface-name:${if cfg.interfaceName == null then "softap" else cfg.interfaceName}" ];
 
     # The units come with the package (the same ones the Debian image ships,
     # their paths pointed into the store); the definitions below add drop-ins.
@@ -172,6 +167,7 @@ in
       after = [ "libvirtd.service" "systemd-networkd.service" ];
       path = [ cfg.hostapdPackage pkgs.iw pkgs.iproute2 config.virtualisation.libvirtd.package config.systemd.package ];
       restartTriggers = [ configFile ];
+      # There is no /usr/share on NixOS: tell the agent where its templates are.
       environment.SOFTAP_TEMPLATES = "${cfg.package}/share/softap/templates";
       serviceConfig.LoadCredential = lib.optional (cfg.passphraseFile != null) "${passphraseCredential}:${cfg.passphraseFile}";
     };
