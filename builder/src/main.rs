@@ -1,1 +1,143 @@
-fn main() {}
+//! The `softap-build` command line; the library does the work.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use softap_build::{build, check, BuildOptions, BuildReport};
+
+#[derive(Parser)]
+#[command(
+    name = "softap-build",
+    version,
+    about = "Builds the softap appliance image"
+)]
+struct Cli {
+    /// More logging (-v info, -vv debug, -vvv trace).
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    verbose: u8,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Build the image a spec describes.
+    Build {
+        /// The image spec, e.g. images/softap.toml.
+        spec: PathBuf,
+        /// Output directory.
+        #[arg(long, default_value = "out")]
+        out: PathBuf,
+        /// Cache directory (default $XDG_CACHE_HOME/softap or ~/.cache/softap).
+        #[arg(long)]
+        cache: Option<PathBuf>,
+        /// Print the summary as JSON on stdout.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Check a spec (paths, templates, symlinks) without building.
+    Check { spec: PathBuf },
+    // `flash IMAGE DEVICE` calls `softap_build::flash::run` once
+    // builder/src/flash.rs exists (owned by the Debian/disk work).
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let level = match cli.verbose {
+        0 => "warn",
+        1 => "info",
+        2 => "debug",
+        _ => "trace",
+    };
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level)),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match run(cli.command) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cmd: Command) -> anyhow::Result<()> {
+    match cmd {
+        Command::Build {
+            spec,
+            out,
+            cache,
+            json,
+        } => {
+            let opts = BuildOptions {
+                out_dir: out,
+                cache_dir: cache,
+                progress: !json,
+                source_date_epoch: None,
+            };
+            let report = build(&spec, &opts)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                summary(&report);
+            }
+        }
+        Command::Check { spec } => {
+            let s = check(&spec, &BuildOptions::default())?;
+            eprintln!(
+                "{}: ok ({}:{}, {} overlay(s))",
+                spec.display(),
+                s.image.name,
+                s.image.tag,
+                s.overlays.len()
+            );
+        }
+    }
+    Ok(())
+}
+
+fn human(n: u64) -> String {
+    let units = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = n as f64;
+    let mut i = 0;
+    while v >= 1024.0 && i + 1 < units.len() {
+        v /= 1024.0;
+        i += 1;
+    }
+    format!("{v:.1} {}", units[i])
+}
+
+fn summary(r: &BuildReport) {
+    eprintln!("{}:{}  {}", r.name, r.tag, r.manifest_digest);
+    for l in &r.layers {
+        eprintln!(
+            "  {:<10} {:>10} (data {:>10}, {} entries){}  {}",
+            l.name,
+            human(l.size),
+            human(l.data_size),
+            l.entries,
+            if l.reused { " reused" } else { "" },
+            l.digest
+        );
+    }
+    for d in &r.disk_only_layers {
+        eprintln!("  {d:<10} disk only");
+    }
+    for p in [&r.oci_archive, &r.oci_dir].into_iter().flatten() {
+        eprintln!("  wrote {}", p.display());
+    }
+    if let Some(d) = &r.disk {
+        eprintln!(
+            "  wrote {} ({}, {} allocated)",
+            d.path.display(),
+            human(d.size),
+            human(d.allocated)
+        );
+    }
+    eprintln!("  in {:.1}s", r.seconds);
+}

@@ -1,0 +1,399 @@
+//! OCI image documents (config, manifest, index) with the `oci-spec` types,
+//! serialised canonically (keys sorted: `oci-spec` keeps annotations and
+//! labels in `HashMap`s, whose order would change the digests), and the
+//! layout written as a directory or a deterministic tar archive.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fs::File;
+use std::io::{self, Write};
+use std::path::Path;
+
+use oci_spec::image::{
+    Arch, ConfigBuilder, Descriptor, DescriptorBuilder, HistoryBuilder, ImageConfigurationBuilder,
+    ImageIndexBuilder, ImageManifestBuilder, MediaType, Os, RootFsBuilder,
+};
+use oci_spec::OciSpecError;
+
+use crate::spec::Spec;
+use crate::store::{sha256_hex, BlobInfo, Store};
+
+pub const REF_NAME: &str = "org.opencontainers.image.ref.name";
+pub const CREATED: &str = "org.opencontainers.image.created";
+pub const PACKAGES: &str = "org.softap.packages";
+
+#[derive(Debug, thiserror::Error)]
+pub enum OciError {
+    #[error("OCI document: {0}")]
+    Spec(#[from] OciSpecError),
+    #[error("OCI document: {0}")]
+    Json(#[from] serde_json::Error),
+    #[error("{}: {source}", path.display())]
+    Io {
+        path: std::path::PathBuf,
+        source: io::Error,
+    },
+}
+
+/// A layer as it appears in the image.
+#[derive(Debug, Clone)]
+pub struct ImageLayer {
+    pub name: String,
+    pub blob: BlobInfo,
+}
+
+/// The image's small documents, serialised; blobs are in the store.
+#[derive(Debug, Clone)]
+pub struct Image {
+    pub config: Vec<u8>,
+    pub config_digest: String,
+    pub manifest: Vec<u8>,
+    pub manifest_digest: String,
+    pub index: Vec<u8>,
+    /// Docker's `manifest.json`, so `docker load` takes the archive.
+    pub docker_manifest: Vec<u8>,
+    pub layers: Vec<ImageLayer>,
+}
+
+/// RFC 3339 UTC for a Unix time (no external date crate needed).
+pub fn rfc3339(t: u64) -> String {
+    let days = (t / 86_400) as i64;
+    let secs = t % 86_400;
+    // Howard Hinnant's civil_from_days.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        secs / 3600,
+        secs / 60 % 60,
+        secs % 60
+    )
+}
+
+/// The OCI name of the build machine's architecture (images run on it).
+pub fn arch() -> Arch {
+    match std::env::consts::ARCH {
+        "x86_64" => Arch::Amd64,
+        "aarch64" => Arch::ARM64,
+        "x86" => Arch::i386,
+        "riscv64" => Arch::RISCV64,
+        other => Arch::Other(other.to_owned()),
+    }
+}
+
+/// Serialises with object keys sorted at every level.
+pub fn canonical_json<T: serde::Serialize>(v: &T) -> Result<Vec<u8>, serde_json::Error> {
+    fn sort(v: serde_json::Value) -> serde_json::Value {
+        match v {
+            serde_json::Value::Object(m) => {
+                let sorted: BTreeMap<String, serde_json::Value> =
+                    m.into_iter().map(|(k, v)| (k, sort(v))).collect();
+                let mut out = serde_json::Map::new();
+                for (k, v) in sorted {
+                    out.insert(k, v);
+                }
+                serde_json::Value::Object(out)
+            }
+            serde_json::Value::Array(a) => {
+                serde_json::Value::Array(a.into_iter().map(sort).collect())
+            }
+            other => other,
+        }
+    }
+    serde_json::to_vec(&sort(serde_json::to_value(v)?))
+}
+
+fn media(m: &str) -> MediaType {
+    MediaType::from(m)
+}
+
+fn descriptor(m: MediaType, digest: &str, size: u64) -> Result<Descriptor, OciError> {
+    Ok(DescriptorBuilder::default()
+        .media_type(m)
+        .digest(
+            oci_spec::image::Digest::try_from(digest)
+                .map_err(|e| OciSpecError::Other(e.to_string()))?,
+        )
+        .size(size)
+        .build()?)
+}
+
+/// Builds config, manifest, index and Docker manifest, and stores config and
+/// manifest as blobs.
+pub fn assemble(
+    spec: &Spec,
+    layers: Vec<ImageLayer>,
+    packages: Option<String>,
+    store: &Store,
+) -> Result<Image, OciError> {
+    let created = rfc3339(spec.image.source_date_epoch);
+    let c = &spec.container;
+    let mut cfg = ConfigBuilder::default();
+    cfg = cfg
+        .entrypoint(c.entrypoint.clone())
+        .working_dir(c.working_dir.clone());
+    if !c.cmd.is_empty() {
+        cfg = cfg.cmd(c.cmd.clone());
+    }
+    if !c.env.is_empty() {
+        cfg = cfg.env(
+            c.env
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>(),
+        );
+    }
+    if !c.labels.is_empty() {
+        cfg = cfg.labels(c.labels.clone().into_iter().collect::<HashMap<_, _>>());
+    }
+    if let Some(s) = &c.stop_signal {
+        cfg = cfg.stop_signal(s.clone());
+    }
+    let history = layers
+        .iter()
+        .map(|l| {
+            HistoryBuilder::default()
+                .created(created.clone())
+                .created_by(format!("softap-build: {} layer", l.name))
+                .comment(l.blob.compressor.clone())
+                .build()
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let config = ImageConfigurationBuilder::default()
+        .architecture(arch())
+        .os(Os::Linux)
+        .created(created.clone())
+        .config(cfg.build()?)
+        .rootfs(
+            RootFsBuilder::default()
+                .typ("layers")
+                .diff_ids(
+                    layers
+                        .iter()
+                        .map(|l| l.blob.diff_id.clone())
+                        .collect::<Vec<_>>(),
+                )
+                .build()?,
+        )
+        .history(history)
+        .build()?;
+    let config_bytes = canonical_json(&config)?;
+    let config_digest = store.put_bytes(&config_bytes).map_err(|e| OciError::Io {
+        path: e.path,
+        source: e.source,
+    })?;
+
+    let mut annotations = HashMap::new();
+    annotations.insert(CREATED.to_owned(), created);
+    if let Some(p) = packages {
+        annotations.insert(PACKAGES.to_owned(), p);
+    }
+    let manifest = ImageManifestBuilder::default()
+        .schema_version(2u32)
+        .media_type(MediaType::ImageManifest)
+        .config(descriptor(
+            MediaType::ImageConfig,
+            &config_digest,
+            config_bytes.len() as u64,
+        )?)
+        .layers(
+            layers
+                .iter()
+                .map(|l| descriptor(media(&l.blob.media_type), &l.blob.digest, l.blob.size))
+                .collect::<Result<Vec<_>, _>>()?,
+        )
+        .annotations(annotations)
+        .build()?;
+    let manifest_bytes = canonical_json(&manifest)?;
+    let manifest_digest = format!("sha256:{}", sha256_hex(&manifest_bytes));
+    store.put_bytes(&manifest_bytes).map_err(|e| OciError::Io {
+        path: e.path,
+        source: e.source,
+    })?;
+
+    let mut mdesc = descriptor(
+        MediaType::ImageManifest,
+        &manifest_digest,
+        manifest_bytes.len() as u64,
+    )?;
+    mdesc.set_annotations(Some(HashMap::from([(
+        REF_NAME.to_owned(),
+        spec.image.tag.clone(),
+    )])));
+    let index = ImageIndexBuilder::default()
+        .schema_version(2u32)
+        .media_type(MediaType::ImageIndex)
+        .manifests(vec![mdesc])
+        .build()?;
+    let index_bytes = canonical_json(&index)?;
+
+    let blob = |d: &str| format!("blobs/sha256/{}", d.trim_start_matches("sha256:"));
+    let docker = serde_json::json!([{
+        "Config": blob(&config_digest),
+        "RepoTags": [format!("{}:{}", spec.image.name, spec.image.tag)],
+        "Layers": layers.iter().map(|l| blob(&l.blob.digest)).collect::<Vec<_>>(),
+    }]);
+    Ok(Image {
+        config: config_bytes,
+        config_digest,
+        manifest: manifest_bytes,
+        manifest_digest,
+        index: index_bytes,
+        docker_manifest: canonical_json(&docker)?,
+        layers,
+    })
+}
+
+const OCI_LAYOUT: &[u8] = br#"{"imageLayoutVersion":"1.0.0"}"#;
+
+/// The files of the layout, in the order they are written: small documents
+/// by content, blobs by store path.
+fn layout_files(image: &Image, store: &Store) -> Vec<(String, LayoutFile)> {
+    let mut blobs: BTreeMap<String, LayoutFile> = BTreeMap::new();
+    let hex = |d: &str| d.trim_start_matches("sha256:").to_owned();
+    blobs.insert(
+        hex(&image.config_digest),
+        LayoutFile::Bytes(image.config.clone()),
+    );
+    blobs.insert(
+        hex(&image.manifest_digest),
+        LayoutFile::Bytes(image.manifest.clone()),
+    );
+    for l in &image.layers {
+        blobs.insert(
+            hex(&l.blob.digest),
+            LayoutFile::Path(store.blob_path(&l.blob.digest), l.blob.size),
+        );
+    }
+    let mut files = vec![(
+        "oci-layout".to_owned(),
+        LayoutFile::Bytes(OCI_LAYOUT.to_vec()),
+    )];
+    files.push((
+        "index.json".to_owned(),
+        LayoutFile::Bytes(image.index.clone()),
+    ));
+    files.push((
+        "manifest.json".to_owned(),
+        LayoutFile::Bytes(image.docker_manifest.clone()),
+    ));
+    for (h, f) in blobs {
+        files.push((format!("blobs/sha256/{h}"), f));
+    }
+    files
+}
+
+enum LayoutFile {
+    Bytes(Vec<u8>),
+    Path(std::path::PathBuf, u64),
+}
+
+/// Writes the layout as a tar archive to `out` (a temp file the caller
+/// renames into place).
+pub fn write_archive<W: Write>(
+    image: &Image,
+    store: &Store,
+    out: W,
+    mtime: u64,
+) -> Result<W, OciError> {
+    let mut b = tar::Builder::new(out);
+    let io_err = |path: &Path| {
+        let path = path.to_owned();
+        move |source| OciError::Io { path, source }
+    };
+    let here = Path::new("oci-archive");
+    let dir = |b: &mut tar::Builder<W>, p: &str| -> io::Result<()> {
+        let mut h = header(mtime, 0o755);
+        h.set_entry_type(tar::EntryType::Directory);
+        h.set_size(0);
+        b.append_data(&mut h, p, io::empty())
+    };
+    dir(&mut b, "blobs/").map_err(io_err(here))?;
+    dir(&mut b, "blobs/sha256/").map_err(io_err(here))?;
+    for (name, f) in layout_files(image, store) {
+        let mut h = header(mtime, 0o644);
+        match f {
+            LayoutFile::Bytes(bytes) => {
+                h.set_size(bytes.len() as u64);
+                b.append_data(&mut h, &name, &bytes[..])
+                    .map_err(io_err(here))?;
+            }
+            LayoutFile::Path(p, size) => {
+                h.set_size(size);
+                let file = File::open(&p).map_err(io_err(&p))?;
+                b.append_data(&mut h, &name, file.take_exact(size))
+                    .map_err(io_err(&p))?;
+            }
+        }
+    }
+    b.into_inner().map_err(io_err(here))
+}
+
+trait TakeExact: io::Read + Sized {
+    fn take_exact(self, n: u64) -> io::Take<Self> {
+        self.take(n)
+    }
+}
+impl<R: io::Read> TakeExact for R {}
+
+fn header(mtime: u64, mode: u32) -> tar::Header {
+    let mut h = tar::Header::new_ustar();
+    h.set_mode(mode);
+    h.set_uid(0);
+    h.set_gid(0);
+    h.set_mtime(mtime);
+    // Cannot fail: empty names fit.
+    let _ = h.set_username("");
+    let _ = h.set_groupname("");
+    h.set_entry_type(tar::EntryType::Regular);
+    h
+}
+
+/// Writes the layout as a directory `dir` (which must not exist yet): blobs
+/// are hard-linked from the store when possible, copied otherwise.
+pub fn write_dir(image: &Image, store: &Store, dir: &Path) -> Result<(), OciError> {
+    let io_err = |path: &Path| {
+        let path = path.to_owned();
+        move |source| OciError::Io { path, source }
+    };
+    std::fs::create_dir_all(dir.join("blobs/sha256")).map_err(io_err(dir))?;
+    for (name, f) in layout_files(image, store) {
+        let dst = dir.join(&name);
+        match f {
+            LayoutFile::Bytes(bytes) => std::fs::write(&dst, bytes).map_err(io_err(&dst))?,
+            LayoutFile::Path(p, _) => {
+                if std::fs::hard_link(&p, &dst).is_err() {
+                    std::fs::copy(&p, &dst).map_err(io_err(&dst))?;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339(1_735_689_600), "2025-01-01T00:00:00Z");
+        assert_eq!(rfc3339(951_825_600), "2000-02-29T12:00:00Z");
+        assert_eq!(rfc3339(253_402_300_799), "9999-12-31T23:59:59Z");
+    }
+
+    #[test]
+    fn canonical_sorts_hashmaps() {
+        let m: HashMap<String, u32> = (0..50).map(|i| (format!("k{i}"), i)).collect();
+        let a = canonical_json(&m).unwrap();
+        let s = String::from_utf8(a).unwrap();
+        assert!(s.starts_with("{\"k0\":0,\"k1\":1,\"k10\":10"), "{s}");
+    }
+}

@@ -1,0 +1,165 @@
+//! The upper layers' entries: overlay trees (with `*.j2` templates rendered),
+//! the agent binary and the appliance defaults.
+
+use std::io::Read;
+use std::path::PathBuf;
+
+use crate::layer::entry::{Data, Entry, Kind};
+use crate::layer::resolve::check_relative;
+use crate::layer::source::{walk_dir, Normalise};
+use crate::layer::LayerError;
+use crate::spec::Spec;
+
+pub const AGENT_PATH: &str = "usr/bin/softap-agent";
+pub const APPLIANCE_PATH: &str = "etc/softap/softap.toml";
+
+#[derive(Debug, thiserror::Error)]
+pub enum OverlayError {
+    #[error("overlay {}: {message}", overlay.display())]
+    Escape { overlay: PathBuf, message: String },
+    #[error("template {}: {message}", file.display())]
+    Template { file: PathBuf, message: String },
+    #[error(transparent)]
+    Layer(#[from] LayerError),
+    #[error("appliance table: {0}")]
+    Appliance(String),
+}
+
+/// Every overlay's entries, in spec order (later overlays win on the same
+/// path when the layer is finished).
+pub fn overlay_entries(spec: &Spec) -> Result<Vec<Entry>, OverlayError> {
+    let mut out = Vec::new();
+    for (i, o) in spec.overlays.iter().enumerate() {
+        let norm = Normalise {
+            source_date_epoch: spec.image.source_date_epoch,
+            owner: Some(o.owner),
+            fixed_mtime: true,
+            // Host xattrs (SELinux labels, ...) would leak into the image.
+            xattrs: false,
+        };
+        let walked = walk_dir(&o.path.path, &norm)?;
+        for mut e in walked.entries {
+            match &mut e.kind {
+                Kind::Symlink(t) => {
+                    check_relative(&e.path, t).map_err(|message| OverlayError::Escape {
+                        overlay: o.path.path.clone(),
+                        message,
+                    })?;
+                }
+                Kind::File {
+                    data, link_group, ..
+                } => {
+                    // Hard-link groups are numbered per walk.
+                    *link_group = link_group.map(|g| g | ((i as u64) << 40));
+                    if let (Some(stripped), Data::Path(src)) = (e.path.strip_suffix(".j2"), &*data)
+                    {
+                        let rendered = render(spec, &o.vars, src)?;
+                        e = Entry {
+                            path: stripped.to_owned(),
+                            kind: Kind::File {
+                                size: rendered.len() as u64,
+                                data: Data::Bytes(rendered.into()),
+                                link_group: None,
+                            },
+                            ..e
+                        };
+                    }
+                }
+                Kind::Dir => {}
+            }
+            out.push(e);
+        }
+    }
+    Ok(out)
+}
+
+/// The template context: the overlay's `vars` at the top level, plus
+/// `image` and `appliance` tables.
+fn render(spec: &Spec, vars: &toml::Table, src: &std::path::Path) -> Result<Vec<u8>, OverlayError> {
+    let terr = |message: String| OverlayError::Template {
+        file: src.to_owned(),
+        message,
+    };
+    let mut text = String::new();
+    std::fs::File::open(src)
+        .and_then(|mut f| f.read_to_string(&mut text))
+        .map_err(|e| terr(e.to_string()))?;
+    let mut env = minijinja::Environment::new();
+    env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
+    env.set_keep_trailing_newline(true);
+    let name = src.display().to_string();
+    env.add_template_owned(name.clone(), text)
+        .map_err(|e| terr(template_error(&e)))?;
+    let mut ctx = vars.clone();
+    let mut image = toml::Table::new();
+    image.insert("name".into(), spec.image.name.clone().into());
+    image.insert("tag".into(), spec.image.tag.clone().into());
+    image.insert(
+        "source_date_epoch".into(),
+        toml::Value::Integer(spec.image.source_date_epoch as i64),
+    );
+    ctx.insert("image".into(), toml::Value::Table(image));
+    ctx.insert(
+        "appliance".into(),
+        toml::Value::Table(spec.appliance.clone()),
+    );
+    let t = env
+        .get_template(&name)
+        .map_err(|e| terr(template_error(&e)))?;
+    let out = t
+        .render(minijinja::Value::from_serialize(&ctx))
+        .map_err(|e| terr(template_error(&e)))?;
+    Ok(out.into_bytes())
+}
+
+fn template_error(e: &minijinja::Error) -> String {
+    match e.line() {
+        Some(l) => format!("line {l}: {e}"),
+        None => e.to_string(),
+    }
+}
+
+pub fn agent_entry(spec: &Spec) -> Option<Entry> {
+    let a = spec.agent.as_ref()?;
+    let size = std::fs::metadata(&a.path).map(|m| m.len()).unwrap_or(0);
+    Some(Entry {
+        path: AGENT_PATH.to_owned(),
+        kind: Kind::File {
+            size,
+            data: Data::Path(a.path.clone()),
+            link_group: None,
+        },
+        mode: 0o755,
+        uid: 0,
+        gid: 0,
+        mtime: spec.image.source_date_epoch,
+        xattrs: Vec::new(),
+    })
+}
+
+/// `[appliance]` as the TOML file the agent reads, or `None` when empty.
+pub fn appliance_toml(spec: &Spec) -> Result<Option<String>, OverlayError> {
+    if spec.appliance.is_empty() {
+        return Ok(None);
+    }
+    toml::to_string(&spec.appliance)
+        .map(Some)
+        .map_err(|e| OverlayError::Appliance(e.to_string()))
+}
+
+pub fn appliance_entry(spec: &Spec) -> Result<Option<Entry>, OverlayError> {
+    Ok(appliance_toml(spec)?.map(|text| {
+        let header = format!(
+            "# Appliance defaults from the image spec ({}); the agent validates them at boot.\n",
+            spec.file
+                .file_name()
+                .map_or_else(String::new, |f| f.to_string_lossy().into_owned())
+        );
+        Entry::bytes(
+            APPLIANCE_PATH,
+            format!("{header}{text}").into_bytes(),
+            0o644,
+            spec.image.source_date_epoch,
+        )
+    }))
+}
