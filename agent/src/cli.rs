@@ -1,0 +1,374 @@
+//! Command line: parses flags, gathers facts, and runs one subcommand.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Instant;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::config::{self, Layer, Security};
+use crate::facts::Facts;
+use crate::plan::{self, Plan, PlanError};
+use crate::render::{self, RenderedFile, Templates};
+use crate::state::{self, State};
+
+const ABOUT: &str = "First-boot agent of the softap appliance: finds a radio that can host an \
+access point, picks a channel and a free subnet, writes the libvirt, systemd-networkd and \
+hostapd configuration, and brings the access point up.";
+
+const AFTER_HELP: &str = "\
+Configuration, later layers win: built-in defaults < /etc/softap/softap.toml < softap.toml on \
+the boot partition (/efi, /boot/efi or /boot) < systemd credentials (softap.ssid, \
+softap.passphrase, softap.country, ...) < command-line flags.
+
+Exit status: 0 success, 1 failure, 2 bad configuration or usage, 3 no phy can host the access \
+point, 4 subnet pool exhausted, 5 a bring-up step failed (rolled back).
+
+Examples:
+  softap-agent plan                      what would be done, and why
+  softap-agent detect --json > facts.json
+  softap-agent plan --facts facts.json   plan for another machine's facts
+  softap-agent detect --from-iw-list iw.txt --json   facts from pasted `iw list` output
+  softap-agent apply --root /tmp/dry     write every file under /tmp/dry, run nothing
+  softap-agent status                    SSID, passphrase and a QR code to join";
+
+#[derive(Debug, Parser)]
+#[command(name = "softap-agent", version, about = ABOUT, after_help = AFTER_HELP)]
+pub struct Cli {
+    /// Read the configuration from FILE instead of /etc/softap/softap.toml and the boot partition.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Use facts from FILE (the JSON `detect --json` prints) instead of the live system.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub facts: Option<PathBuf>,
+    /// Read and write every file under DIR and run no service commands (a dry run).
+    #[arg(long, global = true, value_name = "DIR")]
+    pub root: Option<PathBuf>,
+    /// More log output (-v info, -vv debug).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    #[command(flatten)]
+    pub overrides: Overrides,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Configuration overrides: the highest layer. (The passphrase is not a
+/// flag, as command lines are visible to every user; use a credential.)
+#[derive(Debug, Args, Default)]
+pub struct Overrides {
+    /// Network name (1-32 bytes).
+    #[arg(long, global = true)]
+    pub ssid: Option<String>,
+    /// Security: wpa2, wpa3-transition, auto or open.
+    #[arg(long, global = true)]
+    pub security: Option<Security>,
+    /// Regulatory country code, e.g. DE (needed for 5 GHz).
+    #[arg(long, global = true)]
+    pub country: Option<String>,
+    /// Channel (ignored where the AP must follow an upstream station).
+    #[arg(long, global = true)]
+    pub channel: Option<u16>,
+    /// The phy to use, by name (phy1) or index.
+    #[arg(long, global = true)]
+    pub phy: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Show the facts: phys, modes, combinations, channels and their flags, interfaces, addresses, routes, libvirt networks.
+    Detect {
+        /// Print the facts as JSON (the format --facts reads).
+        #[arg(long)]
+        json: bool,
+        /// Build the facts from the text of `iw list` instead of the live system.
+        #[arg(long, value_name = "FILE")]
+        from_iw_list: Option<PathBuf>,
+        /// With --from-iw-list: the text of `iw dev` (interfaces and their channels).
+        #[arg(long, value_name = "FILE", requires = "from_iw_list")]
+        iw_dev: Option<PathBuf>,
+    },
+    /// Decide phy, channel, subnet, bridge and security and show every file that would be written; writes nothing.
+    Plan {
+        /// Print the plan and the files as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Bring the access point up (idempotent; rolls back this run's changes on failure).
+    Apply,
+    /// Show hostapd's state, clients, subnet, SSID, passphrase and a QR code to join.
+    Status {
+        /// Print the status as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Stay running: re-plan and re-apply when the upstream network moves into our subnet or a phy appears.
+    Watch,
+}
+
+/// Everything a command can fail with, each with its exit status.
+#[derive(Debug, thiserror::Error)]
+pub enum AgentError {
+    #[error(transparent)]
+    Config(#[from] config::ConfigError),
+    #[error(transparent)]
+    Plan(#[from] PlanError),
+    #[error(transparent)]
+    Render(#[from] render::RenderError),
+    #[error(transparent)]
+    State(#[from] state::StateError),
+    #[error("{path}: cannot read facts: {source}")]
+    FactsRead {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}:{line}:{column}: not valid facts JSON: {source}")]
+    FactsParse {
+        path: PathBuf,
+        line: usize,
+        column: usize,
+        source: serde_json::Error,
+    },
+    #[error("{0}")]
+    Facts(String),
+    #[error("{0}")]
+    Other(String),
+}
+
+impl AgentError {
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            AgentError::Config(_) => 2,
+            AgentError::Plan(e) => e.exit_code(),
+            _ => 1,
+        }
+    }
+}
+
+/// Logs how long a step took, so the end-to-end test can report the agent's
+/// own share of the bring-up time.
+pub struct StepTimer {
+    step: &'static str,
+    start: Instant,
+}
+
+impl StepTimer {
+    pub fn start(step: &'static str) -> Self {
+        tracing::debug!(step, "started");
+        StepTimer {
+            step,
+            start: Instant::now(),
+        }
+    }
+    pub fn done(self) {
+        let ms = self.start.elapsed().as_secs_f64() * 1000.0;
+        tracing::info!(step = self.step, ms = format!("{ms:.1}"), "step done");
+    }
+}
+
+/// The resolved context every command works in.
+pub struct Context {
+    pub root: PathBuf,
+    pub dry_run: bool,
+    pub cli_facts: Option<PathBuf>,
+    pub config_sources: config::Sources,
+}
+
+impl Context {
+    pub fn new(cli: &Cli) -> Context {
+        let root = cli.root.clone().unwrap_or_else(|| PathBuf::from("/"));
+        let o = &cli.overrides;
+        let flags = Layer {
+            ssid: o.ssid.clone(),
+            security: o.security,
+            country: o.country.clone(),
+            channel: o.channel,
+            phy: o.phy.clone(),
+            ..Layer::default()
+        };
+        Context {
+            dry_run: cli.root.is_some(),
+            cli_facts: cli.facts.clone(),
+            config_sources: config::Sources::system(&root, cli.config.clone(), flags),
+            root,
+        }
+    }
+
+    pub fn config(&self) -> Result<config::Config, AgentError> {
+        let t = StepTimer::start("config");
+        let c = config::load(&self.config_sources)?;
+        t.done();
+        Ok(c)
+    }
+
+    /// Facts from `--facts FILE`, else from the live system.
+    pub fn facts(&self) -> Result<Facts, AgentError> {
+        let t = StepTimer::start("facts");
+        let mut facts = match &self.cli_facts {
+            Some(path) => read_facts(path)?,
+            None => gather_live()?,
+        };
+        if facts.machine_id.is_none() {
+            facts.machine_id = read_machine_id(&self.root);
+        }
+        t.done();
+        Ok(facts)
+    }
+
+    pub fn state(&self) -> Result<State, AgentError> {
+        Ok(State::load(&self.root)?)
+    }
+}
+
+/// Reads a facts JSON file, reporting errors with line and column.
+pub fn read_facts(path: &Path) -> Result<Facts, AgentError> {
+    let text = std::fs::read_to_string(path).map_err(|source| AgentError::FactsRead {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    serde_json::from_str(&text).map_err(|source| AgentError::FactsParse {
+        path: path.to_path_buf(),
+        line: source.line(),
+        column: source.column(),
+        source,
+    })
+}
+
+fn gather_live() -> Result<Facts, AgentError> {
+    Err(AgentError::Facts(
+        "gathering live facts is not available in this build; pass --facts FILE".into(),
+    ))
+}
+
+fn read_machine_id(root: &Path) -> Option<String> {
+    std::fs::read_to_string(root.join("etc/machine-id"))
+        .ok()
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+}
+
+/// The passphrase shown by `plan`: configured, else stored, else a note.
+pub fn known_passphrase(cfg: &config::Config, root: &Path) -> Option<String> {
+    cfg.passphrase.clone().or_else(|| {
+        std::fs::read_to_string(root.join(state::PASSPHRASE_FILE))
+            .ok()
+            .map(|s| s.trim_end_matches('\n').to_string())
+            .filter(|s| !s.is_empty())
+    })
+}
+
+/// Placeholder rendered by `plan` before the first apply generated one.
+pub const PASSPHRASE_PLACEHOLDER: &str = "(generated-at-first-apply)";
+
+/// Facts, config and state to a plan and its files; writes nothing.
+pub fn plan_and_render(
+    ctx: &Context,
+    facts: &Facts,
+    cfg: &config::Config,
+    prev: &State,
+    passphrase: Option<&str>,
+) -> Result<(Plan, Vec<RenderedFile>, Templates), AgentError> {
+    let t = StepTimer::start("plan");
+    let p = plan::plan(facts, cfg, prev)?;
+    t.done();
+    let t = StepTimer::start("render");
+    let templates = Templates::load(&ctx.root)?;
+    let files = render::render(&p, passphrase, &templates)?;
+    t.done();
+    Ok((p, files, templates))
+}
+
+fn cmd_plan(ctx: &Context, json: bool) -> Result<(), AgentError> {
+    let cfg = ctx.config()?;
+    let facts = ctx.facts()?;
+    let prev = ctx.state()?;
+    let pass = known_passphrase(&cfg, &ctx.root);
+    let shown = pass.as_deref().unwrap_or(PASSPHRASE_PLACEHOLDER);
+    let (p, files, templates) = plan_and_render(ctx, &facts, &cfg, &prev, Some(shown))?;
+    if json {
+        let out = serde_json::json!({
+            "plan": p,
+            "files": files,
+            "templates": templates.origin,
+            "config_sources": cfg.sources,
+        });
+        println!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
+    } else {
+        print!("{}", p.explain());
+        println!("\nConfiguration from: {}", cfg.sources.join(" < "));
+        println!("Templates: {}", templates.origin);
+        for f in &files {
+            println!("\n--- {} (mode {:04o}) ---", f.path, f.mode);
+            print!("{}", f.content);
+        }
+    }
+    Ok(())
+}
+
+fn cmd_detect(
+    ctx: &Context,
+    json: bool,
+    from_iw_list: Option<&Path>,
+    iw_dev: Option<&Path>,
+) -> Result<(), AgentError> {
+    let facts = match from_iw_list {
+        Some(list) => facts_from_iw(list, iw_dev)?,
+        None => ctx.facts()?,
+    };
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&facts).unwrap_or_default()
+        );
+    } else {
+        print!("{}", crate::detect::describe(&facts));
+    }
+    Ok(())
+}
+
+fn facts_from_iw(_list: &Path, _dev: Option<&Path>) -> Result<Facts, AgentError> {
+    Err(AgentError::Facts(
+        "--from-iw-list is not available in this build".into(),
+    ))
+}
+
+/// Runs the parsed command line; returns the process exit status.
+pub fn run(cli: Cli) -> ExitCode {
+    init_logging(cli.verbose, &cli.command);
+    let ctx = Context::new(&cli);
+    let result = match &cli.command {
+        Command::Detect {
+            json,
+            from_iw_list,
+            iw_dev,
+        } => cmd_detect(&ctx, *json, from_iw_list.as_deref(), iw_dev.as_deref()),
+        Command::Plan { json } => cmd_plan(&ctx, *json),
+        Command::Apply => Err(AgentError::Other("apply: not yet implemented".into())),
+        Command::Status { .. } => Err(AgentError::Other("status: not yet implemented".into())),
+        Command::Watch => Err(AgentError::Other("watch: not yet implemented".into())),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("softap-agent: {e}");
+            ExitCode::from(e.exit_code())
+        }
+    }
+}
+
+fn init_logging(verbose: u8, cmd: &Command) {
+    // apply and watch run as services: their step timings belong in the journal.
+    let base = match (verbose, cmd) {
+        (0, Command::Apply | Command::Watch) => "info",
+        (0, _) => "warn",
+        (1, _) => "info",
+        _ => "debug",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("SOFTAP_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(base));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .try_init();
+}

@@ -1,0 +1,140 @@
+//! The human-readable form of the facts that `detect` prints.
+
+use std::fmt::Write;
+
+use crate::facts::{BandId, Facts};
+use crate::plan::phy::{combination_text, modes_text};
+
+fn band_name(b: BandId) -> &'static str {
+    match b {
+        BandId::Band2G4 => "2.4 GHz",
+        BandId::Band5G => "5 GHz",
+        BandId::Band6G => "6 GHz",
+        BandId::Band60G => "60 GHz",
+    }
+}
+
+pub fn describe(f: &Facts) -> String {
+    let mut s = String::new();
+    if f.phys.is_empty() {
+        s.push_str("No wireless phys.\n");
+    }
+    for p in &f.phys {
+        let _ = writeln!(
+            s,
+            "{} (index {}{}){}",
+            p.name,
+            p.index,
+            p.driver
+                .as_deref()
+                .map(|d| format!(", driver {d}"))
+                .unwrap_or_default(),
+            if p.self_managed_reg {
+                ", self-managed regulatory domain"
+            } else {
+                ""
+            }
+        );
+        let _ = writeln!(s, "  modes: {}", modes_text(p));
+        let _ = writeln!(s, "  SAE (WPA3): {}", if p.sae { "yes" } else { "no" });
+        if p.combinations.is_empty() {
+            let _ = writeln!(s, "  combinations: none");
+        }
+        for c in &p.combinations {
+            let _ = writeln!(s, "  combination: {}", combination_text(c));
+        }
+        for b in &p.bands {
+            let usable: Vec<String> = b
+                .channels
+                .iter()
+                .map(|c| {
+                    let mut flags = Vec::new();
+                    if c.disabled {
+                        flags.push("disabled");
+                    }
+                    if c.no_ir {
+                        flags.push("no-IR");
+                    }
+                    if c.radar {
+                        flags.push("radar");
+                    }
+                    if flags.is_empty() {
+                        c.number.to_string()
+                    } else {
+                        format!("{}({})", c.number, flags.join(","))
+                    }
+                })
+                .collect();
+            let _ = writeln!(
+                s,
+                "  {}{}{}: {}",
+                band_name(b.band),
+                if b.ht { " HT" } else { "" },
+                if b.vht { " VHT" } else { "" },
+                usable.join(" ")
+            );
+        }
+    }
+    for i in &f.interfaces {
+        let _ = writeln!(
+            s,
+            "interface {} on phy index {}: {:?}{}{}",
+            i.name,
+            i.phy,
+            i.iftype,
+            i.ssid
+                .as_deref()
+                .map(|x| format!(", ssid {x:?}"))
+                .unwrap_or_default(),
+            i.channel
+                .map(|c| format!(", channel {c}"))
+                .unwrap_or_default()
+        );
+    }
+    for a in &f.addresses {
+        let _ = writeln!(s, "address {} on {}", a.addr, a.ifname);
+    }
+    for r in &f.routes {
+        let _ = writeln!(
+            s,
+            "route {}{}{} table {}",
+            r.dst,
+            r.gateway.map(|g| format!(" via {g}")).unwrap_or_default(),
+            r.dev
+                .as_deref()
+                .map(|d| format!(" dev {d}"))
+                .unwrap_or_default(),
+            r.table
+        );
+    }
+    if f.libvirt.reachable {
+        for n in &f.libvirt.networks {
+            let subnets: Vec<String> = n.subnets.iter().map(|x| x.to_string()).collect();
+            let _ = writeln!(
+                s,
+                "libvirt network {} ({}){}: {}",
+                n.name,
+                if n.active { "active" } else { "inactive" },
+                n.bridge
+                    .as_deref()
+                    .map(|b| format!(" on {b}"))
+                    .unwrap_or_default(),
+                subnets.join(", ")
+            );
+        }
+    } else {
+        let _ = writeln!(
+            s,
+            "libvirt: not reachable{}",
+            f.libvirt
+                .error
+                .as_deref()
+                .map(|e| format!(" ({e})"))
+                .unwrap_or_default()
+        );
+    }
+    if let Some(m) = &f.machine_id {
+        let _ = writeln!(s, "machine id: {m}");
+    }
+    s
+}

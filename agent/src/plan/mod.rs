@@ -1,0 +1,495 @@
+//! The plan: a pure function of facts, configuration and previous state that
+//! decides phy, channel, subnet, bridge and security, explaining every choice
+//! and every rejection.
+
+pub mod channel;
+pub mod phy;
+pub mod subnet;
+
+use std::collections::BTreeSet;
+
+use ipnet::Ipv4Net;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use crate::config::{Config, Security};
+use crate::facts::{Facts, Phy};
+use crate::state::{PhyRecord, State};
+
+pub use channel::ChannelChoice;
+pub use subnet::SubnetChoice;
+
+/// The security mode hostapd is configured with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SecurityMode {
+    Wpa2,
+    Wpa3Transition,
+    Open,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PhyChoice {
+    pub name: String,
+    pub index: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub driver: Option<String>,
+    pub sae: bool,
+    pub fit: phy::PhyFit,
+}
+
+/// One explained decision or rejection.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Note {
+    pub topic: String,
+    pub text: String,
+}
+
+fn note(topic: &str, text: impl Into<String>) -> Note {
+    Note {
+        topic: topic.into(),
+        text: text.into(),
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Plan {
+    pub ssid: String,
+    pub security: SecurityMode,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub country: Option<String>,
+    pub phy: PhyChoice,
+    pub channel: ChannelChoice,
+    pub subnet: SubnetChoice,
+    pub bridge: String,
+    pub network_name: String,
+    pub interface: String,
+    /// Why each choice was made.
+    pub decisions: Vec<Note>,
+    /// What was rejected and why.
+    pub rejected: Vec<Note>,
+    /// Every subnet known to have conflicted (remembered + seen now).
+    pub conflicts: Vec<Ipv4Net>,
+}
+
+impl Plan {
+    /// The state this plan leaves behind (files are added by apply).
+    pub fn to_state(&self, previous: &State, config_hash: &str) -> State {
+        State {
+            phy: Some(PhyRecord {
+                name: self.phy.name.clone(),
+                index: self.phy.index,
+                driver: self.phy.driver.clone(),
+            }),
+            subnet: Some(self.subnet.net),
+            bridge: Some(self.bridge.clone()),
+            channel: Some(self.channel.number),
+            ssid: Some(self.ssid.clone()),
+            config_hash: Some(config_hash.to_string()),
+            files: previous.files.clone(),
+            conflicts: self.conflicts.clone(),
+        }
+    }
+
+    /// The human report `plan` prints.
+    pub fn explain(&self) -> String {
+        let mut s = String::new();
+        s.push_str(&format!(
+            "AP {:?} on {} ({}), channel {}, subnet {} via bridge {}\n\nDecisions:\n",
+            self.ssid,
+            self.phy.name,
+            self.interface,
+            self.channel.number,
+            self.subnet.net,
+            self.bridge
+        ));
+        for n in &self.decisions {
+            s.push_str(&format!("  {:<9} {}\n", format!("{}:", n.topic), n.text));
+        }
+        if !self.rejected.is_empty() {
+            s.push_str("\nRejected:\n");
+            for n in &self.rejected {
+                s.push_str(&format!("  {:<9} {}\n", format!("{}:", n.topic), n.text));
+            }
+        }
+        s
+    }
+}
+
+/// A phy and why it could not host the AP.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PhyRejection {
+    pub name: String,
+    pub modes: String,
+    pub reason: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PlanError {
+    #[error("no phy can host the access point{}", rejections_text(.0))]
+    NoUsablePhy(Vec<PhyRejection>),
+    #[error("the configured phy {wanted:?} was not found; phys present: {present}")]
+    PhyNotFound { wanted: String, present: String },
+    #[error("the configured phy {name} cannot host the access point: {reason}")]
+    ConfiguredPhyUnusable { name: String, reason: String },
+    #[error("phy = {0:?} looks like a MAC address, but the facts carry no phy addresses; name the phy (e.g. \"phy0\") instead")]
+    PhyByMacUnsupported(String),
+    #[error("security = \"wpa3-transition\" is configured, but {phy} does not support SAE (WPA3); use \"auto\" or \"wpa2\"")]
+    SaeUnsupported { phy: String },
+    #[error("the subnet pool is exhausted: every candidate overlaps something in use:{}", exhausted_text(.0))]
+    PoolExhausted(Vec<(Ipv4Net, String)>),
+}
+
+fn rejections_text(r: &[PhyRejection]) -> String {
+    if r.is_empty() {
+        return ": no wireless phy was found (no adapter, or its driver or firmware is missing)"
+            .into();
+    }
+    let mut s = String::from(":");
+    for x in r {
+        s.push_str(&format!(
+            "\n  {} (modes: {}): {}",
+            x.name, x.modes, x.reason
+        ));
+    }
+    s
+}
+
+fn exhausted_text(r: &[(Ipv4Net, String)]) -> String {
+    r.iter()
+        .map(|(n, w)| format!("\n  {n} overlaps {w}"))
+        .collect()
+}
+
+impl PlanError {
+    /// Distinct exit statuses so scripts and the unit can tell them apart.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            PlanError::NoUsablePhy(_) => 3,
+            PlanError::PhyNotFound { .. } | PlanError::ConfiguredPhyUnusable { .. } => 3,
+            PlanError::PhyByMacUnsupported(_) | PlanError::SaeUnsupported { .. } => 2,
+            PlanError::PoolExhausted(_) => 4,
+        }
+    }
+}
+
+/// The SSID used when none is configured: `softap-XXXX` from the machine id.
+pub fn default_ssid(machine_id: Option<&str>) -> String {
+    match machine_id.map(str::trim).filter(|m| !m.is_empty()) {
+        Some(m) => {
+            let h = Sha256::digest(m.as_bytes());
+            format!("softap-{}", hex::encode_upper(&h[..2]))
+        }
+        None => "softap".into(),
+    }
+}
+
+/// Decides everything. Pure: same inputs, same plan.
+pub fn plan(facts: &Facts, cfg: &Config, previous: &State) -> Result<Plan, PlanError> {
+    let mut decisions = Vec::new();
+    let mut rejected = Vec::new();
+    let country = cfg.country.as_deref();
+
+    // Phy and channel together: a phy whose only possible channel is
+    // unusable is rejected like one without AP mode.
+    let (phy, fit, (channel, channel_why)) = choose_phy(facts, cfg, previous, &mut rejected)?;
+    let mut phy_why = if fit.beside.is_empty() {
+        format!("{}: AP mode, and nothing else runs on it", phy.name)
+    } else {
+        format!(
+            "{}: shares the radio with {} through the combination [{}]",
+            phy.name,
+            fit.beside.join(", "),
+            fit.combination
+                .as_ref()
+                .map(phy::combination_text)
+                .unwrap_or_default()
+        )
+    };
+    if let Some(d) = &phy.driver {
+        phy_why.push_str(&format!(" (driver {d})"));
+    }
+    if cfg.phy.is_some() {
+        phy_why.push_str(", as configured");
+    }
+    decisions.push(note("phy", phy_why));
+    decisions.push(note("channel", channel_why));
+    if fit.beacon_int_must_match() {
+        decisions.push(note(
+            "beacon",
+            format!(
+                "the combination requires STA/AP beacon intervals to match: beacon_int={} (the usual value)",
+                channel.beacon_int
+            ),
+        ));
+    }
+    if !channel.ht {
+        decisions.push(note(
+            "rates",
+            "the band reports no HT capabilities: 802.11n stays off",
+        ));
+    }
+    match country {
+        Some(c) => decisions.push(note(
+            "country",
+            format!("{c}, as configured (ieee80211d on)"),
+        )),
+        None => decisions.push(note(
+            "country",
+            "none configured: world regulatory domain, 2.4 GHz channels 1-11 only",
+        )),
+    }
+
+    // Security.
+    let security = match cfg.security {
+        Security::Open => {
+            decisions.push(note(
+                "security",
+                "open: no encryption, because the configuration says security = \"open\"",
+            ));
+            SecurityMode::Open
+        }
+        Security::Wpa2 => {
+            decisions.push(note("security", "WPA2-PSK, as configured"));
+            SecurityMode::Wpa2
+        }
+        Security::Wpa3Transition if !phy.sae => {
+            return Err(PlanError::SaeUnsupported {
+                phy: phy.name.clone(),
+            })
+        }
+        Security::Wpa3Transition => {
+            decisions.push(note(
+                "security",
+                "WPA3-SAE transition (WPA2-PSK and SAE), as configured",
+            ));
+            SecurityMode::Wpa3Transition
+        }
+        Security::Auto if phy.sae => {
+            decisions.push(note(
+                "security",
+                format!(
+                    "WPA3-SAE transition mode: {} supports SAE, and WPA2-only clients still join",
+                    phy.name
+                ),
+            ));
+            SecurityMode::Wpa3Transition
+        }
+        Security::Auto => {
+            decisions.push(note(
+                "security",
+                format!(
+                    "WPA2-PSK only: {} does not report SAE support (no WPA3)",
+                    phy.name
+                ),
+            ));
+            SecurityMode::Wpa2
+        }
+    };
+
+    // Bridge, then subnet (addresses on our own bridge are ours).
+    let own_net = facts
+        .libvirt
+        .networks
+        .iter()
+        .find(|n| n.name == cfg.network_name);
+    let own_bridge = own_net.and_then(|n| n.bridge.clone());
+    let bridge = choose_bridge(facts, cfg, previous, own_bridge.as_deref(), &mut decisions);
+    let mut own_links: BTreeSet<String> = BTreeSet::new();
+    own_links.insert(cfg.interface.clone());
+    own_links.insert(bridge.clone());
+    own_links.extend(own_bridge);
+    let used = subnet::in_use(facts, &cfg.network_name, &own_links);
+    let outcome = subnet::choose(
+        &cfg.subnet_pool,
+        &used,
+        facts.machine_id.as_deref(),
+        previous.subnet,
+        &previous.conflicts,
+    )
+    .map_err(PlanError::PoolExhausted)?;
+    decisions.push(note("subnet", outcome.why.clone()));
+    decisions.push(note(
+        "dhcp",
+        format!(
+            "gateway {}, leases {} - {}",
+            outcome.choice.gateway, outcome.choice.dhcp_start, outcome.choice.dhcp_end
+        ),
+    ));
+    let mut conflicts = previous.conflicts.clone();
+    for (n, _) in &outcome.conflicts {
+        if !conflicts.contains(n) {
+            conflicts.push(*n);
+        }
+    }
+
+    let ssid = match &cfg.ssid {
+        Some(s) => {
+            decisions.push(note("ssid", format!("{s:?}, as configured")));
+            s.clone()
+        }
+        None => {
+            let s = default_ssid(facts.machine_id.as_deref());
+            decisions.push(note(
+                "ssid",
+                format!("{s:?}, derived from the machine id (none configured)"),
+            ));
+            s
+        }
+    };
+
+    Ok(Plan {
+        ssid,
+        security,
+        country: cfg.country.clone(),
+        phy: PhyChoice {
+            name: phy.name.clone(),
+            index: phy.index,
+            driver: phy.driver.clone(),
+            sae: phy.sae,
+            fit,
+        },
+        channel,
+        subnet: outcome.choice,
+        bridge,
+        network_name: cfg.network_name.clone(),
+        interface: cfg.interface.clone(),
+        decisions,
+        rejected,
+        conflicts,
+    })
+}
+
+type PhyPick<'a> = (&'a Phy, phy::PhyFit, (ChannelChoice, String));
+
+fn choose_phy<'a>(
+    facts: &'a Facts,
+    cfg: &Config,
+    previous: &State,
+    rejected: &mut Vec<Note>,
+) -> Result<PhyPick<'a>, PlanError> {
+    let country = cfg.country.as_deref();
+    let try_phy = |p: &'a Phy| -> Result<PhyPick<'a>, String> {
+        let fit = phy::evaluate(facts, p, &cfg.interface)?;
+        let ch = channel::choose(p, &fit, cfg.channel, country)?;
+        Ok((p, fit, ch))
+    };
+    if let Some(wanted) = &cfg.phy {
+        if phy::looks_like_mac(wanted) {
+            return Err(PlanError::PhyByMacUnsupported(wanted.clone()));
+        }
+        let Some(p) = facts.phys.iter().find(|p| phy::matches_config(p, wanted)) else {
+            let present: Vec<&str> = facts.phys.iter().map(|p| p.name.as_str()).collect();
+            return Err(PlanError::PhyNotFound {
+                wanted: wanted.clone(),
+                present: if present.is_empty() {
+                    "none".into()
+                } else {
+                    present.join(", ")
+                },
+            });
+        };
+        return try_phy(p).map_err(|reason| PlanError::ConfiguredPhyUnusable {
+            name: p.name.clone(),
+            reason,
+        });
+    }
+    // Free phys before shared ones (no channel constraint), the previous
+    // choice before others, then by index.
+    let mut order: Vec<&Phy> = facts.phys.iter().collect();
+    let was_previous = |p: &Phy| {
+        previous
+            .phy
+            .as_ref()
+            .is_some_and(|r| r.name == p.name && r.driver == p.driver)
+    };
+    order.sort_by_key(|p| {
+        (
+            !phy::interfaces_on(facts, p, &cfg.interface).is_empty(),
+            !was_previous(p),
+            p.index,
+        )
+    });
+    let mut failures = Vec::new();
+    let mut chosen = None;
+    for p in order {
+        match try_phy(p) {
+            Ok(pick) if chosen.is_none() => chosen = Some(pick),
+            Ok(_) => rejected.push(note(
+                "phy",
+                format!(
+                    "{}: could host the AP too, but {} is preferred (free radios first, then the previous choice, then by index)",
+                    p.name,
+                    chosen.as_ref().map(|c: &PhyPick| c.0.name.as_str()).unwrap_or("")
+                ),
+            )),
+            Err(reason) => failures.push(PhyRejection {
+                name: p.name.clone(),
+                modes: phy::modes_text(p),
+                reason,
+            }),
+        }
+    }
+    match chosen {
+        Some(pick) => {
+            for f in failures {
+                rejected.push(note(
+                    "phy",
+                    format!("{} (modes: {}): {}", f.name, f.modes, f.reason),
+                ));
+            }
+            Ok(pick)
+        }
+        None => {
+            let mut failures = failures;
+            failures.sort_by(|a, b| a.name.cmp(&b.name));
+            Err(PlanError::NoUsablePhy(failures))
+        }
+    }
+}
+
+fn choose_bridge(
+    facts: &Facts,
+    cfg: &Config,
+    previous: &State,
+    own_bridge: Option<&str>,
+    decisions: &mut Vec<Note>,
+) -> String {
+    // Links we know of: every interface that has an address or a route.
+    let mut links: BTreeSet<&str> = BTreeSet::new();
+    links.extend(facts.addresses.iter().map(|a| a.ifname.as_str()));
+    links.extend(facts.routes.iter().filter_map(|r| r.dev.as_deref()));
+    links.extend(facts.interfaces.iter().map(|i| i.name.as_str()));
+    let taken = |name: &str| -> Option<String> {
+        if let Some(n) = facts
+            .libvirt
+            .networks
+            .iter()
+            .find(|n| n.name != cfg.network_name && n.bridge.as_deref() == Some(name))
+        {
+            return Some(format!("libvirt network {:?} owns it", n.name));
+        }
+        let ours = own_bridge == Some(name) || previous.bridge.as_deref() == Some(name);
+        if !ours && links.contains(name) {
+            return Some("a link of that name exists".into());
+        }
+        None
+    };
+    match taken(&cfg.bridge) {
+        None => {
+            decisions.push(note("bridge", format!("{}, as configured", cfg.bridge)));
+            cfg.bridge.clone()
+        }
+        Some(why) => {
+            let free = (1..1000)
+                .map(|i| format!("virbr{i}"))
+                .find(|n| n != &cfg.bridge && taken(n).is_none())
+                .unwrap_or_else(|| "softapbr0".into());
+            decisions.push(note(
+                "bridge",
+                format!("{free}: {} is taken ({why})", cfg.bridge),
+            ));
+            free
+        }
+    }
+}

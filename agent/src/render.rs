@@ -1,0 +1,231 @@
+//! Renders the plan into the files the services read. Pure: a plan and a
+//! passphrase in, file contents out. The templates ship in the image under
+//! `/usr/share/softap/templates` (so an image can adjust them) and are
+//! embedded here as the fallback when that directory is absent.
+
+use std::path::Path;
+
+use minijinja::{context, Environment};
+use serde::Serialize;
+
+use crate::plan::{Plan, SecurityMode};
+
+/// Relative to the root: where an image ships the templates.
+pub const TEMPLATE_DIR: &str = "usr/share/softap/templates";
+
+/// (template name, embedded text)
+const EMBEDDED: [(&str, &str); 4] = [
+    (
+        "network.xml.j2",
+        include_str!("../../overlays/softap/usr/share/softap/templates/network.xml.j2"),
+    ),
+    (
+        "softap.netdev.j2",
+        include_str!("../../overlays/softap/usr/share/softap/templates/softap.netdev.j2"),
+    ),
+    (
+        "softap.network.j2",
+        include_str!("../../overlays/softap/usr/share/softap/templates/softap.network.j2"),
+    ),
+    (
+        "hostapd.conf.j2",
+        include_str!("../../overlays/softap/usr/share/softap/templates/hostapd.conf.j2"),
+    ),
+];
+
+/// Where each rendered file goes on the target.
+pub const NETWORK_XML: &str = "/run/softap/network.xml";
+pub const NETDEV: &str = "/run/systemd/network/softap.netdev";
+pub const NETWORK: &str = "/run/systemd/network/softap.network";
+pub const HOSTAPD_CONF: &str = "/run/softap/hostapd.conf";
+
+/// Which service consumes a file: decides what apply reloads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Consumer {
+    Libvirt,
+    Networkd,
+    Hostapd,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RenderedFile {
+    /// Absolute path on the target system.
+    pub path: &'static str,
+    pub mode: u32,
+    pub consumer: Consumer,
+    pub content: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RenderError {
+    #[error("template {name}: {source}")]
+    Template {
+        name: String,
+        #[source]
+        source: minijinja::Error,
+    },
+    #[error("{path}: cannot read template: {source}")]
+    Read {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
+    #[error("security needs a passphrase, but none was given")]
+    MissingPassphrase,
+}
+
+/// The template set: from a directory where present, else the embedded one.
+#[derive(Debug, Clone)]
+pub struct Templates {
+    sources: Vec<(String, String)>,
+    /// Where they came from, for `plan` output.
+    pub origin: String,
+}
+
+impl Templates {
+    pub fn embedded() -> Templates {
+        Templates {
+            sources: EMBEDDED
+                .iter()
+                .map(|(n, t)| (n.to_string(), t.to_string()))
+                .collect(),
+            origin: "built into softap-agent".into(),
+        }
+    }
+
+    /// Templates from `<root>/usr/share/softap/templates`; each file missing
+    /// there falls back to the embedded one.
+    pub fn load(root: &Path) -> Result<Templates, RenderError> {
+        let dir = root.join(TEMPLATE_DIR);
+        if !dir.is_dir() {
+            return Ok(Templates::embedded());
+        }
+        let mut sources = Vec::new();
+        for (name, embedded) in EMBEDDED {
+            let path = dir.join(name);
+            let text = match std::fs::read_to_string(&path) {
+                Ok(t) => t,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => embedded.to_string(),
+                Err(source) => return Err(RenderError::Read { path, source }),
+            };
+            sources.push((name.to_string(), text));
+        }
+        Ok(Templates {
+            sources,
+            origin: dir.display().to_string(),
+        })
+    }
+
+    fn env(&self) -> Result<Environment<'_>, RenderError> {
+        let mut env = Environment::new();
+        env.set_trim_blocks(true);
+        env.set_lstrip_blocks(true);
+        env.set_keep_trailing_newline(true);
+        env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
+        for (name, text) in &self.sources {
+            env.add_template(name, text)
+                .map_err(|source| RenderError::Template {
+                    name: name.clone(),
+                    source,
+                })?;
+        }
+        Ok(env)
+    }
+}
+
+/// hostapd reads `ssid=` up to the end of the line; anything outside
+/// printable ASCII goes through `ssid2=` as hex instead.
+fn ssid_hex(ssid: &str) -> Option<String> {
+    if ssid.bytes().all(|b| (0x20..0x7f).contains(&b)) && !ssid.starts_with(' ') {
+        None
+    } else {
+        Some(hex::encode(ssid.as_bytes()))
+    }
+}
+
+/// Renders every file. `passphrase` is required unless the plan is open.
+pub fn render(
+    plan: &Plan,
+    passphrase: Option<&str>,
+    templates: &Templates,
+) -> Result<Vec<RenderedFile>, RenderError> {
+    let env = templates.env()?;
+    let security = match plan.security {
+        SecurityMode::Wpa2 => "wpa2",
+        SecurityMode::Wpa3Transition => "wpa3-transition",
+        SecurityMode::Open => "open",
+    };
+    let passphrase = match (plan.security, passphrase) {
+        (SecurityMode::Open, _) => "",
+        (_, Some(p)) => p,
+        (_, None) => return Err(RenderError::MissingPassphrase),
+    };
+    let ctx = context! {
+        interface => plan.interface,
+        bridge => plan.bridge,
+        network_name => plan.network_name,
+        domain => plan.network_name,
+        phy => plan.phy.name,
+        gateway => plan.subnet.gateway.to_string(),
+        prefix => plan.subnet.net.prefix_len(),
+        dhcp_start => plan.subnet.dhcp_start.to_string(),
+        dhcp_end => plan.subnet.dhcp_end.to_string(),
+        ssid => plan.ssid,
+        ssid_hex => ssid_hex(&plan.ssid),
+        country => plan.country,
+        hw_mode => plan.channel.hw_mode,
+        channel => plan.channel.number,
+        beacon_int => plan.channel.beacon_int,
+        ht => plan.channel.ht,
+        vht => plan.channel.vht,
+        security => security,
+        passphrase => passphrase,
+    };
+    let one = |name: &str| -> Result<String, RenderError> {
+        env.get_template(name)
+            .and_then(|t| t.render(&ctx))
+            .map_err(|source| RenderError::Template {
+                name: name.to_string(),
+                source,
+            })
+    };
+    Ok(vec![
+        RenderedFile {
+            path: NETWORK_XML,
+            mode: 0o644,
+            consumer: Consumer::Libvirt,
+            content: one("network.xml.j2")?,
+        },
+        RenderedFile {
+            path: NETDEV,
+            mode: 0o644,
+            consumer: Consumer::Networkd,
+            content: one("softap.netdev.j2")?,
+        },
+        RenderedFile {
+            path: NETWORK,
+            mode: 0o644,
+            consumer: Consumer::Networkd,
+            content: one("softap.network.j2")?,
+        },
+        RenderedFile {
+            path: HOSTAPD_CONF,
+            // It holds the passphrase.
+            mode: 0o600,
+            consumer: Consumer::Hostapd,
+            content: one("hostapd.conf.j2")?,
+        },
+    ])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ssid_escaping() {
+        assert_eq!(ssid_hex("plain ssid"), None);
+        assert_eq!(ssid_hex("café").as_deref(), Some("636166c3a9"));
+        assert_eq!(ssid_hex("a\nb").as_deref(), Some("610a62"));
+    }
+}

@@ -1,0 +1,142 @@
+//! What the agent decided last time, kept in `/var/lib/softap/state.json` so
+//! the next boot keeps the same subnet while it stays free and remembers the
+//! subnets that conflicted.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use ipnet::Ipv4Net;
+use serde::{Deserialize, Serialize};
+
+use crate::fsutil;
+
+/// Relative to the root: the state file.
+pub const STATE_FILE: &str = "var/lib/softap/state.json";
+/// Relative to the root: the generated passphrase (0600).
+pub const PASSPHRASE_FILE: &str = "var/lib/softap/passphrase";
+/// How many remembered conflicts are kept; the oldest go first.
+const MAX_CONFLICTS: usize = 64;
+
+/// The phy chosen last time. Names and indexes are counters that change
+/// after a driver reload, so they are hints, not identities.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PhyRecord {
+    pub name: String,
+    pub index: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub driver: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct State {
+    pub phy: Option<PhyRecord>,
+    pub subnet: Option<Ipv4Net>,
+    pub bridge: Option<String>,
+    pub channel: Option<u16>,
+    pub ssid: Option<String>,
+    /// Hash of the merged configuration (passphrase included).
+    pub config_hash: Option<String>,
+    /// sha256 of every file the agent wrote, by absolute path on the target.
+    pub files: BTreeMap<String, String>,
+    /// Subnets that overlapped something in use at some point.
+    pub conflicts: Vec<Ipv4Net>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    #[error("{path}: cannot read the state: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: not a valid state file ({source}); remove it to start afresh")]
+    Parse {
+        path: PathBuf,
+        source: serde_json::Error,
+    },
+    #[error(transparent)]
+    Write(#[from] fsutil::WriteError),
+}
+
+impl State {
+    /// Loads the state under `root`; a missing file is an empty state.
+    pub fn load(root: &Path) -> Result<State, StateError> {
+        let path = root.join(STATE_FILE);
+        match std::fs::read(&path) {
+            Ok(bytes) => {
+                serde_json::from_slice(&bytes).map_err(|source| StateError::Parse { path, source })
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(State::default()),
+            Err(source) => Err(StateError::Read { path, source }),
+        }
+    }
+
+    pub fn to_json(&self) -> String {
+        let mut s = serde_json::to_string_pretty(self).unwrap_or_default();
+        s.push('\n');
+        s
+    }
+
+    /// Writes the state atomically; returns whether the bytes changed.
+    pub fn save(&self, root: &Path) -> Result<bool, StateError> {
+        Ok(fsutil::write_if_changed(
+            &root.join(STATE_FILE),
+            self.to_json().as_bytes(),
+            0o644,
+        )?)
+    }
+
+    /// Adds newly seen conflicts, keeping the list short and ordered.
+    pub fn remember_conflicts(&mut self, seen: &[Ipv4Net]) {
+        for net in seen {
+            if !self.conflicts.contains(net) {
+                self.conflicts.push(*net);
+            }
+        }
+        let excess = self.conflicts.len().saturating_sub(MAX_CONFLICTS);
+        self.conflicts.drain(..excess);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip_and_missing_file() {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(State::load(dir.path()).unwrap(), State::default());
+        let mut s = State {
+            subnet: Some("172.16.0.0/16".parse().unwrap()),
+            ..State::default()
+        };
+        s.remember_conflicts(&["10.0.0.0/16".parse().unwrap()]);
+        assert!(s.save(dir.path()).unwrap());
+        assert!(!s.save(dir.path()).unwrap(), "unchanged state rewritten");
+        assert_eq!(State::load(dir.path()).unwrap(), s);
+    }
+
+    #[test]
+    fn conflicts_are_capped() {
+        let mut s = State::default();
+        let nets: Vec<Ipv4Net> = (0..100u8)
+            .map(|i| Ipv4Net::new(std::net::Ipv4Addr::new(10, i, 0, 0), 16).unwrap())
+            .collect();
+        s.remember_conflicts(&nets);
+        s.remember_conflicts(&nets[..3]);
+        assert_eq!(s.conflicts.len(), MAX_CONFLICTS);
+        // The first three had been dropped as the oldest; seen again, they are the newest.
+        assert_eq!(s.conflicts.last(), Some(&nets[2]));
+        assert!(!s.conflicts.contains(&nets[3]));
+    }
+
+    #[test]
+    fn corrupt_state_is_an_error_naming_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("var/lib/softap")).unwrap();
+        std::fs::write(dir.path().join(STATE_FILE), "{").unwrap();
+        let e = State::load(dir.path()).unwrap_err().to_string();
+        assert!(e.contains("state.json"), "{e}");
+    }
+}

@@ -1,0 +1,153 @@
+//! The command line, run as the real binary.
+
+mod common;
+
+use common::{agent, data};
+
+#[test]
+fn help_names_every_subcommand_and_the_global_flags() {
+    let out = agent().arg("--help").output().unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    for want in [
+        "detect",
+        "plan",
+        "apply",
+        "status",
+        "watch",
+        "--config",
+        "--facts",
+        "--root",
+        "Exit status",
+    ] {
+        assert!(text.contains(want), "{want:?} missing in --help:\n{text}");
+    }
+}
+
+#[test]
+fn plan_json_from_facts_file() {
+    let out = agent()
+        .args(["plan", "--json", "--facts"])
+        .arg(data("guest.json"))
+        .args(["--root", "/nonexistent-softap-root"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["plan"]["subnet"]["net"], "172.16.0.0/16");
+    assert_eq!(v["plan"]["phy"]["name"], "phy0");
+    assert_eq!(v["files"].as_array().unwrap().len(), 4);
+}
+
+#[test]
+fn no_usable_phy_has_its_own_exit_status() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut facts: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(data("guest.json")).unwrap()).unwrap();
+    for p in facts["phys"].as_array_mut().unwrap() {
+        p["modes"] = serde_json::json!(["managed"]);
+    }
+    let path = dir.path().join("facts.json");
+    std::fs::write(&path, facts.to_string()).unwrap();
+    let out = agent()
+        .args(["plan", "--facts"])
+        .arg(&path)
+        .args(["--root"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("phy0 (modes: managed): no AP mode"), "{err}");
+    assert!(out.stdout.is_empty(), "nothing is rendered on failure");
+}
+
+#[test]
+fn config_errors_name_file_line_and_column_and_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("softap.toml");
+    std::fs::write(&cfg, "ssid = \"ok\"\nchanel = 6\n").unwrap();
+    let out = agent()
+        .args(["plan", "--facts"])
+        .arg(data("guest.json"))
+        .arg("--config")
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("softap.toml:2:1:") && err.contains("chanel"),
+        "{err}"
+    );
+}
+
+#[test]
+fn flags_override_the_config_file() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("etc/softap")).unwrap();
+    std::fs::write(
+        dir.path().join("etc/softap/softap.toml"),
+        "ssid = \"from-file\"\n",
+    )
+    .unwrap();
+    let out = agent()
+        .args(["plan", "--json", "--ssid", "from-flag", "--facts"])
+        .arg(data("guest.json"))
+        .arg("--root")
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["plan"]["ssid"], "from-flag");
+}
+
+#[test]
+fn bad_facts_json_points_at_the_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("facts.json");
+    std::fs::write(&path, "{\n  \"phys\": [],\n  \"bogus\": 1\n}\n").unwrap();
+    let out = agent()
+        .args(["plan", "--facts"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("facts.json:3:"), "{err}");
+}
+
+#[test]
+fn detect_prints_facts_back_in_the_same_format() {
+    let out = agent()
+        .args(["detect", "--json", "--facts"])
+        .arg(data("typical.json"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let back: softap_agent::facts::Facts = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(back, common::facts("typical.json"));
+    let out = agent()
+        .args(["detect", "--facts"])
+        .arg(data("typical.json"))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("#channels <= 1") && text.contains("12(no-IR)"),
+        "{text}"
+    );
+}

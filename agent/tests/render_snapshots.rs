@@ -1,0 +1,183 @@
+//! Snapshots of every rendered file for several plans, and every rendered
+//! libvirt network XML checked by libvirt's own schema and parser.
+
+mod common;
+
+use common::{config, facts, tool};
+use softap_agent::plan::plan;
+use softap_agent::render::{render, RenderedFile, Templates};
+use softap_agent::state::State;
+
+/// (case name, facts file, config TOML, passphrase)
+const CASES: &[(&str, &str, &str, Option<&str>)] = &[
+    ("guest_default", "guest.json", "", Some("correct-horse-battery")),
+    (
+        "typical_laptop",
+        "typical.json",
+        "ssid = \"Laptop AP\"",
+        Some("correct-horse-battery"),
+    ),
+    (
+        "one_channel_station_wpa2",
+        "one-channel-station.json",
+        "",
+        Some("12345678"),
+    ),
+    (
+        "guest_5ghz_country",
+        "guest.json",
+        "country = \"DE\"\nchannel = 36\nsecurity = \"wpa2\"\nssid = \"Café ☕\"",
+        Some("p@ss w0rd with spaces"),
+    ),
+    (
+        "guest_open_custom_names",
+        "guest.json",
+        "security = \"open\"\nssid = \"lobby\"\nbridge = \"br-ap\"\nnetwork_name = \"lobby-net\"\ninterface = \"wlap0\"\nsubnet_pool = [\"192.168.77.0/24\"]",
+        None,
+    ),
+];
+
+fn rendered(case: &(&str, &str, &str, Option<&str>)) -> (String, Vec<RenderedFile>) {
+    let (_, facts_file, cfg, pass) = case;
+    let p = plan(&facts(facts_file), &config(cfg), &State::default()).unwrap();
+    let files = render(&p, *pass, &Templates::embedded()).unwrap();
+    (p.explain(), files)
+}
+
+#[test]
+fn snapshots_of_every_file() {
+    for case in CASES {
+        let (explain, files) = rendered(case);
+        let mut all = format!("# plan\n{explain}");
+        for f in &files {
+            all.push_str(&format!(
+                "\n# {} (mode {:04o})\n{}",
+                f.path, f.mode, f.content
+            ));
+        }
+        insta::assert_snapshot!(case.0, all);
+    }
+}
+
+#[test]
+fn hostapd_conf_has_what_stations_need() {
+    let (_, files) = rendered(&CASES[0]);
+    let conf = &files
+        .iter()
+        .find(|f| f.path.ends_with("hostapd.conf"))
+        .unwrap();
+    assert_eq!(conf.mode, 0o600);
+    for line in [
+        "interface=softap",
+        "bridge=virbr0",
+        "driver=nl80211",
+        "ctrl_interface=/run/hostapd",
+        "ieee80211n=1",
+        "wmm_enabled=1",
+        "wpa=2",
+        "wpa_key_mgmt=WPA-PSK SAE",
+        "rsn_pairwise=CCMP",
+        "ieee80211w=1",
+        "sae_require_mfp=1",
+        "wpa_passphrase=correct-horse-battery",
+        "channel=6",
+        "hw_mode=g",
+    ] {
+        assert!(
+            conf.content.lines().any(|l| l == line),
+            "missing {line:?} in\n{}",
+            conf.content
+        );
+    }
+    // Every non-comment line is key=value, as hostapd's parser wants.
+    for l in conf.content.lines() {
+        assert!(
+            l.is_empty()
+                || l.starts_with('#')
+                || l.split_once('=')
+                    .is_some_and(|(k, _)| !k.is_empty() && !k.contains(' ')),
+            "bad hostapd line {l:?}"
+        );
+    }
+}
+
+#[test]
+fn every_network_xml_passes_libvirts_schema_and_parser() {
+    let dir = tempfile::tempdir().unwrap();
+    for case in CASES {
+        let (_, files) = rendered(case);
+        let xml = files.iter().find(|f| f.path.ends_with(".xml")).unwrap();
+        let path = dir.path().join(format!("{}.xml", case.0));
+        std::fs::write(&path, &xml.content).unwrap();
+        let out = tool("virt-xml-validate", "libvirt-clients")
+            .arg(&path)
+            .arg("network")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}: virt-xml-validate rejected it: {}{}\n{}",
+            case.0,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr),
+            xml.content
+        );
+        let out = tool("virsh", "libvirt-clients")
+            .args(["-c", "test:///default", "net-define"])
+            .arg(&path)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}: virsh net-define rejected it: {}{}",
+            case.0,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+#[test]
+fn a_bad_template_is_checked_by_the_schema_too() {
+    // The validation must be able to fail: a range outside the subnet is
+    // rejected by libvirt's parser.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bad.xml");
+    std::fs::write(
+        &path,
+        "<network><name>x</name><bridge name='virbr9'/><ip address='10.0.0.1' prefix='24'><dhcp><range start='10.9.0.10' end='10.9.0.20'/></dhcp></ip></network>",
+    )
+    .unwrap();
+    let out = tool("virsh", "libvirt-clients")
+        .args(["-c", "test:///default", "net-define"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let path = dir.path().join("bad-schema.xml");
+    std::fs::write(&path, "<network><name>x</name><bogus/></network>").unwrap();
+    let out = tool("virt-xml-validate", "libvirt-clients")
+        .arg(&path)
+        .arg("network")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+}
+
+#[test]
+fn shipped_templates_are_the_embedded_ones() {
+    // The overlay directory is what an image ships; loading it must give the
+    // same bytes as the built-in fallback.
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../overlays/softap");
+    let shipped = Templates::load(&root).unwrap();
+    assert!(
+        shipped.origin.ends_with("usr/share/softap/templates"),
+        "{}",
+        shipped.origin
+    );
+    let p = plan(&facts("guest.json"), &config(""), &State::default()).unwrap();
+    assert_eq!(
+        render(&p, Some("12345678"), &shipped).unwrap(),
+        render(&p, Some("12345678"), &Templates::embedded()).unwrap()
+    );
+}
