@@ -1,9 +1,20 @@
 //! The Debian base: a rootfs made by mmdebstrap from the spec's suite and
 //! packages, cached by the hash of its inputs.
+//!
+//! The pure half (cache key, mmdebstrap arguments, image-hygiene hooks) is
+//! separate from the half that runs mmdebstrap, so the former is tested with
+//! plain data and the latter with the real tool.
 
+use std::collections::VecDeque;
+use std::fs;
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
 
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::disk::tools::{self, Tool};
 
 /// `[base] kind = "debian"`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -28,6 +39,8 @@ pub struct DebianSpec {
     #[serde(default)]
     pub keyring: Option<PathBuf>,
     /// A snapshot timestamp (e.g. `20250520T000000Z`) for reproducible inputs.
+    /// Needs `mirror`: the snapshot service's archive URL, either ending where
+    /// the timestamp is appended or containing `{snapshot}`.
     #[serde(default)]
     pub snapshot: Option<String>,
 }
@@ -38,17 +51,485 @@ fn default_components() -> Vec<String> {
 
 #[derive(Debug, thiserror::Error)]
 pub enum DebianError {
-    #[error("the Debian base is not implemented yet")]
-    NotImplemented,
+    #[error("{}", tools::missing_message(.0))]
+    MissingTools(Vec<Tool>),
+    #[error("[base] snapshot = {snapshot:?} needs `mirror`: the snapshot archive's URL (the timestamp is appended, or replaces `{{snapshot}}`)")]
+    SnapshotWithoutMirror { snapshot: String },
+    #[error("[base] {field}: {value:?} is not a valid {what}")]
+    InvalidField {
+        field: &'static str,
+        value: String,
+        what: &'static str,
+    },
+    #[error("cannot run `{command}`: {source}")]
+    Spawn {
+        command: String,
+        source: std::io::Error,
+    },
+    #[error("`{command}` failed ({status}); its last output:\n{tail}")]
+    Failed {
+        command: String,
+        status: std::process::ExitStatus,
+        tail: String,
+    },
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
 }
+
+/// Bumped whenever the arguments or hooks change what the rootfs contains,
+/// so caches made by an older builder are not reused.
+const RECIPE_VERSION: u32 = 1;
 
 /// Makes (or finds in `cache_dir`) the rootfs for `spec` and returns the path
 /// of an uncompressed tar archive of it.
+///
+/// The archive is `cache_dir/debian-<key>.tar`, where the key hashes every
+/// input (see [`cache_key`]); when it exists mmdebstrap is not run again.
 pub fn prepare(
     spec: &DebianSpec,
     cache_dir: &Path,
     source_date_epoch: u64,
 ) -> Result<PathBuf, DebianError> {
-    let _ = (spec, cache_dir, source_date_epoch);
-    Err(DebianError::NotImplemented)
+    validate(spec)?;
+    let root = is_root();
+    let missing = tools::missing(&required_tools(root));
+    if !missing.is_empty() {
+        return Err(DebianError::MissingTools(missing));
+    }
+    let version = mmdebstrap_version()?;
+    let key = cache_key(spec, &version, source_date_epoch);
+    let out = cache_dir.join(format!("debian-{key}.tar"));
+    if out.is_file() {
+        tracing::info!(path = %out.display(), "Debian base found in the cache");
+        return Ok(out);
+    }
+    fs::create_dir_all(cache_dir).map_err(|source| DebianError::Io {
+        path: cache_dir.to_owned(),
+        source,
+    })?;
+    let partial = tempfile::Builder::new()
+        .prefix(&format!(".debian-{key}."))
+        .suffix(".tar.partial")
+        .tempfile_in(cache_dir)
+        .map_err(|source| DebianError::Io {
+            path: cache_dir.to_owned(),
+            source,
+        })?;
+    let hooks = merged_usr_hook_dir();
+    let args = mmdebstrap_args(spec, root, hooks.as_deref(), partial.path())?;
+    run_mmdebstrap(&args, source_date_epoch)?;
+    partial
+        .as_file()
+        .sync_all()
+        .map_err(|source| DebianError::Io {
+            path: partial.path().to_owned(),
+            source,
+        })?;
+    partial.persist(&out).map_err(|e| DebianError::Io {
+        path: out.clone(),
+        source: e.error,
+    })?;
+    // Records what the key stands for; only for people reading the cache.
+    let manifest = serde_json::json!({
+        "recipe": RECIPE_VERSION,
+        "mmdebstrap": version,
+        "source_date_epoch": source_date_epoch,
+        "spec": spec,
+    });
+    let _ = fs::write(
+        cache_dir.join(format!("debian-{key}.json")),
+        manifest.to_string(),
+    );
+    Ok(out)
+}
+
+/// The hash of everything the rootfs depends on: the spec (package lists
+/// sorted, as their order does not matter to apt), the mmdebstrap version, the
+/// recipe and SOURCE_DATE_EPOCH (it sets every mtime in the archive).
+pub fn cache_key(spec: &DebianSpec, mmdebstrap_version: &str, source_date_epoch: u64) -> String {
+    let sorted = |v: &[String]| {
+        let mut v = v.to_vec();
+        v.sort();
+        v.dedup();
+        v
+    };
+    let canonical = serde_json::json!({
+        "recipe": RECIPE_VERSION,
+        "mmdebstrap": mmdebstrap_version.trim(),
+        "source_date_epoch": source_date_epoch,
+        "arch": std::env::consts::ARCH,
+        "suite": spec.suite,
+        "components": spec.components,
+        "packages": sorted(&spec.packages),
+        "disk_packages": sorted(&spec.disk_packages),
+        "mirror": spec.mirror,
+        "keyring": spec.keyring,
+        "snapshot": spec.snapshot,
+    });
+    let digest = Sha256::digest(canonical.to_string().as_bytes());
+    hex::encode(&digest[..16])
+}
+
+/// Rejects values that would be misread as options or split into several
+/// arguments by mmdebstrap.
+fn validate(spec: &DebianSpec) -> Result<(), DebianError> {
+    let name_ok = |s: &str| {
+        !s.is_empty()
+            && s.chars()
+                .all(|c| c.is_ascii_alphanumeric() || "+-.:_~".contains(c))
+            && !s.starts_with('-')
+    };
+    let check = |field: &'static str, value: &str, what: &'static str| {
+        if name_ok(value) {
+            Ok(())
+        } else {
+            Err(DebianError::InvalidField {
+                field,
+                value: value.to_owned(),
+                what,
+            })
+        }
+    };
+    check("suite", &spec.suite, "suite name")?;
+    for c in &spec.components {
+        check("components", c, "component name")?;
+    }
+    for p in &spec.packages {
+        check("packages", p, "package name")?;
+    }
+    for p in &spec.disk_packages {
+        check("disk_packages", p, "package name")?;
+    }
+    if let Some(s) = &spec.snapshot {
+        if !s.chars().all(|c| c.is_ascii_alphanumeric()) || s.is_empty() {
+            return Err(DebianError::InvalidField {
+                field: "snapshot",
+                value: s.clone(),
+                what: "snapshot timestamp (e.g. 20250520T000000Z)",
+            });
+        }
+    }
+    Ok(())
+}
+
+fn required_tools(root: bool) -> Vec<Tool> {
+    let mut t = vec![Tool::new("mmdebstrap", "mmdebstrap")];
+    if !root {
+        // unshare mode maps ids through the setuid helpers.
+        t.push(Tool::new("newuidmap", "uidmap"));
+    }
+    t
+}
+
+fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    unsafe { libc::geteuid() == 0 }
+}
+
+/// Paths dpkg never unpacks into the image: documentation, manuals and
+/// translations (licences are kept).
+const DPKG_EXCLUDES: &[&str] = &[
+    "path-exclude=/usr/share/man/*",
+    "path-exclude=/usr/share/info/*",
+    "path-exclude=/usr/share/doc/*",
+    "path-include=/usr/share/doc/*/copyright",
+    "path-exclude=/usr/share/locale/*",
+    "path-exclude=/usr/share/lintian/*",
+    "path-exclude=/usr/share/linda/*",
+];
+
+/// Image hygiene, run by mmdebstrap on the finished tree (`$1`). Each hook
+/// tolerates the absence of the package it is about, so small bases work.
+const CUSTOMIZE_HOOKS: &[&str] = &[
+    // The image brings its own resolver configuration and hostname: the build
+    // host's would make libvirt's dnsmasq forward to the build host's resolver.
+    r#"rm -f "$1/etc/resolv.conf" "$1/etc/hostname""#,
+    // libvirt's default network claims virbr0 even while inactive.
+    r#"rm -f "$1/etc/libvirt/qemu/networks/default.xml" "$1/etc/libvirt/qemu/networks/autostart/default.xml""#,
+    // With nothing else managed, wait-online stalls boot for two minutes.
+    r#"mkdir -p "$1/etc/systemd/system" && ln -sfn /dev/null "$1/etc/systemd/system/systemd-networkd-wait-online.service""#,
+    r#"if [ -e "$1/lib/systemd/system/systemd-networkd.service" ]; then chroot "$1" systemctl enable systemd-networkd.service; fi"#,
+    // Every stick must make its own machine-id at first boot.
+    r#"rm -f "$1/var/lib/dbus/machine-id"; : > "$1/etc/machine-id""#,
+    r#"mkdir -p "$1/usr/share/softap" && chroot "$1" dpkg-query -W -f '${Package} ${Version} ${Architecture}\n' | LC_ALL=C sort > "$1/usr/share/softap/packages.txt""#,
+];
+
+/// The full mmdebstrap command line (without the program name).
+pub fn mmdebstrap_args(
+    spec: &DebianSpec,
+    root: bool,
+    merged_usr_hooks: Option<&Path>,
+    target: &Path,
+) -> Result<Vec<String>, DebianError> {
+    let mut args = vec![
+        format!("--mode={}", if root { "root" } else { "unshare" }),
+        "--variant=apt".to_owned(),
+        "--format=tar".to_owned(),
+        format!("--components={}", spec.components.join(",")),
+    ];
+    let mut include: Vec<&str> = spec
+        .packages
+        .iter()
+        .chain(&spec.disk_packages)
+        .map(String::as_str)
+        .collect();
+    include.sort_unstable();
+    include.dedup();
+    if !include.is_empty() {
+        args.push(format!("--include={}", include.join(",")));
+    }
+    args.extend(DPKG_EXCLUDES.iter().map(|e| format!("--dpkgopt={e}")));
+    if let Some(dir) = merged_usr_hooks {
+        // Sets merged-/usr up itself and installs usr-is-merged, so apt does
+        // not satisfy init-system-helpers with usrmerge (and perl, 46 MiB).
+        args.push(format!("--hook-dir={}", dir.display()));
+    }
+    if let Some(k) = &spec.keyring {
+        args.push(format!("--keyring={}", k.display()));
+    }
+    let mirror = match (&spec.mirror, &spec.snapshot) {
+        (Some(m), Some(s)) => {
+            // Snapshots serve Release files whose Valid-Until has passed.
+            args.push("--aptopt=Acquire::Check-Valid-Until \"false\"".to_owned());
+            Some(if m.contains("{snapshot}") {
+                m.replace("{snapshot}", s)
+            } else {
+                format!("{}/{s}", m.trim_end_matches('/'))
+            })
+        }
+        (None, Some(s)) => {
+            return Err(DebianError::SnapshotWithoutMirror {
+                snapshot: s.clone(),
+            })
+        }
+        (m, None) => m.clone(),
+    };
+    args.extend(
+        CUSTOMIZE_HOOKS
+            .iter()
+            .map(|h| format!("--customize-hook={h}")),
+    );
+    args.push(spec.suite.clone());
+    args.push(target.display().to_string());
+    args.extend(mirror);
+    Ok(args)
+}
+
+/// mmdebstrap's own merged-/usr hook directory, where this release has one.
+fn merged_usr_hook_dir() -> Option<PathBuf> {
+    ["maybe-merged-usr", "merged-usr"]
+        .iter()
+        .map(|h| Path::new("/usr/share/mmdebstrap/hooks").join(h))
+        .find(|p| p.is_dir())
+}
+
+fn mmdebstrap_version() -> Result<String, DebianError> {
+    let out = Command::new("mmdebstrap")
+        .arg("--version")
+        .output()
+        .map_err(|source| DebianError::Spawn {
+            command: "mmdebstrap --version".to_owned(),
+            source,
+        })?;
+    // Older releases print the version on stderr.
+    let mut v = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    if v.is_empty() {
+        v = String::from_utf8_lossy(&out.stderr).trim().to_owned();
+    }
+    Ok(v)
+}
+
+/// Runs mmdebstrap, forwarding its progress lines (it takes minutes) and
+/// keeping the last ones for the error.
+fn run_mmdebstrap(args: &[String], source_date_epoch: u64) -> Result<(), DebianError> {
+    let command = format!("mmdebstrap {}", shell_words(args));
+    tracing::info!("making the Debian base with mmdebstrap (this takes a few minutes)");
+    let mut child = Command::new("mmdebstrap")
+        .args(args)
+        .env("SOURCE_DATE_EPOCH", source_date_epoch.to_string())
+        .env("LC_ALL", "C.UTF-8")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|source| DebianError::Spawn {
+            command: command.clone(),
+            source,
+        })?;
+    let mut tail = VecDeque::with_capacity(40);
+    if let Some(stderr) = child.stderr.take() {
+        for line in BufReader::new(stderr).lines() {
+            let Ok(line) = line else { break };
+            eprintln!("mmdebstrap: {line}");
+            if tail.len() == 40 {
+                tail.pop_front();
+            }
+            tail.push_back(line);
+        }
+    }
+    let status = child.wait().map_err(|source| DebianError::Spawn {
+        command: command.clone(),
+        source,
+    })?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(DebianError::Failed {
+            command,
+            status,
+            tail: Vec::from(tail).join("\n"),
+        })
+    }
+}
+
+/// Quotes arguments for showing a command a person can paste.
+fn shell_words(args: &[String]) -> String {
+    args.iter()
+        .map(|a| {
+            if a.chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_=/.,:+@".contains(c))
+            {
+                a.clone()
+            } else {
+                format!("'{}'", a.replace('\'', r"'\''"))
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec() -> DebianSpec {
+        DebianSpec {
+            suite: "bookworm".into(),
+            components: vec!["main".into(), "non-free-firmware".into()],
+            packages: vec!["systemd".into(), "hostapd".into()],
+            disk_packages: vec!["linux-image-amd64".into()],
+            mirror: None,
+            keyring: None,
+            snapshot: None,
+        }
+    }
+
+    #[test]
+    fn key_ignores_package_order_but_not_content() {
+        let a = spec();
+        let mut b = spec();
+        b.packages.reverse();
+        assert_eq!(
+            cache_key(&a, "mmdebstrap 1.3.5", 1),
+            cache_key(&b, "mmdebstrap 1.3.5", 1)
+        );
+        let mut c = spec();
+        c.packages.push("iw".into());
+        assert_ne!(
+            cache_key(&a, "mmdebstrap 1.3.5", 1),
+            cache_key(&c, "mmdebstrap 1.3.5", 1)
+        );
+        let mut d = spec();
+        d.disk_packages.clear();
+        assert_ne!(
+            cache_key(&a, "mmdebstrap 1.3.5", 1),
+            cache_key(&d, "mmdebstrap 1.3.5", 1)
+        );
+    }
+
+    #[test]
+    fn key_changes_with_tool_epoch_mirror_snapshot_and_components() {
+        let base = cache_key(&spec(), "mmdebstrap 1.3.5", 1);
+        assert_ne!(base, cache_key(&spec(), "mmdebstrap 1.4.0", 1));
+        assert_ne!(base, cache_key(&spec(), "mmdebstrap 1.3.5", 2));
+        let mut m = spec();
+        m.mirror = Some("http://mirror.example/debian".into());
+        assert_ne!(base, cache_key(&m, "mmdebstrap 1.3.5", 1));
+        let mut s = m.clone();
+        s.snapshot = Some("20250520T000000Z".into());
+        assert_ne!(
+            cache_key(&m, "mmdebstrap 1.3.5", 1),
+            cache_key(&s, "mmdebstrap 1.3.5", 1)
+        );
+        let mut c = spec();
+        c.components = vec!["main".into()];
+        assert_ne!(base, cache_key(&c, "mmdebstrap 1.3.5", 1));
+    }
+
+    #[test]
+    fn args_use_the_default_mirror_and_all_packages() {
+        let args = mmdebstrap_args(&spec(), true, None, Path::new("/c/x.tar")).unwrap();
+        assert_eq!(args[0], "--mode=root");
+        assert!(args.contains(&"--components=main,non-free-firmware".to_owned()));
+        assert!(args.contains(&"--include=hostapd,linux-image-amd64,systemd".to_owned()));
+        assert!(args.contains(&"--dpkgopt=path-exclude=/usr/share/man/*".to_owned()));
+        // Suite and target come last, and no mirror is named.
+        assert_eq!(&args[args.len() - 2..], ["bookworm", "/c/x.tar"]);
+        assert!(!args.iter().any(|a| a.contains("://")));
+        let unpriv = mmdebstrap_args(&spec(), false, None, Path::new("/c/x.tar")).unwrap();
+        assert_eq!(unpriv[0], "--mode=unshare");
+    }
+
+    #[test]
+    fn snapshot_needs_a_mirror_and_is_appended_or_substituted() {
+        let mut s = spec();
+        s.snapshot = Some("20250520T000000Z".into());
+        assert!(matches!(
+            mmdebstrap_args(&s, true, None, Path::new("x")),
+            Err(DebianError::SnapshotWithoutMirror { .. })
+        ));
+        s.mirror = Some("http://snap.example/archive/debian/".into());
+        let args = mmdebstrap_args(&s, true, None, Path::new("x")).unwrap();
+        assert_eq!(
+            args.last().unwrap(),
+            "http://snap.example/archive/debian/20250520T000000Z"
+        );
+        assert!(args.iter().any(|a| a.contains("Check-Valid-Until")));
+        s.mirror = Some("deb http://snap.example/{snapshot}/ bookworm main".into());
+        let args = mmdebstrap_args(&s, true, None, Path::new("x")).unwrap();
+        assert_eq!(
+            args.last().unwrap(),
+            "deb http://snap.example/20250520T000000Z/ bookworm main"
+        );
+    }
+
+    #[test]
+    fn names_that_look_like_options_are_rejected() {
+        let mut s = spec();
+        s.packages.push("--foo".into());
+        assert!(matches!(
+            validate(&s),
+            Err(DebianError::InvalidField {
+                field: "packages",
+                ..
+            })
+        ));
+        let mut s = spec();
+        s.packages.push("a,b".into());
+        assert!(validate(&s).is_err());
+        let mut s = spec();
+        s.suite = "bookworm main".into();
+        assert!(validate(&s).is_err());
+        assert!(validate(&spec()).is_ok());
+    }
+
+    #[test]
+    fn hooks_cover_the_hygiene_rules() {
+        let all = CUSTOMIZE_HOOKS.join("\n");
+        for needle in [
+            "etc/resolv.conf",
+            "etc/hostname",
+            "networks/default.xml",
+            "autostart/default.xml",
+            "systemd-networkd-wait-online.service",
+            "enable systemd-networkd.service",
+            "etc/machine-id",
+            "usr/share/softap/packages.txt",
+        ] {
+            assert!(all.contains(needle), "no hook mentions {needle}");
+        }
+    }
 }

@@ -1,13 +1,32 @@
 //! The bootable raw disk: GPT, an EFI system partition with systemd-boot and
 //! a root partition, assembled in one file without root, loop devices or mounts.
+//!
+//! Every tool writes at an offset inside the one sparse image file: sfdisk
+//! the GPT, mkfs.fat and mtools the ESP, mkfs.ext4 (`-d`) and debugfs the root.
+//! Ids derive from `seed` and every time from SOURCE_DATE_EPOCH, so the same
+//! inputs give the same bytes.
 
-use std::path::Path;
+use std::fs;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
+pub mod esp;
+pub mod ext4;
+pub mod gpt;
+pub mod ids;
+pub mod layout;
+mod run;
+pub mod tools;
+
+use tools::Tool;
 
 /// What the disk is made of.
 #[derive(Debug)]
 pub struct DiskInputs<'a> {
     /// The merged root tree (every disk layer unpacked, `/boot` with the
     /// kernel and initrd included), owned as it will be on the disk.
+    /// `assemble` writes the disk's `/etc/fstab` and `/efi` into it and sets
+    /// its atimes and mtimes (clamped to SOURCE_DATE_EPOCH): pass a scratch copy.
     pub root_tree: &'a Path,
     /// Extra files for the ESP, by path on the ESP (e.g. `softap.toml`).
     pub esp_files: &'a [(String, Vec<u8>)],
@@ -29,15 +48,171 @@ pub struct DiskReport {
     /// Bytes really allocated (the image is sparse).
     pub allocated: u64,
     pub root_partuuid: String,
+    pub esp_partuuid: String,
+    /// Byte ranges of the partitions in the image.
+    pub esp: layout::Extent,
+    pub root: layout::Extent,
+    /// The kernel version booted by the loader entry.
+    pub kernel: String,
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum DiskError {
-    #[error("the disk output is not implemented yet")]
-    NotImplemented,
+    #[error("{}", tools::missing_message(.0))]
+    MissingTools(Vec<Tool>),
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot run `{command}`: {source}")]
+    Spawn {
+        command: String,
+        source: std::io::Error,
+    },
+    #[error("`{command}` failed ({status}):\n{output}")]
+    Failed {
+        command: String,
+        status: std::process::ExitStatus,
+        output: String,
+    },
+    #[error("cannot understand the output of `{what}`")]
+    Parse { what: String },
+    #[error("no kernel in {boot}: the disk needs /boot/vmlinuz-VERSION and /boot/initrd.img-VERSION (add linux-image-amd64 and initramfs-tools to disk_packages)")]
+    NoKernel { boot: PathBuf },
+    #[error("no systemd-boot in the root tree ({path} is missing): add systemd-boot-efi to the packages")]
+    NoBootloader { path: PathBuf },
+    #[error("ESP file {path:?}: must be a relative path of plain FAT-safe names")]
+    BadEspPath { path: String },
+    #[error("a disk of {size} bytes is too small: the content needs {needed} bytes")]
+    TooSmall { size: u64, needed: u64 },
 }
 
+impl DiskError {
+    fn missing(program: &str) -> Self {
+        let t = REQUIRED
+            .iter()
+            .find(|t| t.program == program)
+            .cloned()
+            .unwrap_or(Tool::new("?", "?"));
+        Self::MissingTools(vec![t])
+    }
+}
+
+/// Every host program assembling a disk runs.
+pub const REQUIRED: &[Tool] = &[
+    Tool::new("sfdisk", "fdisk"),
+    Tool::new("mkfs.fat", "dosfstools"),
+    Tool::new("mmd", "mtools"),
+    Tool::new("mcopy", "mtools"),
+    Tool::new("mkfs.ext4", "e2fsprogs"),
+    Tool::new("dumpe2fs", "e2fsprogs"),
+    Tool::new("debugfs", "e2fsprogs"),
+];
+
 pub fn assemble(inputs: &DiskInputs<'_>) -> Result<DiskReport, DiskError> {
-    let _ = inputs;
-    Err(DiskError::NotImplemented)
+    let missing = tools::missing(REQUIRED);
+    if !missing.is_empty() {
+        return Err(DiskError::MissingTools(missing));
+    }
+    // Everything that can be refused is checked before anything is written.
+    let kernel = esp::find_kernel(&inputs.root_tree.join("boot"))?;
+    let bootloader = inputs.root_tree.join(esp::SYSTEMD_BOOT);
+    if !bootloader.is_file() {
+        return Err(DiskError::NoBootloader { path: bootloader });
+    }
+    let extra: Vec<(Vec<String>, &[u8])> = inputs
+        .esp_files
+        .iter()
+        .map(|(p, data)| Ok((esp::esp_path(p)?, data.as_slice())))
+        .collect::<Result<_, DiskError>>()?;
+
+    let ids = ids::DiskIds::from_seed(inputs.seed);
+    let usage = ext4::usage(inputs.root_tree)?;
+    let needed = layout::root_size_for(usage);
+    let layout = match inputs.size {
+        None => layout::layout(needed),
+        Some(size) => layout::layout_for_total(size, needed).ok_or(DiskError::TooSmall {
+            size,
+            needed: layout::layout(needed).total,
+        })?,
+    };
+
+    let out_dir = match inputs.out.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let io = |path: &Path| {
+        let path = path.to_owned();
+        move |source| DiskError::Io { path, source }
+    };
+    let work = tempfile::Builder::new()
+        .prefix(".softap-disk.")
+        .tempdir_in(out_dir)
+        .map_err(io(out_dir))?;
+    let image = tempfile::Builder::new()
+        .prefix(".softap-disk.")
+        .suffix(".raw.partial")
+        .tempfile_in(out_dir)
+        .map_err(io(out_dir))?;
+    image
+        .as_file()
+        .set_len(layout.total)
+        .map_err(io(image.path()))?;
+
+    gpt::write(image.path(), &layout, &ids)?;
+
+    // Files the ESP gets besides the kernel and loader, staged to copy.
+    let staged = work.path().join("esp");
+    fs::create_dir(&staged).map_err(io(&staged))?;
+    let write_staged = |name: &str, data: &[u8]| -> Result<PathBuf, DiskError> {
+        let p = staged.join(name);
+        fs::write(&p, data).map_err(io(&p))?;
+        Ok(p)
+    };
+    write_staged("loader.conf", esp::loader_conf().as_bytes())?;
+    write_staged(
+        "softap.conf",
+        esp::loader_entry(&kernel, &ids.root_part).as_bytes(),
+    )?;
+    let mut files = esp::plan_files(inputs.root_tree, &kernel, &staged);
+    for (i, (dest, data)) in extra.iter().enumerate() {
+        files.push((dest.clone(), write_staged(&format!("extra-{i}"), data)?));
+    }
+    esp::build(
+        image.path(),
+        layout.esp,
+        &ids,
+        &files,
+        inputs.source_date_epoch,
+    )?;
+
+    ext4::prepare_tree(inputs.root_tree, &ids, inputs.source_date_epoch)?;
+    ext4::build(
+        image.path(),
+        layout.root,
+        &ids,
+        inputs.root_tree,
+        work.path(),
+        inputs.source_date_epoch,
+    )?;
+
+    image.as_file().sync_all().map_err(io(image.path()))?;
+    let meta = image.as_file().metadata().map_err(io(image.path()))?;
+    image.persist(inputs.out).map_err(|e| DiskError::Io {
+        path: inputs.out.to_owned(),
+        source: e.error,
+    })?;
+    if let Ok(d) = fs::File::open(out_dir) {
+        let _ = d.sync_all();
+    }
+    Ok(DiskReport {
+        size: meta.len(),
+        allocated: meta.blocks() * 512,
+        root_partuuid: ids.root_part,
+        esp_partuuid: ids.esp_part,
+        esp: layout.esp,
+        root: layout.root,
+        kernel: kernel.version,
+    })
 }

@@ -1,0 +1,256 @@
+//! The EFI system partition: FAT32 made by mkfs.fat at its offset in the
+//! image, filled with mtools (`-i image@@offset`), no mount.
+
+use std::fs;
+use std::path::{Component, Path, PathBuf};
+use std::process::Command;
+
+use super::ids::DiskIds;
+use super::layout::{Extent, SECTOR};
+use super::run::run;
+use super::tools::find;
+use super::DiskError;
+
+/// Where systemd-boot-efi installs the loader in the root tree.
+pub const SYSTEMD_BOOT: &str = "usr/lib/systemd/boot/efi/systemd-bootx64.efi";
+
+/// The kernel and initrd found in the root tree's `/boot`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Kernel {
+    pub version: String,
+    pub vmlinuz: PathBuf,
+    pub initrd: PathBuf,
+}
+
+/// The newest kernel in `boot` that has an initrd beside it.
+pub fn find_kernel(boot: &Path) -> Result<Kernel, DiskError> {
+    let io = |source| DiskError::Io {
+        path: boot.to_owned(),
+        source,
+    };
+    let mut versions = Vec::new();
+    for e in fs::read_dir(boot).map_err(io)? {
+        let name = e.map_err(io)?.file_name().to_string_lossy().into_owned();
+        if let Some(v) = name.strip_prefix("vmlinuz-") {
+            if boot.join(format!("initrd.img-{v}")).is_file() {
+                versions.push(v.to_owned());
+            }
+        }
+    }
+    versions.sort_by(|a, b| version_cmp(a, b));
+    let version = versions.pop().ok_or_else(|| DiskError::NoKernel {
+        boot: boot.to_owned(),
+    })?;
+    Ok(Kernel {
+        vmlinuz: boot.join(format!("vmlinuz-{version}")),
+        initrd: boot.join(format!("initrd.img-{version}")),
+        version,
+    })
+}
+
+/// Compares kernel versions by their numeric runs (6.1.0-10 after 6.1.0-9).
+fn version_cmp(a: &str, b: &str) -> std::cmp::Ordering {
+    fn parts(s: &str) -> Vec<Result<u64, String>> {
+        let mut out = Vec::new();
+        let mut cur = String::new();
+        let mut digits = false;
+        for c in s.chars() {
+            if !cur.is_empty() && c.is_ascii_digit() != digits {
+                out.push(if digits {
+                    Ok(cur.parse().unwrap_or(u64::MAX))
+                } else {
+                    Err(std::mem::take(&mut cur))
+                });
+                cur.clear();
+            }
+            digits = c.is_ascii_digit();
+            cur.push(c);
+        }
+        if !cur.is_empty() {
+            out.push(if digits {
+                Ok(cur.parse().unwrap_or(u64::MAX))
+            } else {
+                Err(cur)
+            });
+        }
+        out
+    }
+    parts(a).cmp(&parts(b))
+}
+
+/// `loader/loader.conf`: boot the one entry at once (hold a key for the menu).
+pub fn loader_conf() -> String {
+    "default softap.conf\ntimeout 0\neditor yes\n".to_owned()
+}
+
+/// `loader/entries/softap.conf`. The root is found by PARTUUID, so the stick
+/// boots whatever the disk is called; ttyS0 is the last console, where
+/// systemd's status goes (the tests read it), tty0 shows it on a screen too.
+pub fn loader_entry(kernel: &Kernel, root_partuuid: &str) -> String {
+    format!(
+        "title softap\n\
+         version {v}\n\
+         linux /softap/vmlinuz\n\
+         initrd /softap/initrd.img\n\
+         options root=PARTUUID={root_partuuid} rw console=tty0 console=ttyS0,115200\n",
+        v = kernel.version
+    )
+}
+
+/// Validates a path given for a file on the ESP: relative, plain components.
+pub fn esp_path(p: &str) -> Result<Vec<String>, DiskError> {
+    let bad = || DiskError::BadEspPath { path: p.to_owned() };
+    let mut out = Vec::new();
+    for c in Path::new(p).components() {
+        match c {
+            Component::Normal(s) => {
+                let s = s.to_str().ok_or_else(bad)?;
+                if s.contains(['"', '\\', ':', '*', '?', '<', '>', '|']) {
+                    return Err(bad());
+                }
+                out.push(s.to_owned());
+            }
+            Component::CurDir => {}
+            _ => return Err(bad()),
+        }
+    }
+    if out.is_empty() {
+        return Err(bad());
+    }
+    Ok(out)
+}
+
+/// Every file of the ESP: (path components on the ESP, source file).
+pub fn plan_files(root_tree: &Path, kernel: &Kernel, staged: &Path) -> Vec<(Vec<String>, PathBuf)> {
+    let v = |s: &[&str]| s.iter().map(|x| (*x).to_owned()).collect::<Vec<_>>();
+    let boot = root_tree.join(SYSTEMD_BOOT);
+    vec![
+        (v(&["EFI", "BOOT", "BOOTX64.EFI"]), boot.clone()),
+        (v(&["EFI", "systemd", "systemd-bootx64.efi"]), boot),
+        (v(&["loader", "loader.conf"]), staged.join("loader.conf")),
+        (
+            v(&["loader", "entries", "softap.conf"]),
+            staged.join("softap.conf"),
+        ),
+        (v(&["softap", "vmlinuz"]), kernel.vmlinuz.clone()),
+        (v(&["softap", "initrd.img"]), kernel.initrd.clone()),
+    ]
+}
+
+/// Formats the ESP inside `image` and copies `files` onto it.
+pub fn build(
+    image: &Path,
+    part: Extent,
+    ids: &DiskIds,
+    files: &[(Vec<String>, PathBuf)],
+    source_date_epoch: u64,
+) -> Result<(), DiskError> {
+    let mkfs = find("mkfs.fat").ok_or_else(|| DiskError::missing("mkfs.fat"))?;
+    let start = (part.start / SECTOR).to_string();
+    run(
+        Command::new(mkfs)
+            .env("SOURCE_DATE_EPOCH", source_date_epoch.to_string())
+            .args([
+                "-F",
+                "32",
+                "-s",
+                "1",
+                "-S",
+                "512",
+                "-n",
+                "ESP",
+                "--invariant",
+            ])
+            .args(["-i", &format!("{:08X}", ids.esp_volume)])
+            .args(["-h", &start, "--offset", &start])
+            .arg(image)
+            .arg((part.size / 1024).to_string()),
+        None,
+    )?;
+    let target = format!("{}@@{}", image.display(), part.start);
+    let mtool = |name: &str| -> Result<Command, DiskError> {
+        let p = find(name).ok_or_else(|| DiskError::missing(name))?;
+        let mut c = Command::new(p);
+        c.env("SOURCE_DATE_EPOCH", source_date_epoch.to_string())
+            .env("TZ", "UTC")
+            .env("MTOOLS_SKIP_CHECK", "1")
+            .args(["-i", &target]);
+        Ok(c)
+    };
+    // Directories first, each once, in sorted order so the FAT's directory
+    // entries come out the same every time.
+    let mut dirs: Vec<Vec<String>> = files
+        .iter()
+        .flat_map(|(p, _)| (1..p.len()).map(|n| p[..n].to_vec()))
+        .collect();
+    dirs.sort();
+    dirs.dedup();
+    for d in &dirs {
+        run(mtool("mmd")?.arg(format!("::/{}", d.join("/"))), None)?;
+    }
+    for (dest, src) in files {
+        run(
+            mtool("mcopy")?
+                .arg("-o")
+                .arg(src)
+                .arg(format!("::/{}", dest.join("/"))),
+            None,
+        )?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn newest_kernel_with_an_initrd_wins() {
+        let d = tempfile::tempdir().unwrap();
+        for f in [
+            "vmlinuz-6.1.0-9-amd64",
+            "initrd.img-6.1.0-9-amd64",
+            "vmlinuz-6.1.0-10-amd64",
+            "initrd.img-6.1.0-10-amd64",
+            "vmlinuz-6.2.0-1-amd64",
+            "config-6.2.0-1-amd64",
+        ] {
+            fs::write(d.path().join(f), f).unwrap();
+        }
+        let k = find_kernel(d.path()).unwrap();
+        assert_eq!(k.version, "6.1.0-10-amd64");
+        assert!(k.initrd.ends_with("initrd.img-6.1.0-10-amd64"));
+    }
+
+    #[test]
+    fn no_kernel_is_an_error_naming_boot() {
+        let d = tempfile::tempdir().unwrap();
+        let e = find_kernel(d.path()).unwrap_err().to_string();
+        assert!(e.contains(&d.path().display().to_string()), "{e}");
+    }
+
+    #[test]
+    fn entry_boots_by_partuuid_with_serial_last() {
+        let k = Kernel {
+            version: "6.1".into(),
+            vmlinuz: "/b/v".into(),
+            initrd: "/b/i".into(),
+        };
+        let e = loader_entry(&k, "abc");
+        let options = e.lines().find(|l| l.starts_with("options ")).unwrap();
+        assert_eq!(
+            options,
+            "options root=PARTUUID=abc rw console=tty0 console=ttyS0,115200"
+        );
+        assert!(!e.contains("/dev/"));
+    }
+
+    #[test]
+    fn esp_paths_must_stay_inside() {
+        assert_eq!(esp_path("softap.toml").unwrap(), vec!["softap.toml"]);
+        assert_eq!(esp_path("./a/b.txt").unwrap(), vec!["a", "b.txt"]);
+        for bad in ["/etc/x", "../x", "a/../../x", "", "a:b"] {
+            assert!(esp_path(bad).is_err(), "{bad}");
+        }
+    }
+}
