@@ -50,6 +50,8 @@ pub enum BuildError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error("the nix-closure base is not wired into the build yet")]
+    NixNotWired,
     #[error("layer {layer}: {message}")]
     Plan { layer: String, message: String },
 }
@@ -231,7 +233,7 @@ fn base_layers(spec: &Spec, store: &Store) -> Result<Vec<Layer>, BuildError> {
         Base::NixClosure(_) => {
             // The Nix engineer's hook: one Layer per store path (see
             // `crate::layer` docs); until it exists the error says so.
-            return Err(BuildError::Nix(nix::NixError::NotImplemented));
+            return Err(BuildError::NixNotWired);
         }
     };
     let sde_bytes = sde.to_le_bytes();
