@@ -1,7 +1,8 @@
 //! The root filesystem: ext4 made by mkfs.ext4 from the tree (`-d`) at its
 //! offset in the image. mke2fs copies each file's times from the tree, so
-//! atime and mtime are normalised in the tree first and ctime, which no
-//! system call can set, is rewritten in the image with debugfs.
+//! mtimes are clamped in the tree first, and ctime (no system call sets it)
+//! and atime (reading the file to copy it updates it) are rewritten in the
+//! image with debugfs.
 
 use std::collections::HashSet;
 use std::fs;
@@ -140,8 +141,9 @@ pub fn device_spec(image: &Path, part: Extent) -> String {
     format!("{}?offset={}", image.display(), part.start)
 }
 
-/// Sets every used inode's ctime to SOURCE_DATE_EPOCH (mke2fs copied the
-/// tree's, which are the time the tree was unpacked).
+/// Sets every used inode's ctime and atime to SOURCE_DATE_EPOCH: mke2fs
+/// copied the tree's, which are when the tree was unpacked and (relatime)
+/// when mke2fs itself read the file.
 fn fix_ctimes(
     image: &Path,
     part: Extent,
@@ -157,7 +159,9 @@ fn fix_ctimes(
         })?;
     let mut cmds = String::with_capacity(used.len() * 40);
     for ino in used {
-        cmds.push_str(&format!("sif <{ino}> ctime @{source_date_epoch}\n"));
+        for field in ["ctime", "atime"] {
+            cmds.push_str(&format!("sif <{ino}> {field} @{source_date_epoch}\n"));
+        }
     }
     let file = work.join("ctimes.debugfs");
     fs::write(&file, cmds).map_err(|source| DiskError::Io {

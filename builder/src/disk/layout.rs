@@ -175,7 +175,10 @@ mod tests {
         let l = layout_for_total(2 << 30, 1 << 30).unwrap();
         assert_eq!(l.total, 2 << 30);
         assert!(layout_for_total(200 << 20, 1 << 20).is_none());
-        assert_eq!(layout_for_total(300 << 20, 1 << 20).unwrap().root.size, 42 << 20);
+        assert_eq!(
+            layout_for_total(300 << 20, 1 << 20).unwrap().root.size,
+            42 << 20
+        );
         assert!(layout_for_total(1 << 30, 900 << 20).is_none());
     }
 
