@@ -1,5 +1,11 @@
 //! Facts about the machine: the data model and the gatherers that fill it.
+mod error;
+pub mod events;
 pub mod iw;
 pub mod model;
+mod netlink;
+pub mod nl80211;
+pub mod rtnl;
 
+pub use error::FactsError;
 pub use model::*;

@@ -1,0 +1,224 @@
+//! rtnetlink facts and change events, read back from network namespaces this
+//! test makes with iproute2 (root required, as in CI).
+
+use std::net::IpAddr;
+use std::os::fd::AsRawFd;
+use std::process::Command;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use softap_agent::facts::events::{Change, ChangeWatcher};
+use softap_agent::facts::{rtnl, Address, Route};
+
+/// A network namespace that is deleted when the test ends, failed or not.
+struct Netns {
+    name: String,
+}
+
+impl Netns {
+    fn new() -> Netns {
+        static COUNTER: AtomicU32 = AtomicU32::new(0);
+        let name = format!(
+            "softap-facts-{}-{}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::Relaxed)
+        );
+        ip(&["netns", "add", &name]);
+        Netns { name }
+    }
+
+    /// Runs `ip -n NS ARGS...`, failing the test with ip's message.
+    fn ip(&self, args: &[&str]) {
+        let mut full = vec!["-n", self.name.as_str()];
+        full.extend_from_slice(args);
+        ip(&full);
+    }
+
+    /// Runs `f` on a thread that has entered the namespace; sockets made
+    /// there stay in it wherever they are used later.
+    fn enter<T: Send + 'static>(&self, f: impl FnOnce() -> T + Send + 'static) -> T {
+        let path = format!("/run/netns/{}", self.name);
+        std::thread::spawn(move || {
+            let file = std::fs::File::open(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+            // SAFETY: setns on a valid namespace fd affects only this thread.
+            let rc = unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) };
+            assert_eq!(rc, 0, "setns {path}: {}", std::io::Error::last_os_error());
+            f()
+        })
+        .join()
+        .expect("thread inside the namespace panicked")
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.name])
+            .status();
+    }
+}
+
+fn ip(args: &[&str]) {
+    let out = Command::new("ip")
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("running ip (install iproute2): {e}"));
+    assert!(
+        out.status.success(),
+        "ip {}: {}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn has_address(addresses: &[Address], ifname: &str, addr: &str) -> bool {
+    addresses
+        .iter()
+        .any(|a| a.ifname == ifname && a.addr.to_string() == addr)
+}
+
+fn find_route<'a>(routes: &'a [Route], table: u32, dst: &str) -> Option<&'a Route> {
+    routes
+        .iter()
+        .find(|r| r.table == table && r.dst.to_string() == dst)
+}
+
+#[test]
+fn rtnetlink_reads_addresses_and_routes_of_every_table() {
+    let ns = Netns::new();
+    ns.ip(&["link", "set", "lo", "up"]);
+    // veth, not dummy: not every kernel here has the dummy driver.
+    ns.ip(&["link", "add", "up0", "type", "veth", "peer", "name", "up0p"]);
+    ns.ip(&["link", "set", "up0", "up"]);
+    ns.ip(&["link", "set", "up0p", "up"]);
+    ns.ip(&["addr", "add", "10.77.1.2/24", "dev", "up0"]);
+    ns.ip(&["addr", "add", "fd00:77::2/64", "dev", "up0", "nodad"]);
+    ns.ip(&["route", "add", "default", "via", "10.77.1.1", "dev", "up0"]);
+    // A VPN-style policy table, and one past 255 (only RTA_TABLE can say it).
+    ns.ip(&[
+        "route",
+        "add",
+        "172.16.0.0/12",
+        "dev",
+        "up0",
+        "table",
+        "100",
+    ]);
+    ns.ip(&[
+        "-6",
+        "route",
+        "add",
+        "fd00:99::/48",
+        "dev",
+        "up0",
+        "table",
+        "100",
+    ]);
+    ns.ip(&[
+        "route",
+        "add",
+        "10.200.0.0/16",
+        "via",
+        "10.77.1.1",
+        "table",
+        "1000",
+    ]);
+    ns.ip(&["link", "add", "va", "type", "veth", "peer", "name", "vb"]);
+    ns.ip(&["addr", "add", "192.168.77.1/30", "dev", "va"]);
+    ns.ip(&["link", "set", "va", "up"]);
+    ns.ip(&["link", "set", "vb", "up"]);
+
+    let (addresses, routes) = ns.enter(|| rtnl::gather().expect("rtnetlink dump"));
+
+    assert!(
+        has_address(&addresses, "up0", "10.77.1.2/24"),
+        "{addresses:#?}"
+    );
+    assert!(
+        has_address(&addresses, "up0", "fd00:77::2/64"),
+        "{addresses:#?}"
+    );
+    assert!(
+        has_address(&addresses, "va", "192.168.77.1/30"),
+        "{addresses:#?}"
+    );
+    assert!(
+        has_address(&addresses, "lo", "127.0.0.1/8"),
+        "{addresses:#?}"
+    );
+    // Nothing from the host's namespace leaks in.
+    assert!(addresses
+        .iter()
+        .all(|a| ["lo", "up0", "up0p", "va", "vb"].contains(&a.ifname.as_str())));
+
+    let default = find_route(&routes, 254, "0.0.0.0/0").expect("default route in main");
+    assert_eq!(
+        default.gateway,
+        Some("10.77.1.1".parse::<IpAddr>().unwrap())
+    );
+    assert_eq!(default.dev.as_deref(), Some("up0"));
+    let vpn = find_route(&routes, 100, "172.16.0.0/12").expect("table 100 route");
+    assert_eq!(vpn.dev.as_deref(), Some("up0"));
+    assert!(
+        find_route(&routes, 100, "fd00:99::/48").is_some(),
+        "{routes:#?}"
+    );
+    let high = find_route(&routes, 1000, "10.200.0.0/16").expect("table 1000 route");
+    assert_eq!(high.gateway, Some("10.77.1.1".parse::<IpAddr>().unwrap()));
+    assert!(
+        find_route(&routes, 254, "10.77.1.0/24").is_some(),
+        "connected route"
+    );
+    assert!(
+        find_route(&routes, 254, "fd00:77::/64").is_some(),
+        "IPv6 connected route"
+    );
+    assert!(
+        find_route(&routes, 255, "10.77.1.2/32").is_some(),
+        "local table"
+    );
+}
+
+#[test]
+fn change_watcher_notices_an_address_within_two_seconds() {
+    let ns = Netns::new();
+    ns.ip(&["link", "add", "up0", "type", "veth", "peer", "name", "up0p"]);
+    ns.ip(&["link", "set", "up0", "up"]);
+    ns.ip(&["link", "set", "up0p", "up"]);
+    let mut watcher = ns.enter(|| ChangeWatcher::new().expect("watcher"));
+    // Nothing happens: the wait times out quietly.
+    assert_eq!(watcher.wait(Duration::from_millis(200)).unwrap(), None);
+
+    let started = Instant::now();
+    ns.ip(&["addr", "add", "172.16.9.1/16", "dev", "up0"]);
+    let mut seen = Vec::new();
+    while started.elapsed() < Duration::from_secs(2) {
+        match watcher
+            .wait(Duration::from_secs(2) - started.elapsed())
+            .unwrap()
+        {
+            Some(change) => {
+                seen.push(change);
+                if change == Change::Address {
+                    break;
+                }
+            }
+            None => break,
+        }
+    }
+    assert!(
+        seen.contains(&Change::Address),
+        "no address event within 2 s, saw {seen:?}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(2));
+
+    ns.ip(&["route", "add", "10.9.0.0/16", "dev", "up0", "table", "100"]);
+    let change = watcher.wait(Duration::from_secs(2)).unwrap();
+    assert_eq!(change, Some(Change::Route));
+    ns.ip(&["link", "add", "up1", "type", "bridge"]);
+    let mut kinds = Vec::new();
+    while let Some(c) = watcher.wait(Duration::from_millis(500)).unwrap() {
+        kinds.push(c);
+    }
+    assert!(kinds.contains(&Change::Link), "{kinds:?}");
+}
