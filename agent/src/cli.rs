@@ -117,6 +117,10 @@ pub enum AgentError {
     Render(#[from] render::RenderError),
     #[error(transparent)]
     State(#[from] state::StateError),
+    #[error(transparent)]
+    Apply(#[from] crate::apply::ApplyError),
+    #[error(transparent)]
+    NotApplied(#[from] crate::status::NotApplied),
     #[error("{path}: cannot read facts: {source}")]
     FactsRead {
         path: PathBuf,
@@ -140,6 +144,7 @@ impl AgentError {
         match self {
             AgentError::Config(_) => 2,
             AgentError::Plan(e) => e.exit_code(),
+            AgentError::Apply(crate::apply::ApplyError::Step { .. }) => 5,
             _ => 1,
         }
     }
@@ -326,10 +331,141 @@ fn cmd_detect(
     Ok(())
 }
 
-fn facts_from_iw(_list: &Path, _dev: Option<&Path>) -> Result<Facts, AgentError> {
-    Err(AgentError::Facts(
-        "--from-iw-list is not available in this build".into(),
-    ))
+fn facts_from_iw(list: &Path, dev: Option<&Path>) -> Result<Facts, AgentError> {
+    let read = |p: &Path| {
+        std::fs::read_to_string(p).map_err(|source| AgentError::FactsRead {
+            path: p.to_path_buf(),
+            source,
+        })
+    };
+    let list_text = read(list)?;
+    let dev_text = dev.map(read).transpose()?;
+    crate::facts::iw::from_iw_text(&list_text, dev_text.as_deref()).map_err(|e| {
+        let file = match e.input {
+            crate::facts::iw::IwInput::List => list,
+            crate::facts::iw::IwInput::Dev => dev.unwrap_or(list),
+        };
+        AgentError::Facts(format!("{}: {e}", file.display()))
+    })
+}
+
+/// The result of one whole bring-up.
+pub struct Applied {
+    pub plan: Plan,
+    pub outcome: crate::apply::Outcome,
+    pub passphrase: Option<String>,
+}
+
+/// Plans and applies once with the given facts; saves the state.
+pub fn apply_with(ctx: &Context, facts: &Facts) -> Result<Applied, AgentError> {
+    let cfg = ctx.config()?;
+    let prev = ctx.state()?;
+    let t = StepTimer::start("plan");
+    let p = plan::plan(facts, &cfg, &prev)?;
+    t.done();
+    let (pass, generated) =
+        crate::apply::ensure_passphrase(&ctx.root, cfg.passphrase.as_deref(), p.security)?;
+    if generated {
+        tracing::info!(
+            "generated a passphrase and stored it in {}",
+            ctx.root.join(state::PASSPHRASE_FILE).display()
+        );
+    }
+    let t = StepTimer::start("render");
+    let templates = Templates::load(&ctx.root)?;
+    let files = render::render(&p, pass.as_deref(), &templates)?;
+    t.done();
+    let sys = crate::sys::Sys::new(&ctx.root, ctx.dry_run);
+    let t = StepTimer::start("apply");
+    let outcome = crate::apply::apply(&sys, &p, &files, &prev, &crate::apply::Timeouts::default())?;
+    t.done();
+    let mut hashed = cfg.clone();
+    hashed.passphrase = pass.clone();
+    let new = crate::apply::new_state(&p, &prev, &hashed.hash(), &files);
+    new.save(&ctx.root)?;
+    if outcome.hostapd_started && !ctx.dry_run {
+        let text = crate::console::banner(
+            &p.ssid,
+            pass.as_deref(),
+            p.security,
+            &p.subnet.net.to_string(),
+        );
+        let written = crate::console::to_consoles(&text);
+        tracing::info!("credentials banner written to {} console(s)", written.len());
+    }
+    Ok(Applied {
+        plan: p,
+        outcome,
+        passphrase: pass,
+    })
+}
+
+fn cmd_apply(ctx: &Context) -> Result<(), AgentError> {
+    let facts = ctx.facts()?;
+    let a = apply_with(ctx, &facts)?;
+    print!("{}", apply_summary(ctx, &a));
+    Ok(())
+}
+
+/// What `apply` prints: the outcome, and in a dry run what would have run.
+pub fn apply_summary(ctx: &Context, a: &Applied) -> String {
+    let p = &a.plan;
+    let mut s = format!(
+        "softap: AP {:?} on {} channel {}, subnet {} (gateway {}) on {}: {}\n",
+        p.ssid,
+        p.phy.name,
+        p.channel.number,
+        p.subnet.net,
+        p.subnet.gateway,
+        p.bridge,
+        if a.outcome.changed {
+            "applied"
+        } else {
+            "already up to date, nothing changed"
+        }
+    );
+    for st in &a.outcome.steps {
+        s.push_str(&format!(
+            "  {:<9} {} ({:.0} ms)\n",
+            format!("{}:", st.step),
+            st.detail,
+            st.ms
+        ));
+    }
+    if ctx.dry_run {
+        s.push_str(&format!(
+            "Dry run: files written under {}; ",
+            ctx.root.display()
+        ));
+        if a.outcome.commands.is_empty() {
+            s.push_str("no command would run.\n");
+        } else {
+            s.push_str("would run:\n");
+            for c in &a.outcome.commands {
+                s.push_str(&format!("  {c}\n"));
+            }
+        }
+    }
+    s
+}
+
+fn cmd_status(ctx: &Context, json: bool) -> Result<(), AgentError> {
+    let st = ctx.state()?;
+    let cfg = config::load(&ctx.config_sources).ok();
+    let pass = match &cfg {
+        Some(c) => known_passphrase(c, &ctx.root),
+        None => known_passphrase(&config::Config::default(), &ctx.root),
+    };
+    let status = crate::status::gather(&st, pass, ctx.dry_run, ctx.root.join(state::STATE_FILE))?;
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&status).unwrap_or_default()
+        );
+    } else {
+        print!("{}", status.human());
+    }
+    Ok(())
 }
 
 /// Runs the parsed command line; returns the process exit status.
@@ -343,8 +479,8 @@ pub fn run(cli: Cli) -> ExitCode {
             iw_dev,
         } => cmd_detect(&ctx, *json, from_iw_list.as_deref(), iw_dev.as_deref()),
         Command::Plan { json } => cmd_plan(&ctx, *json),
-        Command::Apply => Err(AgentError::Other("apply: not yet implemented".into())),
-        Command::Status { .. } => Err(AgentError::Other("status: not yet implemented".into())),
+        Command::Apply => cmd_apply(&ctx),
+        Command::Status { json } => cmd_status(&ctx, *json),
         Command::Watch => Err(AgentError::Other("watch: not yet implemented".into())),
     };
     match result {
@@ -369,6 +505,7 @@ fn init_logging(verbose: u8, cmd: &Command) {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_target(false)
         .try_init();
 }

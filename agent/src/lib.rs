@@ -1,9 +1,14 @@
 //! softap-agent: gathers facts, plans, renders and applies the access point.
+pub mod apply;
 pub mod cli;
 pub mod config;
+pub mod console;
 pub mod detect;
 pub mod facts;
 pub mod fsutil;
+pub mod hostapd;
 pub mod plan;
 pub mod render;
 pub mod state;
+pub mod status;
+pub mod sys;

@@ -35,6 +35,9 @@ pub struct State {
     pub bridge: Option<String>,
     pub channel: Option<u16>,
     pub ssid: Option<String>,
+    pub security: Option<crate::plan::SecurityMode>,
+    /// The AP interface hostapd serves.
+    pub interface: Option<String>,
     /// Hash of the merged configuration (passphrase included).
     pub config_hash: Option<String>,
     /// sha256 of every file the agent wrote, by absolute path on the target.

@@ -20,7 +20,7 @@ pub use channel::ChannelChoice;
 pub use subnet::SubnetChoice;
 
 /// The security mode hostapd is configured with.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum SecurityMode {
     Wpa2,
@@ -85,6 +85,8 @@ impl Plan {
             bridge: Some(self.bridge.clone()),
             channel: Some(self.channel.number),
             ssid: Some(self.ssid.clone()),
+            security: Some(self.security),
+            interface: Some(self.interface.clone()),
             config_hash: Some(config_hash.to_string()),
             files: previous.files.clone(),
             conflicts: self.conflicts.clone(),

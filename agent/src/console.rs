@@ -1,0 +1,136 @@
+//! Messages for people at the machine: the credentials banner with a QR code
+//! a phone can scan, written to every active console (the last `console=`
+//! is /dev/console, but a laptop's screen is tty0/tty1).
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use qrcode::render::unicode::Dense1x2;
+use qrcode::QrCode;
+
+use crate::plan::SecurityMode;
+
+/// Escapes `\ ; , : "` as the Wi-Fi QR format (ZXing's `WIFI:`) requires.
+fn wifi_escape(s: &str) -> String {
+    let mut out = String::new();
+    for c in s.chars() {
+        if matches!(c, '\\' | ';' | ',' | ':' | '"') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// The text a phone's camera understands: `WIFI:T:WPA;S:<ssid>;P:<pass>;;`.
+pub fn wifi_uri(ssid: &str, passphrase: Option<&str>, security: SecurityMode) -> String {
+    match (security, passphrase) {
+        (SecurityMode::Open, _) | (_, None) => format!("WIFI:T:nopass;S:{};;", wifi_escape(ssid)),
+        (_, Some(p)) => format!("WIFI:T:WPA;S:{};P:{};;", wifi_escape(ssid), wifi_escape(p)),
+    }
+}
+
+/// The QR code drawn with Unicode half blocks (two rows per line), dark on
+/// light with the quiet zone, so it scans from a dark terminal too.
+pub fn qr_text(data: &str) -> String {
+    match QrCode::new(data.as_bytes()) {
+        Ok(code) => code
+            .render::<Dense1x2>()
+            .dark_color(Dense1x2::Light)
+            .light_color(Dense1x2::Dark)
+            .quiet_zone(true)
+            .build(),
+        Err(e) => format!("(no QR code: {e})"),
+    }
+}
+
+/// The banner: SSID, passphrase and the QR code.
+pub fn banner(
+    ssid: &str,
+    passphrase: Option<&str>,
+    security: SecurityMode,
+    subnet: &str,
+) -> String {
+    let uri = wifi_uri(ssid, passphrase, security);
+    let mut s = String::new();
+    s.push_str("\n==== softap: Wi-Fi access point is up ====\n");
+    s.push_str(&format!("  SSID:       {ssid}\n"));
+    match passphrase {
+        Some(p) if security != SecurityMode::Open => s.push_str(&format!("  Passphrase: {p}\n")),
+        _ => s.push_str("  Passphrase: (open network)\n"),
+    }
+    s.push_str(&format!("  Network:    {subnet}\n"));
+    s.push_str("  Scan to join:\n");
+    s.push_str(&qr_text(&uri));
+    s.push('\n');
+    s
+}
+
+/// The consoles the kernel writes to (`/sys/class/tty/console/active`),
+/// resolved to their device nodes; `tty0` means the foreground VT.
+pub fn active_consoles(sysfs: &Path) -> Vec<PathBuf> {
+    let Ok(text) = std::fs::read_to_string(sysfs.join("class/tty/console/active")) else {
+        return vec![];
+    };
+    text.split_whitespace()
+        .map(|name| Path::new("/dev").join(name))
+        .collect()
+}
+
+/// Writes `text` to every active console, best effort: a console that cannot
+/// be opened is logged, not fatal. Returns the consoles written.
+pub fn to_consoles(text: &str) -> Vec<PathBuf> {
+    let mut written = Vec::new();
+    // A console takes CR LF; a raw "\n" would stair-step on a serial line.
+    let crlf = text.replace('\n', "\r\n");
+    for dev in active_consoles(Path::new("/sys")) {
+        let r = std::fs::OpenOptions::new()
+            .write(true)
+            .open(&dev)
+            .and_then(|mut f| f.write_all(crlf.as_bytes()));
+        match r {
+            Ok(()) => written.push(dev),
+            Err(e) => tracing::warn!("{}: cannot write the banner: {e}", dev.display()),
+        }
+    }
+    written
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wifi_uri_escapes_specials() {
+        assert_eq!(
+            wifi_uri("a;b", Some("p:w\"d"), SecurityMode::Wpa2),
+            "WIFI:T:WPA;S:a\\;b;P:p\\:w\\\"d;;"
+        );
+        assert_eq!(
+            wifi_uri("x", None, SecurityMode::Open),
+            "WIFI:T:nopass;S:x;;"
+        );
+    }
+
+    #[test]
+    fn qr_has_a_square_shape() {
+        let q = qr_text("WIFI:T:WPA;S:softap-1234;P:abcdefghijkmnopqrstuvwxy;;");
+        let lines: Vec<&str> = q.lines().collect();
+        let w = lines[0].chars().count();
+        assert!(w > 20);
+        assert!(lines.iter().all(|l| l.chars().count() == w));
+        // Two modules per character row.
+        assert_eq!(lines.len(), w.div_ceil(2));
+    }
+
+    #[test]
+    fn consoles_from_sysfs() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("class/tty/console")).unwrap();
+        std::fs::write(dir.path().join("class/tty/console/active"), "tty0 ttyS0\n").unwrap();
+        assert_eq!(
+            active_consoles(dir.path()),
+            vec![PathBuf::from("/dev/tty0"), PathBuf::from("/dev/ttyS0")]
+        );
+    }
+}

@@ -1,0 +1,171 @@
+//! `status`: what the last apply set up, and what hostapd says now.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::console;
+use crate::hostapd::{self, Ctrl, Station};
+use crate::plan::{SecurityMode, SubnetChoice};
+use crate::state::State;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct HostapdStatus {
+    pub socket: String,
+    pub reachable: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub state: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// Flat on purpose: scripts read `.ssid`, `.subnet`, `.passphrase`...
+#[derive(Debug, Clone, Serialize)]
+pub struct Status {
+    pub ssid: Option<String>,
+    pub passphrase: Option<String>,
+    pub security: Option<SecurityMode>,
+    pub phy: Option<String>,
+    pub channel: Option<u16>,
+    pub subnet: Option<String>,
+    pub gateway: Option<String>,
+    pub dhcp_start: Option<String>,
+    pub dhcp_end: Option<String>,
+    pub bridge: Option<String>,
+    pub interface: Option<String>,
+    pub hostapd: HostapdStatus,
+    pub clients: Vec<Station>,
+    /// The `WIFI:` text the QR code encodes.
+    pub wifi: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("no state in {path}: `softap-agent apply` has not completed on this machine yet")]
+pub struct NotApplied {
+    pub path: PathBuf,
+}
+
+/// Builds the status from the state, the passphrase and, unless `dry_run`,
+/// hostapd's control socket.
+pub fn gather(
+    state: &State,
+    passphrase: Option<String>,
+    dry_run: bool,
+    state_path: PathBuf,
+) -> Result<Status, NotApplied> {
+    let Some(net) = state.subnet else {
+        return Err(NotApplied { path: state_path });
+    };
+    let sub = SubnetChoice::for_net(net);
+    let iface = state.interface.clone().unwrap_or_else(|| "softap".into());
+    let socket = PathBuf::from(hostapd::CTRL_DIR).join(&iface);
+    let mut h = HostapdStatus {
+        socket: socket.display().to_string(),
+        reachable: false,
+        state: None,
+        error: None,
+    };
+    let mut clients = Vec::new();
+    if dry_run {
+        h.error = Some("dry run (--root): hostapd not asked".into());
+    } else {
+        let t = Duration::from_secs(2);
+        let r = Ctrl::open(&socket).and_then(|c| {
+            let st = c.status(t)?;
+            let stations = c.stations(t)?;
+            Ok((st, stations))
+        });
+        match r {
+            Ok((st, stations)) => {
+                h.reachable = true;
+                h.state = hostapd::get(&st, "state").map(str::to_string);
+                clients = stations;
+            }
+            Err(e) => h.error = Some(e.to_string()),
+        }
+    }
+    let security = state.security;
+    let passphrase = if security == Some(SecurityMode::Open) {
+        None
+    } else {
+        passphrase
+    };
+    let wifi = state.ssid.as_ref().map(|s| {
+        console::wifi_uri(
+            s,
+            passphrase.as_deref(),
+            security.unwrap_or(SecurityMode::Wpa2),
+        )
+    });
+    Ok(Status {
+        ssid: state.ssid.clone(),
+        passphrase,
+        security,
+        phy: state.phy.as_ref().map(|p| p.name.clone()),
+        channel: state.channel,
+        subnet: Some(net.to_string()),
+        gateway: Some(sub.gateway.to_string()),
+        dhcp_start: Some(sub.dhcp_start.to_string()),
+        dhcp_end: Some(sub.dhcp_end.to_string()),
+        bridge: state.bridge.clone(),
+        interface: Some(iface),
+        hostapd: h,
+        clients,
+        wifi,
+    })
+}
+
+impl Status {
+    pub fn human(&self) -> String {
+        let mut s = String::new();
+        let v = |o: &Option<String>| o.clone().unwrap_or_else(|| "?".into());
+        let state = match (&self.hostapd.state, &self.hostapd.error) {
+            (Some(st), _) => st.clone(),
+            (None, Some(e)) => format!("unknown ({e})"),
+            _ => "unknown".into(),
+        };
+        s.push_str(&format!("hostapd:    {state}\n"));
+        s.push_str(&format!("SSID:       {}\n", v(&self.ssid)));
+        match (&self.passphrase, self.security) {
+            (_, Some(SecurityMode::Open)) => s.push_str("Passphrase: (open network)\n"),
+            (Some(p), _) => s.push_str(&format!("Passphrase: {p}\n")),
+            (None, _) => s.push_str("Passphrase: (unknown)\n"),
+        }
+        if let Some(sec) = self.security {
+            s.push_str(&format!(
+                "Security:   {}\n",
+                match sec {
+                    SecurityMode::Wpa2 => "WPA2-PSK",
+                    SecurityMode::Wpa3Transition => "WPA3-SAE transition (WPA2-PSK + SAE)",
+                    SecurityMode::Open => "open",
+                }
+            ));
+        }
+        s.push_str(&format!(
+            "Radio:      {} ({}), channel {}\n",
+            v(&self.phy),
+            v(&self.interface),
+            self.channel.map_or("?".into(), |c| c.to_string())
+        ));
+        s.push_str(&format!(
+            "Subnet:     {} (gateway {}, DHCP {} - {}) on {}\n",
+            v(&self.subnet),
+            v(&self.gateway),
+            v(&self.dhcp_start),
+            v(&self.dhcp_end),
+            v(&self.bridge)
+        ));
+        s.push_str(&format!("Clients:    {}\n", self.clients.len()));
+        for c in &self.clients {
+            let secs = c.get("connected_time").unwrap_or("?");
+            s.push_str(&format!("  {} connected {secs} s\n", c.addr));
+        }
+        if let Some(w) = &self.wifi {
+            s.push_str("Scan to join:\n");
+            s.push_str(&console::qr_text(w));
+            s.push('\n');
+        }
+        s
+    }
+}
