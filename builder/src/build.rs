@@ -18,7 +18,7 @@ use crate::layer::source::{index_tar, walk_dir, Normalise};
 use crate::layer::{split_kernel, tarwrite, Entry, Kind, Layer, LayerError};
 use crate::oci::{self, ImageLayer, OciError};
 use crate::overlay::{self, OverlayError};
-use crate::spec::{self, Base, Spec, SpecError};
+use crate::spec::{self, Base, Location, Spec, SpecError};
 use crate::store::{BlobInfo, Store, StoreError};
 use crate::unpack;
 
@@ -54,6 +54,12 @@ pub enum BuildError {
     NixNotWired,
     #[error("layer {layer}: {message}")]
     Plan { layer: String, message: String },
+    #[error("{at}: {layer}: {message}")]
+    Upper {
+        at: Location,
+        layer: String,
+        message: String,
+    },
 }
 
 fn out_err(path: &Path) -> impl FnOnce(std::io::Error) -> BuildError + '_ {
@@ -136,6 +142,9 @@ pub struct Plan {
     pub packages: Option<String>,
 }
 
+/// Entries from one place in the spec (an overlay, the agent, ...).
+type Sourced = (Location, Vec<Entry>);
+
 /// Turns the spec's sources into layers.
 pub fn plan(spec: &Spec, store: &Store) -> Result<Plan, BuildError> {
     let sde = spec.image.source_date_epoch;
@@ -169,35 +178,51 @@ pub fn plan(spec: &Spec, store: &Store) -> Result<Plan, BuildError> {
         _ => None,
     });
 
-    let uppers: Vec<(&str, Vec<Entry>)> = vec![
-        ("agent", overlay::agent_entry(spec).into_iter().collect()),
-        ("overlays", overlay::overlay_entries(spec)?),
-        (
-            "appliance",
-            overlay::appliance_entry(spec)?.into_iter().collect(),
-        ),
-    ];
-    for (name, entries) in uppers {
-        if entries.is_empty() {
-            continue;
-        }
-        let mut resolved = Vec::with_capacity(entries.len());
-        for mut e in entries {
-            // A directory at a symlink's path merges into the symlink's
-            // target (on merged /usr, an overlay's `lib/` is `usr/lib/`).
-            let path = if e.is_dir() {
-                format!("{}/.", e.path)
-            } else {
-                e.path.clone()
-            };
-            e.path = resolve(&path, &links).map_err(|message| BuildError::Plan {
-                layer: name.to_owned(),
-                message,
-            })?;
-            if let Some(dir) = e.path.strip_suffix("/.") {
-                e.path = dir.to_owned();
+    let spec_at = Location {
+        file: spec.file.clone(),
+        line: 0,
+        column: 0,
+    };
+    let mut uppers: Vec<(&str, Vec<Sourced>)> = Vec::new();
+    if let Some(e) = overlay::agent_entry(spec) {
+        let at = spec
+            .agent
+            .as_ref()
+            .map_or(spec_at.clone(), |a| a.at.clone());
+        uppers.push(("agent", vec![(at, vec![e])]));
+    }
+    let overlays = overlay::overlay_entries(spec)?;
+    if !overlays.is_empty() {
+        let per = overlays
+            .into_iter()
+            .map(|(o, es)| (o.path.at.clone(), es))
+            .collect();
+        uppers.push(("overlays", per));
+    }
+    if let Some(e) = overlay::appliance_entry(spec)? {
+        uppers.push(("appliance", vec![(spec_at, vec![e])]));
+    }
+    for (name, sources) in uppers {
+        let mut resolved = Vec::new();
+        for (at, entries) in sources {
+            for mut e in entries {
+                // A directory at a symlink's path merges into the symlink's
+                // target (on merged /usr, an overlay's `lib/` is `usr/lib/`).
+                let path = if e.is_dir() {
+                    format!("{}/.", e.path)
+                } else {
+                    e.path.clone()
+                };
+                e.path = resolve(&path, &links).map_err(|message| BuildError::Upper {
+                    at: at.clone(),
+                    layer: name.to_owned(),
+                    message: message.replace("/.`", "`"),
+                })?;
+                if let Some(dir) = e.path.strip_suffix("/.") {
+                    e.path = dir.to_owned();
+                }
+                resolved.push(e);
             }
-            resolved.push(e);
         }
         let l = Layer::finish(name, resolved, Some(&lower), sde);
         note(&l, &mut lower, &mut links);

@@ -8,28 +8,37 @@ use crate::layer::entry::{Data, Entry, Kind};
 use crate::layer::resolve::check_relative;
 use crate::layer::source::{walk_dir, Normalise};
 use crate::layer::LayerError;
-use crate::spec::Spec;
+use crate::spec::{Location, Overlay, Spec};
 
 pub const AGENT_PATH: &str = "usr/bin/softap-agent";
 pub const APPLIANCE_PATH: &str = "etc/softap/softap.toml";
 
 #[derive(Debug, thiserror::Error)]
 pub enum OverlayError {
-    #[error("overlay {}: {message}", overlay.display())]
-    Escape { overlay: PathBuf, message: String },
-    #[error("template {}: {message}", file.display())]
-    Template { file: PathBuf, message: String },
+    #[error("{at}: overlay {}: {message}", overlay.display())]
+    Escape {
+        at: Location,
+        overlay: PathBuf,
+        message: String,
+    },
+    #[error("{at}: template {}: {message}", file.display())]
+    Template {
+        at: Location,
+        file: PathBuf,
+        message: String,
+    },
     #[error(transparent)]
     Layer(#[from] LayerError),
     #[error("appliance table: {0}")]
     Appliance(String),
 }
 
-/// Every overlay's entries, in spec order (later overlays win on the same
+/// Each overlay's entries, in spec order (later overlays win on the same
 /// path when the layer is finished).
-pub fn overlay_entries(spec: &Spec) -> Result<Vec<Entry>, OverlayError> {
-    let mut out = Vec::new();
+pub fn overlay_entries(spec: &Spec) -> Result<Vec<(&Overlay, Vec<Entry>)>, OverlayError> {
+    let mut all = Vec::new();
     for (i, o) in spec.overlays.iter().enumerate() {
+        let mut out = Vec::new();
         let norm = Normalise {
             source_date_epoch: spec.image.source_date_epoch,
             owner: Some(o.owner),
@@ -39,9 +48,13 @@ pub fn overlay_entries(spec: &Spec) -> Result<Vec<Entry>, OverlayError> {
         };
         let walked = walk_dir(&o.path.path, &norm)?;
         for mut e in walked.entries {
+            // A checkout's modes follow the umask (git keeps only the x bit):
+            // drop group/other write so the bytes do not depend on it.
+            e.mode &= !0o022;
             match &mut e.kind {
                 Kind::Symlink(t) => {
                     check_relative(&e.path, t).map_err(|message| OverlayError::Escape {
+                        at: o.path.at.clone(),
                         overlay: o.path.path.clone(),
                         message,
                     })?;
@@ -53,7 +66,7 @@ pub fn overlay_entries(spec: &Spec) -> Result<Vec<Entry>, OverlayError> {
                     *link_group = link_group.map(|g| g | ((i as u64) << 40));
                     if let (Some(stripped), Data::Path(src)) = (e.path.strip_suffix(".j2"), &*data)
                     {
-                        let rendered = render(spec, &o.vars, src)?;
+                        let rendered = render(spec, o, src)?;
                         e = Entry {
                             path: stripped.to_owned(),
                             kind: Kind::File {
@@ -69,14 +82,17 @@ pub fn overlay_entries(spec: &Spec) -> Result<Vec<Entry>, OverlayError> {
             }
             out.push(e);
         }
+        all.push((o, out));
     }
-    Ok(out)
+    Ok(all)
 }
 
 /// The template context: the overlay's `vars` at the top level, plus
 /// `image` and `appliance` tables.
-fn render(spec: &Spec, vars: &toml::Table, src: &std::path::Path) -> Result<Vec<u8>, OverlayError> {
+fn render(spec: &Spec, o: &Overlay, src: &std::path::Path) -> Result<Vec<u8>, OverlayError> {
+    let vars = &o.vars;
     let terr = |message: String| OverlayError::Template {
+        at: o.path.at.clone(),
         file: src.to_owned(),
         message,
     };
