@@ -2,10 +2,13 @@
 mod error;
 pub mod events;
 pub mod iw;
+pub mod libvirt;
+pub mod live;
 pub mod model;
 mod netlink;
 pub mod nl80211;
 pub mod rtnl;
+pub mod sysfs;
 
 pub use error::FactsError;
 pub use model::*;
