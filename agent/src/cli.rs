@@ -135,8 +135,6 @@ pub enum AgentError {
     },
     #[error("{0}")]
     Facts(String),
-    #[error("{0}")]
-    Other(String),
 }
 
 impl AgentError {
@@ -220,6 +218,27 @@ impl Context {
         Ok(facts)
     }
 
+    /// For `watch`: with `--facts FILE`, the radios and libvirt networks
+    /// come from the file and the addresses and routes from the live network
+    /// namespace, so the reaction to real network changes is testable on a
+    /// machine without radios. Without `--facts`, everything is live.
+    pub fn facts_for_watch(&self) -> Result<Facts, AgentError> {
+        let Some(path) = &self.cli_facts else {
+            return self.facts();
+        };
+        let t = StepTimer::start("facts");
+        let mut facts = read_facts(path)?;
+        let (addresses, routes) =
+            crate::facts::rtnl::gather().map_err(|e| AgentError::Facts(e.to_string()))?;
+        facts.addresses = addresses;
+        facts.routes = routes;
+        if facts.machine_id.is_none() {
+            facts.machine_id = read_machine_id(&self.root);
+        }
+        t.done();
+        Ok(facts)
+    }
+
     pub fn state(&self) -> Result<State, AgentError> {
         Ok(State::load(&self.root)?)
     }
@@ -239,10 +258,24 @@ pub fn read_facts(path: &Path) -> Result<Facts, AgentError> {
     })
 }
 
-fn gather_live() -> Result<Facts, AgentError> {
-    Err(AgentError::Facts(
-        "gathering live facts is not available in this build; pass --facts FILE".into(),
-    ))
+/// Facts from the running system: nl80211, rtnetlink (and libvirt once
+/// the facts side gathers it).
+pub fn gather_live() -> Result<Facts, AgentError> {
+    let err = |e: crate::facts::FactsError| AgentError::Facts(e.to_string());
+    let (phys, interfaces) = crate::facts::nl80211::gather().map_err(err)?;
+    let (addresses, routes) = crate::facts::rtnl::gather().map_err(err)?;
+    Ok(Facts {
+        phys,
+        interfaces,
+        addresses,
+        routes,
+        libvirt: crate::facts::LibvirtFacts {
+            reachable: false,
+            error: Some("libvirt networks are not gathered by this build".into()),
+            networks: vec![],
+        },
+        machine_id: None,
+    })
 }
 
 fn read_machine_id(root: &Path) -> Option<String> {
@@ -481,7 +514,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Plan { json } => cmd_plan(&ctx, *json),
         Command::Apply => cmd_apply(&ctx),
         Command::Status { json } => cmd_status(&ctx, *json),
-        Command::Watch => Err(AgentError::Other("watch: not yet implemented".into())),
+        Command::Watch => crate::watch::run(&ctx, &|| ctx.facts_for_watch()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

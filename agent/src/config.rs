@@ -269,6 +269,9 @@ pub struct Sources {
     /// `--config FILE`: replaces the `/etc` and ESP files when given.
     pub explicit: Option<PathBuf>,
     pub credentials_dir: Option<PathBuf>,
+    /// System credentials (`systemd.set_credential=` on the kernel command
+    /// line, SMBIOS/fw_cfg in VMs): read below the service's own.
+    pub system_credentials_dir: Option<PathBuf>,
     pub flags: Layer,
 }
 
@@ -279,6 +282,7 @@ impl Sources {
             root: root.to_path_buf(),
             explicit,
             credentials_dir: std::env::var_os("CREDENTIALS_DIRECTORY").map(PathBuf::from),
+            system_credentials_dir: Some(root.join("run/credentials/@system")),
             flags,
         }
     }
@@ -321,7 +325,8 @@ pub fn load(src: &Sources) -> Result<Config, ConfigError> {
             }
         }
     }
-    if let Some(dir) = &src.credentials_dir {
+    let dirs = [&src.system_credentials_dir, &src.credentials_dir];
+    for dir in dirs.into_iter().flatten().filter(|d| d.is_dir()) {
         let l = credentials_layer(dir)?;
         if l != Layer::default() {
             apply(l, format!("credentials in {}", dir.display()), &mut merged);
@@ -568,11 +573,15 @@ mod tests {
         )
         .unwrap();
         std::fs::write(root.join("creds/softap.ssid"), "cred\n").unwrap();
+        std::fs::create_dir_all(root.join("syscreds")).unwrap();
+        std::fs::write(root.join("syscreds/softap.ssid"), "system\n").unwrap();
+        std::fs::write(root.join("syscreds/softap.country"), "FR").unwrap();
         std::fs::write(root.join("creds/softap.passphrase"), "correct horse\n").unwrap();
         let src = Sources {
             root: root.to_path_buf(),
             explicit: None,
             credentials_dir: Some(root.join("creds")),
+            system_credentials_dir: Some(root.join("syscreds")),
             flags: Layer {
                 channel: Some(6),
                 ..Layer::default()
@@ -581,9 +590,9 @@ mod tests {
         let c = load(&src).unwrap();
         assert_eq!(c.ssid.as_deref(), Some("cred"));
         assert_eq!(c.passphrase.as_deref(), Some("correct horse"));
-        assert_eq!(c.country.as_deref(), Some("US"));
+        assert_eq!(c.country.as_deref(), Some("FR"));
         assert_eq!(c.channel, Some(6));
-        assert_eq!(c.sources.len(), 5, "{:?}", c.sources);
+        assert_eq!(c.sources.len(), 6, "{:?}", c.sources);
     }
 
     #[test]

@@ -12,3 +12,4 @@ pub mod render;
 pub mod state;
 pub mod status;
 pub mod sys;
+pub mod watch;

@@ -1,0 +1,181 @@
+//! `watch`: bring the AP up, then stay and follow the machine. On every
+//! rtnetlink or nl80211 change it re-gathers facts and re-plans; it applies
+//! again only when the plan moved (the upstream took our subnet, a phy
+//! appeared or went, the upstream station changed channel on a one-channel
+//! radio). Without a usable phy it says so on the console and waits for one.
+
+use std::time::{Duration, Instant};
+
+use crate::cli::{apply_with, AgentError, Context};
+use crate::facts::events::ChangeWatcher;
+use crate::facts::Facts;
+use crate::plan::{self, Plan, PlanError};
+use crate::state::State;
+
+/// Changes arrive in bursts (a DHCP lease adds an address and routes): wait
+/// this long after the first for the rest before re-planning.
+const SETTLE: Duration = Duration::from_millis(200);
+
+/// Why the current plan differs from what was applied, or `None`.
+pub fn reason_to_reapply(applied: &State, plan: &Plan) -> Option<String> {
+    if applied.subnet != Some(plan.subnet.net) {
+        let why = plan
+            .decisions
+            .iter()
+            .find(|n| n.topic == "subnet")
+            .map(|n| n.text.clone())
+            .unwrap_or_default();
+        return Some(format!(
+            "subnet {} -> {}: {why}",
+            applied.subnet.map_or("none".to_string(), |s| s.to_string()),
+            plan.subnet.net
+        ));
+    }
+    if applied.phy.as_ref().map(|p| p.name.as_str()) != Some(plan.phy.name.as_str()) {
+        return Some(format!(
+            "phy {} -> {}",
+            applied.phy.as_ref().map_or("none", |p| p.name.as_str()),
+            plan.phy.name
+        ));
+    }
+    if applied.channel != Some(plan.channel.number) {
+        return Some(format!(
+            "channel {} -> {}",
+            applied
+                .channel
+                .map_or("none".to_string(), |c| c.to_string()),
+            plan.channel.number
+        ));
+    }
+    if applied.bridge.as_deref() != Some(plan.bridge.as_str()) {
+        return Some(format!("bridge -> {}", plan.bridge));
+    }
+    None
+}
+
+fn say(ctx: &Context, text: &str) {
+    tracing::warn!("{text}");
+    if !ctx.dry_run {
+        crate::console::to_consoles(&format!("softap: {text}\n"));
+    }
+}
+
+/// Runs until an unrecoverable error (facts cannot be read at all).
+pub fn run(
+    ctx: &Context,
+    gather: &dyn Fn() -> Result<Facts, AgentError>,
+) -> Result<(), AgentError> {
+    // Subscribe before the first look, so nothing between them is missed.
+    let mut watcher = ChangeWatcher::new().map_err(|e| AgentError::Facts(e.to_string()))?;
+    let mut first = true;
+    let mut last_problem: Option<String> = None;
+    loop {
+        let facts = gather()?;
+        let cfg = ctx.config()?;
+        let applied = ctx.state()?;
+        match plan::plan(&facts, &cfg, &applied) {
+            Ok(p) => {
+                let reason = if first {
+                    Some("start".to_string())
+                } else {
+                    reason_to_reapply(&applied, &p)
+                };
+                if let Some(reason) = reason {
+                    tracing::info!("applying: {reason}");
+                    match apply_with(ctx, &facts) {
+                        Ok(a) => {
+                            first = false;
+                            last_problem = None;
+                            tracing::info!(
+                                "AP {:?} up on {} channel {}, subnet {}",
+                                a.plan.ssid,
+                                a.plan.phy.name,
+                                a.plan.channel.number,
+                                a.plan.subnet.net
+                            );
+                        }
+                        Err(e) => {
+                            // Stay: the next change (a phy replugged, a
+                            // service restarted) may fix it.
+                            let text =
+                                format!("bring-up failed, will retry on the next change: {e}");
+                            if last_problem.as_deref() != Some(text.as_str()) {
+                                say(ctx, &text);
+                                last_problem = Some(text);
+                            }
+                        }
+                    }
+                } else {
+                    tracing::debug!("plan unchanged");
+                }
+            }
+            Err(
+                e @ (PlanError::NoUsablePhy(_)
+                | PlanError::PhyNotFound { .. }
+                | PlanError::ConfiguredPhyUnusable { .. }
+                | PlanError::PoolExhausted(_)),
+            ) => {
+                let text = format!(
+                    "{e}\nWaiting for a change (plug in a Wi-Fi adapter, or change the network)..."
+                );
+                if last_problem.as_deref() != Some(text.as_str()) {
+                    say(ctx, &text);
+                    last_problem = Some(text);
+                }
+            }
+            Err(e) => return Err(e.into()),
+        }
+        wait_for_change(&mut watcher)?;
+    }
+}
+
+fn wait_for_change(w: &mut ChangeWatcher) -> Result<(), AgentError> {
+    let err = |e: crate::facts::FactsError| AgentError::Facts(e.to_string());
+    loop {
+        if let Some(change) = w.wait(Duration::from_secs(3600)).map_err(err)? {
+            tracing::debug!(?change, "change");
+            break;
+        }
+    }
+    let until = Instant::now() + SETTLE;
+    while let Some(change) = w
+        .wait(until.saturating_duration_since(Instant::now()))
+        .map_err(err)?
+    {
+        tracing::debug!(?change, "change (settling)");
+        if Instant::now() >= until {
+            break;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reapply_only_when_the_plan_moved() {
+        let text = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/data/guest.json"
+        ))
+        .unwrap();
+        let facts: Facts = serde_json::from_str(&text).unwrap();
+        let cfg = crate::config::Config::default();
+        let p = plan::plan(&facts, &cfg, &State::default()).unwrap();
+        let applied = p.to_state(&State::default(), "h");
+        assert_eq!(reason_to_reapply(&applied, &p), None);
+        let mut moved = facts.clone();
+        moved.addresses.push(crate::facts::Address {
+            ifname: "eth1".into(),
+            addr: "172.16.9.9/24".parse().unwrap(),
+        });
+        let p2 = plan::plan(&moved, &cfg, &applied).unwrap();
+        let why = reason_to_reapply(&applied, &p2).unwrap();
+        assert!(
+            why.contains("172.16.0.0/16 ->") && why.contains("eth1"),
+            "{why}"
+        );
+    }
+}
