@@ -7,6 +7,7 @@ pub mod base;
 pub mod build;
 pub mod compress;
 pub mod disk;
+pub mod flash;
 pub mod layer;
 pub mod oci;
 pub mod overlay;

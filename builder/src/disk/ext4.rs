@@ -24,6 +24,10 @@ use super::DiskError;
 pub const FEATURES: &str = "has_journal,ext_attr,resize_inode,dir_index,filetype,extent,\
 flex_bg,sparse_super,large_file,huge_file,dir_nlink,extra_isize,64bit,metadata_csum";
 
+/// A small journal: written in full as zeros (see [`zero_journal`]), and an
+/// appliance's root sees little write traffic.
+pub const JOURNAL_MIB: u64 = 16;
+
 const MKE2FS_CONF: &str = "[defaults]\n\tblocksize = 4096\n\tinode_size = 256\n\
 \tinode_ratio = 16384\n\treserved_ratio = 1.0\n\n[fs_types]\n\text4 = {\n\t\tfeatures = \
 has_journal\n\t}\n";
@@ -121,7 +125,7 @@ pub fn build(
             .args(["-O", &format!("none,{FEATURES}")])
             .args(["-b", &EXT4_BLOCK.to_string(), "-I", "256"])
             .args(["-i", &EXT4_INODE_RATIO.to_string(), "-m", "1"])
-            .args(["-U", &ids.root_fs])
+            .args(["-U", &ids.root_fs, "-J", &format!("size={JOURNAL_MIB}")])
             .arg("-E")
             .arg(format!(
                 "offset={},hash_seed={},root_owner=0:0,nodiscard,lazy_itable_init=1",
@@ -133,7 +137,48 @@ pub fn build(
             .arg(format!("{}k", part.size / 1024)),
         None,
     )?;
-    fix_ctimes(image, part, work, source_date_epoch)
+    fix_ctimes(image, part, work, source_date_epoch)?;
+    zero_journal(image, part)
+}
+
+/// Writes the journal's zeros as real data. mke2fs zeroes it with
+/// fallocate, which leaves a hole in the image file, and a flash that skips
+/// holes (as `softap-build flash` and bmaptool do) would leave the stick's
+/// old bytes there, which a journal replay after a crash could misread.
+fn zero_journal(image: &Path, part: Extent) -> Result<(), DiskError> {
+    use std::os::unix::fs::FileExt;
+    let dev = device_spec(image, part);
+    let debugfs = find("debugfs").ok_or_else(|| DiskError::missing("debugfs"))?;
+    let out = run(
+        Command::new(debugfs).args(["-R", "blocks <8>"]).arg(&dev),
+        None,
+    )?;
+    let blocks: Vec<u64> = String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .filter_map(|b| b.parse().ok())
+        .collect();
+    if blocks.is_empty() {
+        return Err(DiskError::Parse {
+            what: format!("debugfs -R 'blocks <8>' {dev}"),
+        });
+    }
+    let f = fs::OpenOptions::new()
+        .write(true)
+        .open(image)
+        .map_err(|source| DiskError::Io {
+            path: image.to_owned(),
+            source,
+        })?;
+    let zeros = vec![0u8; EXT4_BLOCK as usize];
+    // Logical block 0 is the journal's superblock, which mke2fs wrote.
+    for b in blocks.into_iter().skip(1) {
+        f.write_all_at(&zeros, part.start + b * EXT4_BLOCK)
+            .map_err(|source| DiskError::Io {
+                path: image.to_owned(),
+                source,
+            })?;
+    }
+    Ok(())
 }
 
 /// `image?offset=N`: how e2fsprogs tools open a filesystem inside a file.

@@ -85,7 +85,7 @@ pub fn root_size_for(usage: TreeUsage) -> u64 {
     let data = usage.data_blocks * EXT4_BLOCK;
     // Extent trees and directory indexes of large trees, ~3%.
     let with_meta = data + data / 32;
-    let journal = 64 << 20;
+    let journal = super::ext4::JOURNAL_MIB << 20;
     let headroom = (with_meta / 5).max(128 << 20);
     let mut size = round_up(with_meta + journal + headroom, ALIGN);
     // Enough inodes at the fixed ratio, with a quarter spare.
