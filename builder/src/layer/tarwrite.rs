@@ -109,11 +109,13 @@ fn set_id(h: &mut Header, uid: u64, gid: u64, pax: &mut Vec<(String, Vec<u8>)>) 
     }
 }
 
+/// Link targets are stored byte for byte (`set_link_name` would normalise
+/// `//a` or `a/./b`, changing what the link says).
 fn set_link(h: &mut Header, target: &str, pax: &mut Vec<(String, Vec<u8>)>) -> io::Result<()> {
-    if target.len() > 100 || h.set_link_name(target).is_err() {
+    if target.len() > 100 {
         pax.push(("linkpath".to_owned(), target.as_bytes().to_vec()));
-        truncate_into(&mut h.as_old_mut().linkname, target.as_bytes());
     }
+    truncate_into(&mut h.as_old_mut().linkname, target.as_bytes());
     Ok(())
 }
 

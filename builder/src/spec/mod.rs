@@ -143,10 +143,16 @@ pub fn load(file: &Path, env_epoch: Option<&str>) -> Result<Spec, SpecError> {
 
 fn check_paths(spec: &Spec) -> Result<(), SpecError> {
     let missing = |p: &SpecPath, what: &str| {
+        let (what, hint) = what.split_once(" (").unwrap_or((what, ""));
+        let hint = if hint.is_empty() {
+            String::new()
+        } else {
+            format!(" ({hint}")
+        };
         SpecError::at(
             &p.at,
             &p.key,
-            format!("{what} not found: looked for {}", p.path.display()),
+            format!("{what} not found: looked for {}{hint}", p.path.display()),
         )
     };
     if let Base::Rootfs { path } = &spec.base {
