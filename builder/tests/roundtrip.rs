@@ -32,7 +32,10 @@ fn component() -> impl Strategy<Value = String> {
     .prop_filter("not . or ..", |c| c != "." && c != ".." && !c.is_empty())
 }
 
-fn entry() -> impl Strategy<Value = (Vec<String>, Gen, u32, u32, Option<Vec<u8>>)> {
+/// Path components, kind, mode, uid, an optional xattr value.
+type GenEntry = (Vec<String>, Gen, u32, u32, Option<Vec<u8>>);
+
+fn entry() -> impl Strategy<Value = GenEntry> {
     (
         prop::collection::vec(component(), 1..7),
         prop_oneof![
@@ -53,7 +56,7 @@ fn entry() -> impl Strategy<Value = (Vec<String>, Gen, u32, u32, Option<Vec<u8>>
     )
 }
 
-fn build_entries(gen: Vec<(Vec<String>, Gen, u32, u32, Option<Vec<u8>>)>) -> Vec<Entry> {
+fn build_entries(gen: Vec<GenEntry>) -> Vec<Entry> {
     let mut map: BTreeMap<String, Entry> = BTreeMap::new();
     let mut first_file: Option<(String, Vec<u8>)> = None;
     for (parts, g, mode, uid, xattr) in gen {
