@@ -38,8 +38,19 @@ enum Command {
     },
     /// Check a spec (paths, templates, symlinks) without building.
     Check { spec: PathBuf },
-    // `flash IMAGE DEVICE` calls `softap_build::flash::run` once
-    // builder/src/flash.rs exists (owned by the Debian/disk work).
+    /// Write a disk image to a removable device (checks it first).
+    Flash {
+        /// The raw disk image, e.g. out/softap.raw.
+        image: PathBuf,
+        /// The whole device, e.g. /dev/sdb.
+        device: PathBuf,
+        /// Do not ask before writing.
+        #[arg(long)]
+        yes: bool,
+        /// Print the summary as JSON on stdout.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 fn main() -> ExitCode {
@@ -85,6 +96,27 @@ fn run(cmd: Command) -> anyhow::Result<()> {
                 println!("{}", serde_json::to_string_pretty(&report)?);
             } else {
                 summary(&report);
+            }
+        }
+        Command::Flash {
+            image,
+            device,
+            yes,
+            json,
+        } => {
+            let mut opts = softap_build::flash::FlashOptions::new(image, device);
+            opts.yes = yes;
+            opts.progress = !json;
+            let r = softap_build::flash::run(&opts)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&r)?);
+            } else {
+                eprintln!(
+                    "wrote {} to {} ({}), verified",
+                    human(r.written),
+                    r.device.display(),
+                    r.model
+                );
             }
         }
         Command::Check { spec } => {
