@@ -1,1 +1,14 @@
-//! Harness shared by the end-to-end tests: building images and booting them.
+//! Harness shared by the end-to-end tests: building images, booting them in
+//! QEMU, reading what the guest reports on its serial console.
+pub mod console;
+pub mod error;
+pub mod guest;
+pub mod images;
+pub mod listener;
+pub mod qemu;
+pub mod results;
+pub mod run;
+pub mod scenario;
+pub mod tools;
+
+pub use error::HarnessError;

@@ -1,0 +1,110 @@
+# Shared by the end-to-end test's guest scripts (test image only, never in
+# the product). Results go to the serial console as single lines:
+#   SOFTAP-E2E <check> ok|fail <detail>, SOFTAP-E2E-INFO <key> <value>,
+#   SOFTAP-E2E-TIME <event> <uptime seconds>, SOFTAP-E2E-DONE <scenario>
+# which the harness (tests/src/results.rs) parses.
+
+E2E_RUN=/run/softap-e2e
+E2E_CFG=/sys/firmware/qemu_fw_cfg/by_name/opt/softap-e2e/raw
+E2E_TTY=/dev/ttyS0
+mkdir -p "$E2E_RUN"
+
+# One whole line per write, to the serial port (where the harness reads) and
+# to the journal (stdout).
+say() {
+	local line="$*"
+	printf '%s\n' "$line"
+	printf '%s\n' "$line" >"$E2E_TTY" 2>/dev/null || true
+}
+
+E2E_FAILED=0
+ok() { local name=$1; shift; say "SOFTAP-E2E $name ok $*"; }
+fail() { local name=$1; shift; E2E_FAILED=1; say "SOFTAP-E2E $name fail $*"; touch "$E2E_RUN/failed"; }
+info() { local key=$1; shift; say "SOFTAP-E2E-INFO $key $*"; }
+uptime_s() { cut -d' ' -f1 /proc/uptime; }
+mark() { say "SOFTAP-E2E-TIME $1 ${2:-$(uptime_s)}"; }
+
+# The scenario, from QEMU's fw_cfg (key=value lines). Values are used as data,
+# never evaluated.
+declare -A CFG
+load_config() {
+	modprobe qemu_fw_cfg 2>/dev/null || true
+	local i
+	for i in $(seq 50); do
+		[ -r "$E2E_CFG" ] && break
+		sleep 0.1
+	done
+	if [ ! -r "$E2E_CFG" ]; then
+		fail config "no fw_cfg entry opt/softap-e2e (QEMU -fw_cfg missing or qemu_fw_cfg module absent)"
+		return 1
+	fi
+	local k v
+	while IFS='=' read -r k v; do
+		[ -n "$k" ] && CFG[$k]=$v
+	done <"$E2E_CFG"
+	[ -n "${CFG[scenario]:-}" ] || { fail config "fw_cfg entry has no scenario="; return 1; }
+}
+
+# Waits until a command succeeds: wait_for SECONDS CMD... (polls 4x a second).
+wait_for() {
+	local secs=$1; shift
+	local end=$(( $(date +%s%N) / 1000000 + secs * 1000 ))
+	while :; do
+		"$@" >/dev/null 2>&1 && return 0
+		[ $(( $(date +%s%N) / 1000000 )) -ge $end ] && return 1
+		sleep 0.25
+	done
+}
+
+# IPv4 arithmetic for subnet checks.
+ip2int() { local IFS=.; set -- $1; echo $(( ($1 << 24) | ($2 << 16) | ($3 << 8) | $4 )); }
+int2ip() { echo "$(( ($1 >> 24) & 255 )).$(( ($1 >> 16) & 255 )).$(( ($1 >> 8) & 255 )).$(( $1 & 255 ))"; }
+mask_of() { echo $(( $1 == 0 ? 0 : (0xffffffff << (32 - $1)) & 0xffffffff )); }
+# in_subnet ADDR NET/PREFIX
+in_subnet() {
+	local net=${2%/*} len=${2#*/} m
+	m=$(mask_of "$len")
+	[ $(( $(ip2int "$1") & m )) -eq $(( $(ip2int "$net") & m )) ]
+}
+# overlaps A/P B/P
+overlaps() {
+	local la=${1#*/} lb=${2#*/} l
+	l=$(( la < lb ? la : lb ))
+	local m; m=$(mask_of "$l")
+	[ $(( $(ip2int "${1%/*}") & m )) -eq $(( $(ip2int "${2%/*}") & m )) ]
+}
+# host_in NET/PREFIX N: the Nth address of the subnet
+host_in() { local m; m=$(mask_of "${1#*/}"); int2ip $(( ($(ip2int "${1%/*}") & m) + $2 )); }
+
+# The phys in this network namespace, sorted by index (names are counters).
+phys_here() { iw phy 2>/dev/null | awk '/^Wiphy /{print $2}' | sort -V; }
+# The first interface of phy $1 in this namespace.
+iface_of_phy() {
+	iw dev 2>/dev/null | awk -v p="phy#${1#phy}" '/^phy#/{cur=$1} $1=="Interface" && cur==p {print $2; exit}'
+}
+
+dump_diagnostics() {
+	local why=$1
+	say "SOFTAP-E2E-DIAG begin: $why"
+	{
+		echo "== softap-agent status"; softap-agent status 2>&1
+		echo "== ip -br addr"; ip -br addr
+		echo "== ip route"; ip route show table all | grep -v '^local\|^broadcast\|^multicast\|^fe80\|^ff00'
+		echo "== iw dev"; iw dev
+		echo "== virsh net-list"; virsh -c qemu:///system net-list --all 2>&1
+		echo "== failed units"; systemctl --failed --no-legend --plain
+		local ns
+		for ns in $(ip netns list | cut -d' ' -f1); do
+			echo "== netns $ns"; ip netns exec "$ns" ip -br addr; ip netns exec "$ns" iw dev
+		done
+		for f in "$E2E_RUN"/*.log; do
+			[ -f "$f" ] || continue
+			echo "== $f"; tail -n 40 "$f"
+		done
+		echo "== journal"
+		journalctl -b --no-pager -o short-monotonic \
+			-u softap-agent -u softap-hostapd -u libvirtd -u systemd-networkd \
+			-u softap-e2e-radios -u softap-e2e | tail -n 250
+	} 2>&1 | sed 's/^/E2E-DIAG /' >"$E2E_TTY" 2>/dev/null || true
+	say "SOFTAP-E2E-DIAG end"
+}

@@ -1,0 +1,86 @@
+//! Runs end-to-end boots by hand: `softap-e2e [--disk RAW] SCENARIO...`
+//! (a, b, c; b reboots the stick a wrote). Without `--disk` it builds
+//! `images/softap-e2e.toml` first, as the test does.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use softap_tests::images::build_disk;
+use softap_tests::scenario::{by_name, compare_reboot, run, stick_for, work_root};
+
+fn main() -> ExitCode {
+    let mut args: Vec<String> = std::env::args().skip(1).collect();
+    let disk = match args.iter().position(|a| a == "--disk") {
+        Some(i) if i + 1 < args.len() => {
+            let d = PathBuf::from(args.remove(i + 1));
+            args.remove(i);
+            d
+        }
+        Some(_) => {
+            eprintln!("--disk needs a path");
+            return ExitCode::from(2);
+        }
+        None => match build_disk(
+            "images/softap-e2e.toml",
+            "softap-e2e",
+            &work_root().join("out"),
+        ) {
+            Ok(built) => built.disk,
+            Err(e) => {
+                eprintln!("{e}");
+                return ExitCode::FAILURE;
+            }
+        },
+    };
+    if args.is_empty() {
+        eprintln!("usage: softap-e2e [--disk RAW] SCENARIO... (a, b, c)");
+        return ExitCode::from(2);
+    }
+    let mut stick = None;
+    let mut first = None;
+    let mut failed = false;
+    for name in &args {
+        let Some(s) = by_name(name) else {
+            eprintln!("unknown scenario {name}");
+            return ExitCode::from(2);
+        };
+        // b continues on the stick a wrote; every other scenario gets a fresh one.
+        if s.name != "b" || stick.is_none() {
+            stick = match stick_for(&disk, s.name) {
+                Ok(p) => Some(p),
+                Err(e) => {
+                    eprintln!("{e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+        }
+        let Some(path) = stick.as_deref() else {
+            return ExitCode::FAILURE;
+        };
+        match run(s, path) {
+            Ok(boot) => {
+                eprintln!("scenario {name}: ok");
+                if s.name == "b" {
+                    if let Some(a) = &first {
+                        for p in compare_reboot(a, &boot) {
+                            eprintln!("scenario b: {p}");
+                            failed = true;
+                        }
+                    }
+                }
+                if s.name == "a" {
+                    first = Some(boot);
+                }
+            }
+            Err(e) => {
+                eprintln!("{e}");
+                failed = true;
+            }
+        }
+    }
+    if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
+}

@@ -1,0 +1,84 @@
+//! Building the test image with the real builder, as a user would.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use crate::error::HarnessError;
+use crate::run::run;
+
+/// The workspace root (this crate lives in `<root>/tests`).
+pub fn workspace_root() -> PathBuf {
+    let here = Path::new(env!("CARGO_MANIFEST_DIR"));
+    here.parent().unwrap_or(here).to_owned()
+}
+
+pub fn target_dir(root: &Path) -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .map(|p| if p.is_absolute() { p } else { root.join(p) })
+        .unwrap_or_else(|| root.join("target"))
+}
+
+/// `SOFTAP_CACHE`, else `~/.cache/softap`: shared with the builder's own
+/// runs, so the Debian base is made once per machine.
+pub fn cache_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("SOFTAP_CACHE") {
+        return dir.into();
+    }
+    let home = std::env::var_os("HOME").unwrap_or_else(|| "/root".into());
+    Path::new(&home).join(".cache/softap")
+}
+
+#[derive(Debug, Clone)]
+pub struct BuiltImage {
+    pub disk: PathBuf,
+    pub took: Duration,
+}
+
+/// Builds `spec` (relative to the workspace) into `out`, after building the
+/// builder and the agent in release mode. `SOFTAP_E2E_DISK` names a ready
+/// disk instead (for iterating on the guest side).
+pub fn build_disk(spec: &str, image_name: &str, out: &Path) -> Result<BuiltImage, HarnessError> {
+    if let Some(disk) = std::env::var_os("SOFTAP_E2E_DISK") {
+        return Ok(BuiltImage {
+            disk: disk.into(),
+            took: Duration::ZERO,
+        });
+    }
+    let started = Instant::now();
+    let root = workspace_root();
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    eprintln!("softap-e2e: building softap-build and softap-agent (release)");
+    run(Command::new(&cargo)
+        .current_dir(&root)
+        .args(["build", "--release", "--locked"])
+        .args(["-p", "softap-build", "-p", "softap-agent"]))?;
+    let builder = target_dir(&root).join("release/softap-build");
+    eprintln!(
+        "softap-e2e: {} build {spec} --out {} --cache {}",
+        builder.display(),
+        out.display(),
+        cache_dir().display()
+    );
+    run(Command::new(&builder)
+        .current_dir(&root)
+        .arg("build")
+        .arg(spec)
+        .arg("--out")
+        .arg(out)
+        .arg("--cache")
+        .arg(cache_dir()))?;
+    let disk = out.join(format!("{image_name}.raw"));
+    if !disk.is_file() {
+        return Err(HarnessError::Command {
+            command: format!("softap-build build {spec}"),
+            status: "succeeded".into(),
+            output_tail: format!("but wrote no disk at {}", disk.display()),
+        });
+    }
+    Ok(BuiltImage {
+        disk,
+        took: started.elapsed(),
+    })
+}

@@ -1,0 +1,224 @@
+//! The end-to-end scenarios: what each boot sets up and must see. The guest
+//! side of every check lives in `overlays/e2e/usr/lib/softap-e2e/run`.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::guest::GuestConfig;
+use crate::images::{target_dir, workspace_root};
+use crate::listener::{fresh_token, Listener};
+use crate::qemu::{boot, sparse_copy, Boot, DiskBus, Firmware, UserNet, VmSpec, DEFAULT_USER_HOST};
+use crate::tools::{find_ovmf, find_qemu, host_accel};
+
+#[derive(Debug, Clone)]
+pub struct Scenario {
+    /// `a`, `b`, `c`: the guest script's scenario.
+    pub name: &'static str,
+    /// QEMU user-mode `net=`; its default when `None`.
+    pub net: Option<&'static str>,
+    pub radios: u32,
+    /// hwsim `channels=` (1: the one-channel combination of recent Intel cards).
+    pub channels: Option<u32>,
+    pub timeout: Duration,
+    /// Checks the guest must report `ok` (a reported `fail` of any other
+    /// check fails the boot too).
+    pub expected: &'static [&'static str],
+    /// Stations that must reach the host's listener, by the name they send.
+    pub listener_visitors: &'static [&'static str],
+    /// More `key=value` for the guest.
+    pub extra: &'static [(&'static str, &'static str)],
+}
+
+/// Fresh stick, upstream overlapping the default pool: checks 1-4 and 6.
+pub const A: Scenario = Scenario {
+    name: "a",
+    net: Some("172.16.0.0/16"),
+    radios: 3,
+    channels: None,
+    timeout: Duration::from_secs(600),
+    expected: &[
+        "radios",
+        "ap",
+        "phy",
+        "overlap",
+        "wpa2",
+        "wpa2-lease",
+        "wpa2-ping",
+        "wpa2-nat",
+        "sae",
+        "sae-lease",
+        "sae-ping",
+        "sae-nat",
+    ],
+    listener_visitors: &["wpa2", "sae"],
+    extra: &[("watch", "0")],
+};
+
+/// The same stick booted again: check 7 (the caller compares a and b).
+pub const B: Scenario = Scenario {
+    name: "b",
+    net: Some("172.16.0.0/16"),
+    radios: 3,
+    channels: None,
+    timeout: Duration::from_secs(480),
+    expected: &[
+        "radios",
+        "ap",
+        "phy",
+        "wpa2",
+        "wpa2-lease",
+        "wpa2-ping",
+        "wpa2-nat",
+    ],
+    listener_visitors: &["wpa2"],
+    extra: &[],
+};
+
+/// The laptop case: check 5.
+pub const C: Scenario = Scenario {
+    name: "c",
+    net: None,
+    radios: 3,
+    channels: Some(1),
+    timeout: Duration::from_secs(480),
+    expected: &[
+        "radios",
+        "upstream-ap",
+        "uplink",
+        "ap",
+        "phy",
+        "channel",
+        "wpa2",
+        "wpa2-lease",
+        "wpa2-ping",
+        "upstream",
+    ],
+    listener_visitors: &[],
+    extra: &[],
+};
+
+pub fn by_name(name: &str) -> Option<&'static Scenario> {
+    [&A, &B, &C].into_iter().find(|s| s.name == name)
+}
+
+/// Where the e2e runs keep their files: `target/softap-e2e`.
+pub fn work_root() -> PathBuf {
+    target_dir(&workspace_root()).join("softap-e2e")
+}
+
+/// A fresh stick for `run`: a sparse copy of the built disk.
+pub fn stick_for(disk: &Path, run: &str) -> Result<PathBuf, String> {
+    let dir = work_root().join("runs").join(run);
+    std::fs::create_dir_all(&dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
+    let copy = dir.join("stick.raw");
+    sparse_copy(disk, &copy).map_err(|e| e.to_string())?;
+    Ok(copy)
+}
+
+/// Boots `stick` under `s`; any problem becomes an error that carries the
+/// cause and the console's tail.
+pub fn run(s: &Scenario, stick: &Path) -> Result<Boot, String> {
+    let qemu = find_qemu().map_err(|e| e.to_string())?;
+    let ovmf = find_ovmf().map_err(|e| e.to_string())?;
+    let work = work_root().join("runs").join(s.name);
+    std::fs::create_dir_all(&work).map_err(|e| format!("creating {}: {e}", work.display()))?;
+
+    let user_net = match s.net {
+        None => None,
+        Some(n) => Some(UserNet::new(n).ok_or_else(|| format!("bad scenario net {n}"))?),
+    };
+    let listener_host = user_net
+        .as_ref()
+        .map_or(DEFAULT_USER_HOST.to_owned(), |n| n.host.clone());
+    let token = fresh_token();
+    let listener = Listener::start(&token, 8, s.timeout + Duration::from_secs(60))
+        .map_err(|e| e.to_string())?;
+
+    let mut cfg = GuestConfig::default();
+    let mut entries: Vec<(&str, String)> = vec![
+        ("scenario", s.name.to_owned()),
+        ("radios", s.radios.to_string()),
+        ("listener_host", listener_host),
+        ("listener_port", listener.port().to_string()),
+        ("token", token),
+        ("poweroff", "1".to_owned()),
+    ];
+    if let Some(c) = s.channels {
+        entries.push(("channels", c.to_string()));
+    }
+    if let Some(n) = &user_net {
+        entries.push(("upstream_net", n.net.clone()));
+    }
+    entries.extend(s.extra.iter().map(|(k, v)| (*k, (*v).to_owned())));
+    for (k, v) in entries {
+        cfg.set(k, v).map_err(|e| e.to_string())?;
+    }
+    let cfg_file = work.join("guest.cfg");
+    std::fs::write(&cfg_file, cfg.render())
+        .map_err(|e| format!("writing {}: {e}", cfg_file.display()))?;
+
+    let spec = VmSpec {
+        qemu,
+        accel: host_accel(),
+        firmware: Firmware::Ovmf(ovmf),
+        disk: stick.to_owned(),
+        bus: DiskBus::UsbStick,
+        user_net,
+        fw_cfg_file: Some(cfg_file),
+        work_dir: work,
+        memory_mib: 2048,
+        cpus: 2,
+    };
+    let booted =
+        boot(s.name, &spec, s.timeout, Duration::from_secs(60)).map_err(|e| e.to_string())?;
+
+    let mut problems = booted.report.problems(s.expected);
+    let visits = listener.visits();
+    for who in s.listener_visitors {
+        if !visits.iter().any(|v| v.said == *who) {
+            problems.push(format!(
+                "the listener on 127.0.0.1:{} never heard from station `{who}` (visits: {visits:?})",
+                listener.port()
+            ));
+        }
+    }
+    eprintln!("{}", figures(s.name, &booted));
+    if problems.is_empty() {
+        Ok(booted)
+    } else {
+        Err(format!(
+            "boot `{}` failed:\n  - {}\n--- serial console tail ({}) ---\n{}",
+            s.name,
+            problems.join("\n  - "),
+            booted.console.path().display(),
+            booted.console.tail(200)
+        ))
+    }
+}
+
+/// One line of timings, relative to QEMU's start.
+pub fn figures(name: &str, booted: &Boot) -> String {
+    let mut line = format!(
+        "softap-e2e[{name}]: done after {:.1} s",
+        booted.elapsed.as_secs_f64()
+    );
+    for event in ["multi-user", "agent-start", "ap-enabled", "lease"] {
+        if let Some(t) = booted.since_qemu_start(event) {
+            line.push_str(&format!(", {event} at {t:.1} s"));
+        }
+    }
+    line.push_str(" (since QEMU started)");
+    line
+}
+
+/// Check 7: what must not change when the same stick boots again.
+pub fn compare_reboot(before: &Boot, after: &Boot) -> Vec<String> {
+    ["subnet", "ssid", "passphrase-sha256"]
+        .iter()
+        .filter_map(|key| {
+            let (a, b) = (before.report.info.get(*key), after.report.info.get(*key));
+            (a.is_none() || a != b)
+                .then(|| format!("after a reboot `{key}` changed: {a:?} -> {b:?}"))
+        })
+        .collect()
+}
