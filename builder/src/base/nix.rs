@@ -7,7 +7,7 @@
 //! not) and groups them into layers: one per path up to the cap, the rest
 //! together, as nixpkgs' layered images do. The skeleton of a NixOS container
 //! (`/sbin/init`, `/etc/os-release`, `/nix-path-registration`) is planned
-//! here too.
+//! here too; [`layers`] turns the plan into image layers.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -385,6 +385,9 @@ pub fn toplevel<'c>(
             toplevel: t.to_owned(),
         })
 }
+
+mod layout;
+pub use layout::{layers, skeleton_entries, SKELETON_LAYER};
 
 #[cfg(test)]
 mod tests;
