@@ -68,7 +68,11 @@ let
       stop_signal = "SIGRTMIN+3";
       labels."org.opencontainers.image.title" = "softap";
     };
-    output.oci_archive = "softap.oci.tar";
+    output = {
+      oci_archive = true;
+      oci_dir = false;
+      disk = false;
+    };
   };
 
   disk = nixosSystem {
@@ -133,11 +137,9 @@ in
       nativeBuildInputs = [ softap-build ];
       passthru = { inherit container toplevel spec; };
     } ''
-    # Relative outputs in the spec resolve beside it: build in the sandbox's
-    # working directory, then move the archive to $out.
-    cp ${spec} softap.toml
-    softap-build build softap.toml
-    mv softap.oci.tar "$out"
+    # The sandbox has no usable $HOME: keep the layer cache in the build dir.
+    softap-build build ${spec} --out out --cache cache --json > report.json
+    mv out/softap.oci.tar "$out"
   '';
 
   softap-disk = disk.config.system.build.image.overrideAttrs (old: {

@@ -159,6 +159,9 @@ in
 
     # The units come with the package (the same ones the Debian image ships,
     # their paths pointed into the store); the definitions below add drop-ins.
+    # The agent renders from the templates built into it, the same files the
+    # package installs under share/softap/templates: NixOS has no /usr/share
+    # for the image-level overrides the Debian image allows.
     systemd.packages = [ cfg.package ];
 
     systemd.services.softap-agent = {
@@ -167,8 +170,6 @@ in
       after = [ "libvirtd.service" "systemd-networkd.service" ];
       path = [ cfg.hostapdPackage pkgs.iw pkgs.iproute2 config.virtualisation.libvirtd.package config.systemd.package ];
       restartTriggers = [ configFile ];
-      # There is no /usr/share on NixOS: tell the agent where its templates are.
-      environment.SOFTAP_TEMPLATES = "${cfg.package}/share/softap/templates";
       serviceConfig.LoadCredential = lib.optional (cfg.passphraseFile != null) "${passphraseCredential}:${cfg.passphraseFile}";
     };
 

@@ -29,8 +29,9 @@ rustPlatform.buildRustPackage {
       ../builder
       ../agent
       ../tests
-      (lib.fileset.maybeMissing ../overlays/softap/usr/share/softap/templates)
-      (lib.fileset.maybeMissing ../overlays/softap/usr/lib/systemd/system)
+      # The agent compiles its templates in from here.
+      ../overlays/softap/usr/share/softap/templates
+      ../overlays/softap/usr/lib/systemd/system
     ];
   };
 
@@ -41,6 +42,8 @@ rustPlatform.buildRustPackage {
   # network namespaces, none of which exist inside the build sandbox.
   cargoTestFlags = crateFlags ++ [ "--lib" ];
 
+  # The agent embeds its templates (include_str! from overlays/); they are
+  # installed as well, for reference and for images that override them.
   postInstall = lib.optionalString hasAgent ''
     templates=overlays/softap/usr/share/softap/templates
     if [ -d "$templates" ]; then
