@@ -258,24 +258,10 @@ pub fn read_facts(path: &Path) -> Result<Facts, AgentError> {
     })
 }
 
-/// Facts from the running system: nl80211, rtnetlink (and libvirt once
-/// the facts side gathers it).
+/// Facts from the running system: nl80211 (cross-checked with sysfs),
+/// rtnetlink, libvirt and the machine id.
 pub fn gather_live() -> Result<Facts, AgentError> {
-    let err = |e: crate::facts::FactsError| AgentError::Facts(e.to_string());
-    let (phys, interfaces) = crate::facts::nl80211::gather().map_err(err)?;
-    let (addresses, routes) = crate::facts::rtnl::gather().map_err(err)?;
-    Ok(Facts {
-        phys,
-        interfaces,
-        addresses,
-        routes,
-        libvirt: crate::facts::LibvirtFacts {
-            reachable: false,
-            error: Some("libvirt networks are not gathered by this build".into()),
-            networks: vec![],
-        },
-        machine_id: None,
-    })
+    crate::facts::live::gather().map_err(|e| AgentError::Facts(e.to_string()))
 }
 
 fn read_machine_id(root: &Path) -> Option<String> {
