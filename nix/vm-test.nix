@@ -39,7 +39,8 @@ pkgs.testers.runNixOSTest {
   testScript = ''
     machine.wait_for_unit("multi-user.target")
     machine.wait_for_unit("softap-agent.service")
-    machine.wait_until_succeeds("journalctl -b -u softap-hostapd.service | grep -q AP-ENABLED", timeout=120)
+    machine.wait_until_succeeds("journalctl -b --no-pager | grep -q 'softap: AP-ENABLED'", timeout=120)
+    machine.succeed("hostapd_cli -p /run/hostapd -i softap status | grep -q state=ENABLED")
 
     # The station takes the radio the access point does not use.
     ap_phy = machine.succeed("cat /sys/class/net/softap/phy80211/name").strip()

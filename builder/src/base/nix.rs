@@ -8,6 +8,10 @@
 //! together, as nixpkgs' layered images do. The skeleton of a NixOS container
 //! (`/sbin/init`, `/etc/os-release`, `/nix-path-registration`) is planned
 //! here too; [`layers`] turns the plan into image layers.
+//!
+//! The build uses them as the whole base (a NixOS container closure has no
+//! kernel to split off): `Base::NixClosure(n) => return Ok(nix::layers(n, sde)?)`
+//! in `build::base_layers`, `NixError` converting into `BuildError::Nix`.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
