@@ -145,3 +145,22 @@ fn live_gather_on_this_machine() {
     .unwrap();
     assert_eq!(facts.machine_id, None);
 }
+
+/// The facts a real 6.1 kernel gave for mac80211_hwsim (see the .source
+/// file) still read with today's model: the format `--facts` accepts.
+#[test]
+fn recorded_hwsim_facts_read_back() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/live/hwsim-6.1-radios2.facts.json");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let facts: softap_agent::facts::Facts = serde_json::from_str(&text).unwrap();
+    assert_eq!(facts.phys.len(), 2);
+    for phy in &facts.phys {
+        assert_eq!(phy.driver.as_deref(), Some("mac80211_hwsim"));
+        assert_eq!(phy.combinations.len(), 1);
+        assert_eq!(phy.combinations[0].channels, 1);
+        assert!(phy.sae);
+    }
+    let names: Vec<&str> = facts.interfaces.iter().map(|i| i.name.as_str()).collect();
+    assert_eq!(names, ["wlan0", "wlan1"]);
+}

@@ -432,5 +432,7 @@ pub fn interfaces_from_attrs(messages: &[Vec<Nl80211Attr>]) -> Vec<WirelessInter
             freq_mhz: freq,
         });
     }
+    // The kernel dumps newest first; keep `detect` output stable.
+    out.sort_by_key(|i| (i.phy, i.ifindex));
     out
 }
