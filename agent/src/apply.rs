@@ -378,19 +378,17 @@ pub fn apply(
     let restart =
         info.as_ref().is_some_and(|i| i.active) && needs_define && (subnet_moved || bridge_moved);
     if needs_define {
-        if let Some(i) = &info {
-            let old = sys
-                .query(&["virsh", "net-dumpxml", "--inactive", name])
-                .and_then(|r| r.ok());
-            if let Some(xml) = old {
-                run.undo.libvirt_old = Some((xml, i.active));
-            }
-        } else {
-            run.undo.libvirt_new = true;
-        }
+        let old = info.as_ref().and_then(|i| {
+            sys.query(&["virsh", "net-dumpxml", "--inactive", name])
+                .and_then(|r| r.ok())
+                .map(|xml| (xml, i.active))
+        });
         if let Err(e) = sys.change(&["virsh", "net-define", xml_path]) {
             return Err(run.fail("libvirt", e.to_string(), Some(LIBVIRT_UNIT)));
         }
+        // Only what succeeded is undone.
+        run.undo.libvirt_new = info.is_none();
+        run.undo.libvirt_old = old;
         libvirt_did.push(if info.is_some() {
             "redefined"
         } else {

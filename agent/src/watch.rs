@@ -15,6 +15,9 @@ use crate::state::State;
 /// Changes arrive in bursts (a DHCP lease adds an address and routes): wait
 /// this long after the first for the rest before re-planning.
 const SETTLE: Duration = Duration::from_millis(200);
+/// After a failed bring-up, try again this often even without a change
+/// (a slow service, a firmware still loading).
+const RETRY: Duration = Duration::from_secs(30);
 
 /// Why the current plan differs from what was applied, or `None`.
 pub fn reason_to_reapply(applied: &State, plan: &Plan) -> Option<String> {
@@ -70,6 +73,7 @@ pub fn run(
     let mut first = true;
     let mut last_problem: Option<String> = None;
     loop {
+        let mut failed = false;
         let facts = gather()?;
         let cfg = ctx.config()?;
         let applied = ctx.state()?;
@@ -97,8 +101,11 @@ pub fn run(
                         Err(e) => {
                             // Stay: the next change (a phy replugged, a
                             // service restarted) may fix it.
-                            let text =
-                                format!("bring-up failed, will retry on the next change: {e}");
+                            failed = true;
+                            let text = format!(
+                                "bring-up failed, will retry on the next change or in {}s: {e}",
+                                RETRY.as_secs()
+                            );
                             if last_problem.as_deref() != Some(text.as_str()) {
                                 say(ctx, &text);
                                 last_problem = Some(text);
@@ -125,16 +132,24 @@ pub fn run(
             }
             Err(e) => return Err(e.into()),
         }
-        wait_for_change(&mut watcher)?;
+        wait_for_change(&mut watcher, failed.then_some(RETRY))?;
     }
 }
 
-fn wait_for_change(w: &mut ChangeWatcher) -> Result<(), AgentError> {
+/// Returns after a change (and the burst that follows it), or after `retry`.
+fn wait_for_change(w: &mut ChangeWatcher, retry: Option<Duration>) -> Result<(), AgentError> {
     let err = |e: crate::facts::FactsError| AgentError::Facts(e.to_string());
+    let started = Instant::now();
     loop {
-        if let Some(change) = w.wait(Duration::from_secs(3600)).map_err(err)? {
+        if let Some(change) = w
+            .wait(Duration::from_secs(3600).min(retry.unwrap_or(Duration::MAX)))
+            .map_err(err)?
+        {
             tracing::debug!(?change, "change");
             break;
+        }
+        if retry.is_some_and(|r| started.elapsed() >= r) {
+            return Ok(());
         }
     }
     let until = Instant::now() + SETTLE;
