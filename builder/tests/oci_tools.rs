@@ -178,6 +178,22 @@ fn upper_layers_land_where_they_belong_and_podman_loads_the_archive() {
     assert!(env.contains(&"LANG=C.UTF-8"), "{env:?}");
     assert_eq!(config["process"]["args"][0], "/sbin/init");
 
+    // The disk's root tree (materialised from the same layers, kernel
+    // included) is what umoci unpacked from the image.
+    let parsed_spec = softap_build::spec::load(&spec, None).unwrap();
+    let store = softap_build::store::Store::open(&tmp.path().join("cache")).unwrap();
+    let plan = softap_build::build::plan(&parsed_spec, &store).unwrap();
+    let tree = tmp.path().join("tree");
+    fs::create_dir(&tree).unwrap();
+    let layers: Vec<_> = plan.layers.iter().collect();
+    softap_build::unpack::materialise(&layers, &tree).unwrap();
+    let materialised = normalise_for_compare(snapshot(&tree), None);
+    let unpacked = normalise_for_compare(t.clone(), None);
+    for (p, n) in &unpacked {
+        assert_eq!(materialised.get(p), Some(n), "{p} differs in the disk tree");
+    }
+    assert_eq!(materialised.len(), unpacked.len());
+
     // podman load works here (podman run does not: see DESIGN.md).
     let out = run(Command::new("podman").arg("load").arg("-i").arg(&archive));
     assert!(out.contains("Loaded image"), "{out}");
