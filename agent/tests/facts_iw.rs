@@ -441,3 +441,48 @@ fn expect_files_agree_with_the_facts() {
     }
     assert!(checked >= 6, "only {checked} phys checked");
 }
+
+/// The same kernel's answer, once as `iw list` text and once read over
+/// nl80211 by the live gatherer (mac80211_hwsim, see the .source files),
+/// gives the same phys: the two readers cannot drift apart.
+#[test]
+fn iw_text_and_nl80211_agree_on_hwsim() {
+    let from_text = from_iw_text(
+        &fixture("hwsim-6.1-radios2.iw-list.txt"),
+        Some(&fixture("hwsim-6.1-radios2.iw-dev.txt")),
+    )
+    .unwrap();
+    let live_path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/live/hwsim-6.1-radios2.facts.json");
+    let live: Facts = serde_json::from_str(&std::fs::read_to_string(live_path).unwrap()).unwrap();
+    assert_eq!(from_text.phys.len(), live.phys.len());
+    for (text, nl) in from_text.phys.iter().zip(&live.phys) {
+        // iw does not print the driver; everything else must match.
+        let mut nl = nl.clone();
+        nl.driver = None;
+        assert_eq!(text.name, nl.name);
+        assert_eq!(text.index, nl.index);
+        assert_eq!(text.modes, nl.modes, "{}", text.name);
+        assert_eq!(text.combinations, nl.combinations, "{}", text.name);
+        assert_eq!(text.sae, nl.sae, "{}", text.name);
+        assert_eq!(text.bands.len(), nl.bands.len(), "{}", text.name);
+        for (a, b) in text.bands.iter().zip(&nl.bands) {
+            assert_eq!(
+                (a.band, a.ht, a.vht),
+                (b.band, b.ht, b.vht),
+                "{}",
+                text.name
+            );
+            assert_eq!(a.channels, b.channels, "{} {:?}", text.name, a.band);
+        }
+        assert_eq!(text, &nl);
+    }
+    // iw dev after joining an IBSS on phy0.
+    let wlan0 = from_text
+        .interfaces
+        .iter()
+        .find(|i| i.name == "wlan0")
+        .unwrap();
+    assert_eq!((wlan0.phy, wlan0.iftype), (0, IfType::Ibss));
+    assert_eq!(wlan0.ssid.as_deref(), Some("softap-test"));
+}

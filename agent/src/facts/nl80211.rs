@@ -390,6 +390,11 @@ fn channel_of(info: &[Nl80211FrequencyInfo]) -> Option<Channel> {
             _ => {}
         }
     }
+    // iw prints no power for a disabled channel and the kernel's value
+    // there means nothing: keep both readers' facts identical.
+    if channel.disabled {
+        channel.max_power_dbm = None;
+    }
     Some(channel)
 }
 
