@@ -50,8 +50,6 @@ pub enum BuildError {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("the nix-closure base is not wired into the build yet")]
-    NixNotWired,
     #[error("layer {layer}: {message}")]
     Plan { layer: String, message: String },
     #[error("{at}: {layer}: {message}")]
@@ -255,11 +253,9 @@ fn base_layers(spec: &Spec, store: &Store) -> Result<Vec<Layer>, BuildError> {
             let digest = store.file_digest(&tar)?;
             (index_tar(&tar, &norm)?, id(&[b"tar", &digest]))
         }
-        Base::NixClosure(_) => {
-            // The Nix engineer's hook: one Layer per store path (see
-            // `crate::layer` docs); until it exists the error says so.
-            return Err(BuildError::NixNotWired);
-        }
+        // A NixOS container closure has no kernel to split off: its layers
+        // (a skeleton, then store-path groups) are the whole base.
+        Base::NixClosure(n) => return Ok(nix::layers(n, sde)?),
     };
     let sde_bytes = sde.to_le_bytes();
     let (base, kernel) = split_kernel(entries);
