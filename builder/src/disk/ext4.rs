@@ -62,12 +62,14 @@ fn walk_error(tree: &Path, e: walkdir::Error) -> DiskError {
 }
 
 /// The disk's fstab: the root (grown to fill the stick at first boot) and the
-/// ESP at `/efi`, where the agent reads `softap.toml`; both by PARTUUID.
+/// ESP at `/efi`, where the agent reads `softap.toml`; both by PARTUUID. The
+/// ESP is an automount: boot never waits for it, and the first read of
+/// `/efi` waits for the device (udev can be slow on a loaded machine).
 pub fn fstab(ids: &DiskIds) -> String {
     format!(
         "# Written by softap-build for this disk: its partitions, by PARTUUID.\n\
          PARTUUID={root} / ext4 rw,x-systemd.growfs 0 1\n\
-         PARTUUID={esp} /efi vfat umask=0077,nofail,x-systemd.device-timeout=10s 0 0\n",
+         PARTUUID={esp} /efi vfat umask=0077,nofail,x-systemd.automount 0 0\n",
         root = ids.root_part,
         esp = ids.esp_part,
     )
