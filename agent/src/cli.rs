@@ -316,15 +316,19 @@ fn cmd_plan(ctx: &Context, json: bool) -> Result<(), AgentError> {
             "templates": templates.origin,
             "config_sources": cfg.sources,
         });
-        println!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
+        emit(&json_text(&out));
     } else {
-        print!("{}", p.explain());
-        println!("\nConfiguration from: {}", cfg.sources.join(" < "));
-        println!("Templates: {}", templates.origin);
+        let mut s = p.explain();
+        s.push_str(&format!(
+            "\nConfiguration from: {}\n",
+            cfg.sources.join(" < ")
+        ));
+        s.push_str(&format!("Templates: {}\n", templates.origin));
         for f in &files {
-            println!("\n--- {} (mode {:04o}) ---", f.path, f.mode);
-            print!("{}", f.content);
+            s.push_str(&format!("\n--- {} (mode {:04o}) ---\n", f.path, f.mode));
+            s.push_str(&f.content);
         }
+        emit(&s);
     }
     Ok(())
 }
@@ -340,12 +344,9 @@ fn cmd_detect(
         None => ctx.facts()?,
     };
     if json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&facts).unwrap_or_default()
-        );
+        emit(&json_text(&facts));
     } else {
-        print!("{}", crate::detect::describe(&facts));
+        emit(&crate::detect::describe(&facts));
     }
     Ok(())
 }
@@ -422,7 +423,7 @@ pub fn apply_with(ctx: &Context, facts: &Facts) -> Result<Applied, AgentError> {
 fn cmd_apply(ctx: &Context) -> Result<(), AgentError> {
     let facts = ctx.facts()?;
     let a = apply_with(ctx, &facts)?;
-    print!("{}", apply_summary(ctx, &a));
+    emit(&apply_summary(ctx, &a));
     Ok(())
 }
 
@@ -477,14 +478,24 @@ fn cmd_status(ctx: &Context, json: bool) -> Result<(), AgentError> {
     };
     let status = crate::status::gather(&st, pass, ctx.dry_run, ctx.root.join(state::STATE_FILE))?;
     if json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&status).unwrap_or_default()
-        );
+        emit(&json_text(&status));
     } else {
-        print!("{}", status.human());
+        emit(&status.human());
     }
     Ok(())
+}
+
+/// Writes to stdout; a closed pipe (`| head`) is not an error worth a panic.
+fn emit(text: &str) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
+}
+
+fn json_text<T: serde::Serialize>(v: &T) -> String {
+    let mut s = serde_json::to_string_pretty(v).unwrap_or_default();
+    s.push('\n');
+    s
 }
 
 /// Runs the parsed command line; returns the process exit status.

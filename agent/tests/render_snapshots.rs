@@ -12,6 +12,13 @@ use softap_agent::state::State;
 const CASES: &[(&str, &str, &str, Option<&str>)] = &[
     ("guest_default", "guest.json", "", Some("correct-horse-battery")),
     (
+        // agent-facts' recording of the end-to-end guest's radios (6.1 kernel).
+        "hwsim_live_6_1",
+        "../fixtures/live/hwsim-6.1-radios2.facts.json",
+        "",
+        Some("correct-horse-battery"),
+    ),
+    (
         "typical_laptop",
         "typical.json",
         "ssid = \"Laptop AP\"",
