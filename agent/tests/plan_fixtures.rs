@@ -61,6 +61,9 @@ fn wanted(fixture: &str, index: usize) -> Want {
         ("ath9k-ath10k-archer-c7-openwrt", 0) => Ap("phy1", 6),
         ("ath9k-ath10k-archer-c7-openwrt", 1) => Ap("phy1", 6),
         ("hwsim-multi-radio-fragment", 0) => Ap("phy0", 1),
+        ("hwsim-6.1-radios2", 0) => Ap("phy0", 6),
+        // The free radio is preferred over sharing one.
+        ("hwsim-6.1-radios2", 1) => Ap("phy1", 6),
         ("iwlwifi-8260-ubuntu-2016", 0) => Ap("phy0", 6),
         ("iwlwifi-8260-ubuntu-2016", 1) => Ap("phy0", 6),
         ("iwlwifi-ax211-6.11-fragment", 0) => Ap("phy0", 1),
