@@ -385,3 +385,35 @@ fn interface_dump_gives_type_ssid_and_channel() {
     assert_eq!(i.ssid.as_deref(), Some("home net"));
     assert_eq!((i.channel, i.freq_mhz), (Some(6), Some(2437)));
 }
+
+mod properties {
+    use proptest::prelude::*;
+    use softap_agent::facts::nl80211::{interfaces_from_attrs, parse_message, phys_from_attrs};
+
+    proptest! {
+        /// Whatever the kernel (or a corrupted buffer) sends, parsing
+        /// returns; it never panics.
+        #[test]
+        fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..600)) {
+            if let Some((_, attrs)) = parse_message(&bytes) {
+                let _ = phys_from_attrs(std::slice::from_ref(&attrs));
+                let _ = interfaces_from_attrs(&[attrs]);
+            }
+        }
+
+        /// Real messages with bytes flipped or cut short.
+        #[test]
+        fn damaged_real_messages_never_panic(index in 0usize..4, flips in proptest::collection::vec((any::<usize>(), any::<u8>()), 0..8), cut in any::<usize>()) {
+            let mut message = super::hwsim_like_dump(2)[index].clone();
+            for (at, value) in flips {
+                let len = message.len();
+                message[at % len] = value;
+            }
+            let len = message.len();
+            message.truncate(cut % (len + 1));
+            if let Some((_, attrs)) = parse_message(&message) {
+                let _ = phys_from_attrs(&[attrs]);
+            }
+        }
+    }
+}

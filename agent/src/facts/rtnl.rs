@@ -27,7 +27,7 @@ pub fn gather() -> Result<(Vec<Address>, Vec<Route>), FactsError> {
             request(RouteNetlinkMessage::GetLink(LinkMessage::default()), seq)
         })?,
         "RTM_GETLINK dump",
-    )?;
+    );
     let addresses = decode_all(
         netlink::dump(&socket, "RTM_GETADDR dump", |seq| {
             request(
@@ -36,7 +36,7 @@ pub fn gather() -> Result<(Vec<Address>, Vec<Route>), FactsError> {
             )
         })?,
         "RTM_GETADDR dump",
-    )?;
+    );
     let routes = decode_all(
         netlink::dump(&socket, "RTM_GETROUTE dump", |seq| {
             // AF_UNSPEC with no table filter: the kernel walks every table of
@@ -44,7 +44,7 @@ pub fn gather() -> Result<(Vec<Address>, Vec<Route>), FactsError> {
             request(RouteNetlinkMessage::GetRoute(RouteMessage::default()), seq)
         })?,
         "RTM_GETROUTE dump",
-    )?;
+    );
     Ok(from_messages(&links, &addresses, &routes))
 }
 
@@ -59,22 +59,22 @@ fn request(message: RouteNetlinkMessage, sequence: u32) -> Vec<u8> {
     bytes
 }
 
-fn decode_all(
-    raw: Vec<Vec<u8>>,
-    request: &'static str,
-) -> Result<Vec<RouteNetlinkMessage>, FactsError> {
+/// Decodes a dump's messages. One the crate cannot read (an exotic route
+/// type, a newer kernel) is skipped with a warning rather than failing the
+/// whole gather: the agent is better off planning with the rest.
+fn decode_all(raw: Vec<Vec<u8>>, request: &'static str) -> Vec<RouteNetlinkMessage> {
     raw.iter()
         .filter_map(
             |bytes| match NetlinkMessage::<RouteNetlinkMessage>::deserialize(bytes) {
                 Ok(NetlinkMessage {
                     payload: NetlinkPayload::InnerMessage(inner),
                     ..
-                }) => Some(Ok(inner)),
+                }) => Some(inner),
                 Ok(_) => None,
-                Err(e) => Some(Err(FactsError::Decode {
-                    request,
-                    detail: e.to_string(),
-                })),
+                Err(e) => {
+                    tracing::warn!("{request}: skipping a message that cannot be decoded: {e}");
+                    None
+                }
             },
         )
         .collect()
