@@ -199,7 +199,18 @@ impl Context {
 
     pub fn config(&self) -> Result<config::Config, AgentError> {
         let t = StepTimer::start("config");
-        let c = config::load(&self.config_sources)?;
+        let mut c = config::load(&self.config_sources)?;
+        // The facts name phys, not their addresses: on the live system a
+        // `phy = "aa:bb:..."` is resolved through sysfs to the phy that
+        // carries that address now.
+        if self.cli_facts.is_none() {
+            if let Some(wanted) = c.phy.clone() {
+                if let Some(name) = phy_by_mac(Path::new("/sys/class/ieee80211"), &wanted) {
+                    tracing::info!("phy {wanted} is {name} now");
+                    c.phy = Some(name);
+                }
+            }
+        }
         t.done();
         Ok(c)
     }
@@ -242,6 +253,26 @@ impl Context {
     pub fn state(&self) -> Result<State, AgentError> {
         Ok(State::load(&self.root)?)
     }
+}
+
+/// The phy (under `/sys/class/ieee80211`) whose permanent or any assigned
+/// address is `mac`.
+pub fn phy_by_mac(class_dir: &Path, mac: &str) -> Option<String> {
+    if !plan::phy::looks_like_mac(mac) {
+        return None;
+    }
+    let mac = mac.trim().to_ascii_lowercase();
+    let mut entries: Vec<_> = std::fs::read_dir(class_dir).ok()?.flatten().collect();
+    entries.sort_by_key(|e| e.file_name());
+    entries.into_iter().find_map(|e| {
+        let dir = e.path();
+        let mut text = std::fs::read_to_string(dir.join("macaddress")).unwrap_or_default();
+        text.push('\n');
+        text.push_str(&std::fs::read_to_string(dir.join("addresses")).unwrap_or_default());
+        text.lines()
+            .any(|l| l.trim().eq_ignore_ascii_case(&mac))
+            .then(|| e.file_name().to_string_lossy().into_owned())
+    })
 }
 
 /// Reads a facts JSON file, reporting errors with line and column.

@@ -151,3 +151,26 @@ fn detect_prints_facts_back_in_the_same_format() {
         "{text}"
     );
 }
+
+#[test]
+fn a_phy_given_by_mac_is_found_through_sysfs() {
+    let dir = tempfile::tempdir().unwrap();
+    for (phy, mac, extra) in [
+        ("phy3", "02:00:00:00:00:00", ""),
+        ("phy4", "02:00:00:00:01:00", "42:00:00:00:01:00\n"),
+    ] {
+        std::fs::create_dir_all(dir.path().join(phy)).unwrap();
+        std::fs::write(dir.path().join(phy).join("macaddress"), format!("{mac}\n")).unwrap();
+        std::fs::write(
+            dir.path().join(phy).join("addresses"),
+            format!("{mac}\n{extra}"),
+        )
+        .unwrap();
+    }
+    let find = |m| softap_agent::cli::phy_by_mac(dir.path(), m);
+    assert_eq!(find("02:00:00:00:01:00").as_deref(), Some("phy4"));
+    assert_eq!(find("42:00:00:00:01:00").as_deref(), Some("phy4"));
+    assert_eq!(find("02:00:00:00:00:00").as_deref(), Some("phy3"));
+    assert_eq!(find("02:00:00:00:09:00"), None);
+    assert_eq!(find("phy3"), None);
+}

@@ -134,7 +134,7 @@ pub enum PlanError {
     PhyNotFound { wanted: String, present: String },
     #[error("the configured phy {name} cannot host the access point: {reason}")]
     ConfiguredPhyUnusable { name: String, reason: String },
-    #[error("phy = {0:?} looks like a MAC address, but the facts carry no phy addresses; name the phy (e.g. \"phy0\") instead")]
+    #[error("phy = {0:?}: no phy has that address now (matched through /sys/class/ieee80211/*/macaddress on the live system; facts files carry no phy addresses, so with --facts name the phy, e.g. \"phy0\")")]
     PhyByMacUnsupported(String),
     #[error("security = \"wpa3-transition\" is configured, but {phy} does not support SAE (WPA3); use \"auto\" or \"wpa2\"")]
     SaeUnsupported { phy: String },
@@ -169,7 +169,8 @@ impl PlanError {
         match self {
             PlanError::NoUsablePhy(_) => 3,
             PlanError::PhyNotFound { .. } | PlanError::ConfiguredPhyUnusable { .. } => 3,
-            PlanError::PhyByMacUnsupported(_) | PlanError::SaeUnsupported { .. } => 2,
+            PlanError::PhyByMacUnsupported(_) => 3,
+            PlanError::SaeUnsupported { .. } => 2,
             PlanError::PoolExhausted(_) => 4,
         }
     }
