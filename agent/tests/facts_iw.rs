@@ -486,3 +486,13 @@ fn iw_text_and_nl80211_agree_on_hwsim() {
     assert_eq!((wlan0.phy, wlan0.iftype), (0, IfType::Ibss));
     assert_eq!(wlan0.ssid.as_deref(), Some("softap-test"));
 }
+
+#[test]
+fn quoted_replies_and_crlf_read_like_the_original() {
+    let original = fixture("rtw88-rtl8821ce.iw-list.txt");
+    let quoted: String = original.lines().map(|l| format!("> {l}\r\n")).collect();
+    let twice: String = original.lines().map(|l| format!("> > {l}\n")).collect();
+    let expected = from_iw_text(&original, None).unwrap();
+    assert_eq!(from_iw_text(&quoted, None).unwrap(), expected);
+    assert_eq!(from_iw_text(&twice, None).unwrap(), expected);
+}

@@ -175,7 +175,7 @@ fn parse_list(text: &str) -> Result<Vec<Phy>, IwParseError> {
     let mut meaningful_lines = 0usize;
     for (i, raw) in text.lines().enumerate() {
         let lineno = i + 1;
-        let line = raw.trim();
+        let line = unquote(raw);
         if line.is_empty() {
             continue;
         }
@@ -438,6 +438,16 @@ impl ListParser {
         self.section = Section::Other;
         Ok(())
     }
+}
+
+/// A line without its indentation and without the `> ` quoting that
+/// replies on GitHub and mailing lists add to pasted output.
+fn unquote(raw: &str) -> &str {
+    let mut line = raw.trim();
+    while let Some(rest) = line.strip_prefix('>') {
+        line = rest.trim();
+    }
+    line
 }
 
 /// Lines that only appear inside a phy's description.
@@ -718,7 +728,7 @@ fn parse_dev(text: &str) -> Result<Vec<WirelessInterface>, IwParseError> {
     let mut current: Option<Draft> = None;
     for (i, raw) in text.lines().enumerate() {
         let lineno = i + 1;
-        let line = raw.trim();
+        let line = unquote(raw);
         if line.is_empty() {
             continue;
         }
