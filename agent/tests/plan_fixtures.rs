@@ -300,3 +300,25 @@ fn detect_from_iw_list_then_plan_through_the_cli() {
     assert_eq!(v["plan"]["phy"]["name"], "phy0");
     assert_eq!(v["plan"]["security"], "wpa3-transition");
 }
+
+#[test]
+fn iw_dev_interfaces_count_as_neighbours() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/iw");
+    let out = common::agent()
+        .args(["detect", "--json", "--from-iw-list"])
+        .arg(dir.join("hwsim-6.1-radios2.iw-list.txt"))
+        .arg("--iw-dev")
+        .arg(dir.join("hwsim-6.1-radios2.iw-dev.txt"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let facts: Facts = serde_json::from_slice(&out.stdout).unwrap();
+    let p = plan(&facts, &common::config(""), &State::default()).unwrap();
+    assert_eq!(p.phy.name, "phy0");
+    assert_eq!(p.phy.fit.beside, vec!["wlan0 (IBSS)".to_string()]);
+    assert_eq!(p.channel.number, 6);
+}
