@@ -496,3 +496,20 @@ fn quoted_replies_and_crlf_read_like_the_original() {
     assert_eq!(from_iw_text(&quoted, None).unwrap(), expected);
     assert_eq!(from_iw_text(&twice, None).unwrap(), expected);
 }
+
+#[test]
+fn brcmfmac_and_rtl8xxxu_from_the_red_pitaya_docs() {
+    assert_eq!(
+        summaries(&list("brcmfmac-bcm43143")),
+        [
+            "phy3#3 modes=[ibss,managed,ap,p2p-client,p2p-go,p2p-device] \
+          comb=[{managed}<=1+{p2p-device}<=1+{p2p-client,p2p-go}<=1 total=3 ch=1 | \
+          {managed}<=1+{ap}<=1+{p2p-client}<=1+{p2p-device}<=1 total=4 ch=1] \
+          bands=[2.4GHz:14ch/noir0/radar0/off3/ht] sae=false"
+        ]
+    );
+    assert_eq!(
+        summaries(&list("rtl8xxxu-rtl8188cus")),
+        ["phy0#0 modes=[managed,monitor] comb=[] bands=[2.4GHz:14ch/noir3/radar0/off0/ht] sae=true"]
+    );
+}
