@@ -445,3 +445,60 @@ fn bad_closures_fail_naming_the_cause() {
     let e = build_nix(&spec(tmp.path(), &store, 6), tmp.path(), "a").unwrap_err();
     assert!(e.contains("not in the closure"), "{e}");
 }
+
+/// What `nix build .#softap-image` runs inside its derivation:
+/// `softap-build build SPEC --out out --cache cache --json`.
+#[test]
+fn the_cli_builds_it_as_the_flake_does_and_keeps_the_last_good_output() {
+    require("skopeo", "skopeo");
+    let tmp = tempfile::tempdir().unwrap();
+    let store = FakeStore::new(&tmp.path().join("store-root"));
+    store.closure_info(&tmp.path().join("closure-info"));
+    let cli = |spec_path: &Path| {
+        Command::new(env!("CARGO_BIN_EXE_softap-build"))
+            .arg("build")
+            .arg(spec_path)
+            .arg("--out")
+            .arg(tmp.path().join("out"))
+            .arg("--cache")
+            .arg(tmp.path().join("cache"))
+            .arg("--json")
+            .output()
+            .unwrap()
+    };
+
+    let ok = cli(&spec(tmp.path(), &store, 6));
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&ok.stdout).unwrap();
+    let layers: Vec<&str> = report["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(layers.len(), 6, "{layers:?}");
+    assert_eq!(layers[0], "nix-root");
+    assert_eq!(layers[1], "nix: glibc-2.40-66");
+    let archive = tmp.path().join("out/softap-nix.oci.tar");
+    assert_eq!(report["oci_archive"].as_str(), archive.to_str());
+    let inspect = run(Command::new("skopeo")
+        .arg("inspect")
+        .arg(format!("oci-archive:{}:test", archive.display())));
+    let v: serde_json::Value = serde_json::from_str(&inspect).unwrap();
+    assert_eq!(v["Layers"].as_array().unwrap().len(), 6, "{inspect}");
+
+    let before = fs::read(&archive).unwrap();
+    let bad = cli(&spec(tmp.path(), &store, 101));
+    assert!(!bad.status.success());
+    let stderr = String::from_utf8_lossy(&bad.stderr);
+    assert!(stderr.contains("max_layers = 101"), "{stderr}");
+    assert_eq!(
+        fs::read(&archive).unwrap(),
+        before,
+        "a failed build changed the last good output"
+    );
+}
