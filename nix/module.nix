@@ -32,10 +32,12 @@ in
       type = lib.types.package;
       default = pkgs.softap-agent or (pkgs.callPackage ./package.nix { crates = [ "softap-agent" ]; });
       defaultText = lib.literalExpression "pkgs.softap-agent";
-      description = "The package providing `softap-agent`, its templates and its systemd units.";
+      description = ''
+        The package providing `softap-agent`, its templates and its systemd
+        units; `softap-hostapd.service` runs the hostapd it was built with
+        (`pkgs.softap-agent.override { hostapd = ...; }` to change it).
+      '';
     };
-
-    hostapdPackage = lib.mkPackageOption pkgs "hostapd" { };
 
     ssid = lib.mkOption {
       type = lib.types.strMatching ".{1,32}";
@@ -136,7 +138,7 @@ in
       }
     ];
 
-    environment.systemPackages = [ cfg.package cfg.hostapdPackage pkgs.iw ];
+    environment.systemPackages = [ cfg.package pkgs.hostapd pkgs.iw ];
     environment.etc."softap/softap.toml".source = configFile;
 
     # hostapd's country_code takes effect only with the regulatory database.
@@ -168,11 +170,9 @@ in
       wantedBy = [ "multi-user.target" ];
       wants = [ "libvirtd.service" "systemd-networkd.service" ];
       after = [ "libvirtd.service" "systemd-networkd.service" ];
-      path = [ cfg.hostapdPackage pkgs.iw pkgs.iproute2 config.virtualisation.libvirtd.package config.systemd.package ];
+      path = [ pkgs.iw pkgs.iproute2 config.virtualisation.libvirtd.package config.systemd.package ];
       restartTriggers = [ configFile ];
       serviceConfig.LoadCredential = lib.optional (cfg.passphraseFile != null) "${passphraseCredential}:${cfg.passphraseFile}";
     };
-
-    systemd.services.softap-hostapd.path = [ cfg.hostapdPackage ];
   };
 }
