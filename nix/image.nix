@@ -51,29 +51,11 @@ let
   };
   toplevel = container.config.system.build.toplevel;
 
-  spec = (pkgs.formats.toml { }).generate "softap-nix.toml" {
-    image = {
-      name = "softap";
-      tag = "nix";
-      source_date_epoch = sourceDateEpoch;
-    };
-    base = {
-      kind = "nix-closure";
-      closure_info = "${pkgs.closureInfo { rootPaths = [ toplevel ]; }}";
-      toplevel = "${toplevel}";
-      max_layers = 100;
-    };
-    container = {
-      entrypoint = [ "/sbin/init" ];
-      stop_signal = "SIGRTMIN+3";
-      labels."org.opencontainers.image.title" = "softap";
-    };
-    output = {
-      oci_archive = true;
-      oci_dir = false;
-      disk = false;
-    };
-  };
+  spec = (pkgs.formats.toml { }).generate "softap-nix.toml" (import ./image-spec.nix {
+    closureInfo = "${pkgs.closureInfo { rootPaths = [ toplevel ]; }}";
+    toplevel = "${toplevel}";
+    inherit sourceDateEpoch;
+  });
 
   disk = nixosSystem {
     inherit system;

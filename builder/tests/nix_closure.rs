@@ -502,3 +502,62 @@ fn the_cli_builds_it_as_the_flake_does_and_keeps_the_last_good_output() {
         "a failed build changed the last good output"
     );
 }
+
+/// The spec `nix build .#softap-image` hands to the builder, evaluated from
+/// nix/image-spec.nix by Debian's Nix (no nixpkgs needed), is accepted as it
+/// is and builds the closure; only `store_root` is added to read the fake store.
+#[test]
+fn the_flakes_image_spec_is_accepted_and_builds() {
+    let nix_instantiate = std::env::var_os("PATH")
+        .and_then(|p| std::env::split_paths(&p).find(|d| d.join("nix-instantiate").is_file()))
+        .map(|d| d.join("nix-instantiate"));
+    let Some(nix_instantiate) = nix_instantiate else {
+        panic!("`nix-instantiate` is not installed: apt-get install nix-bin (listed in scripts/packages/test-nix.txt)");
+    };
+    require("skopeo", "skopeo");
+    let tmp = tempfile::tempdir().unwrap();
+    let store = FakeStore::new(&tmp.path().join("store-root"));
+    let ci = tmp.path().join("closure-info");
+    store.closure_info(&ci);
+
+    let expr = Path::new(env!("CARGO_MANIFEST_DIR")).join("../nix/image-spec.nix");
+    let json = run(Command::new(nix_instantiate)
+        // A dummy store: evaluating must neither build nor copy anything.
+        .env("NIX_CONFIG", "build-users-group =\nstore = dummy://")
+        .args(["--eval", "--strict", "--json"])
+        .arg(&expr)
+        .args(["--argstr", "closureInfo"])
+        .arg(&ci)
+        .args(["--argstr", "toplevel", &store.toplevel])
+        .args(["--arg", "sourceDateEpoch", &EPOCH.to_string()]));
+    let json: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let mut spec_value = toml::Value::try_from(json).unwrap();
+    spec_value["base"]
+        .as_table_mut()
+        .unwrap()
+        .insert("store_root".into(), store.root.to_str().unwrap().into());
+    let spec_path = tmp.path().join("flake-spec.toml");
+    fs::write(&spec_path, toml::to_string(&spec_value).unwrap()).unwrap();
+
+    let built = build_nix(&spec_path, tmp.path(), "flake").unwrap();
+    assert_eq!(
+        built.names.len(),
+        1 + store.paths.len(),
+        "{:?}",
+        built.names
+    );
+    let config = run(Command::new("skopeo")
+        .args(["inspect", "--config"])
+        .arg(format!("oci:{}:nix", built.oci_dir.display())));
+    let c: serde_json::Value = serde_json::from_str(&config).unwrap();
+    assert_eq!(
+        c["config"]["Entrypoint"],
+        serde_json::json!(["/sbin/init"]),
+        "{config}"
+    );
+    assert_eq!(c["config"]["StopSignal"], "SIGRTMIN+3", "{config}");
+    assert_eq!(
+        c["config"]["Labels"]["org.opencontainers.image.title"], "softap",
+        "{config}"
+    );
+}
