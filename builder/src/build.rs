@@ -150,31 +150,42 @@ pub fn plan(spec: &Spec, store: &Store) -> Result<Plan, BuildError> {
 
     let mut lower: BTreeMap<String, Entry> = BTreeMap::new();
     let mut links: HashMap<String, String> = HashMap::new();
+    // Only what upper layers need from below: directories (their metadata
+    // for parents) and symlinks (to resolve paths through).
     let note =
         |l: &Layer, lower: &mut BTreeMap<String, Entry>, links: &mut HashMap<String, String>| {
             for e in &l.entries {
                 match &e.kind {
                     Kind::Symlink(t) => {
                         links.insert(e.path.clone(), t.clone());
+                        lower.remove(&e.path);
                     }
-                    _ => {
+                    Kind::Dir => {
                         links.remove(&e.path);
+                        lower.insert(e.path.clone(), e.clone());
+                    }
+                    Kind::File { .. } => {
+                        links.remove(&e.path);
+                        lower.remove(&e.path);
                     }
                 }
-                lower.insert(e.path.clone(), e.clone());
             }
         };
     for l in &layers {
         note(l, &mut lower, &mut links);
     }
-    let packages = lower.get(PACKAGES_FILE).and_then(|e| match &e.kind {
-        Kind::File { size, data, .. } => {
-            let mut s = String::new();
-            data.open(*size).ok()?.read_to_string(&mut s).ok()?;
-            Some(s)
-        }
-        _ => None,
-    });
+    let packages = layers
+        .iter()
+        .flat_map(|l| l.entries.iter())
+        .find(|e| e.path == PACKAGES_FILE)
+        .and_then(|e| match &e.kind {
+            Kind::File { size, data, .. } => {
+                let mut s = String::new();
+                data.open(*size).ok()?.read_to_string(&mut s).ok()?;
+                Some(s)
+            }
+            _ => None,
+        });
 
     let spec_at = Location {
         file: spec.file.clone(),
@@ -237,6 +248,7 @@ fn base_layers(spec: &Spec, store: &Store) -> Result<Vec<Layer>, BuildError> {
         fixed_mtime: false,
         xattrs: true,
     };
+    let t = Instant::now();
     let (entries, identity) = match &spec.base {
         Base::Rootfs { path } => {
             let p = &path.path;
@@ -257,6 +269,11 @@ fn base_layers(spec: &Spec, store: &Store) -> Result<Vec<Layer>, BuildError> {
         // (a skeleton, then store-path groups) are the whole base.
         Base::NixClosure(n) => return Ok(nix::layers(n, sde)?),
     };
+    tracing::info!(
+        "base: {} entries indexed in {:.2}s",
+        entries.len(),
+        t.elapsed().as_secs_f64()
+    );
     let sde_bytes = sde.to_le_bytes();
     let (base, kernel) = split_kernel(entries);
     let mut out = Vec::new();
@@ -368,7 +385,13 @@ pub fn build(spec_path: &Path, opts: &BuildOptions) -> Result<BuildReport, Build
     let spec = spec::load(spec_path, env_epoch(opts).as_deref())?;
     let cache = opts.cache_dir.clone().unwrap_or_else(Store::default_dir);
     let store = Store::open(&cache)?;
+    let t = Instant::now();
     let plan = plan(&spec, &store)?;
+    tracing::info!(
+        "planned {} layers in {:.2}s",
+        plan.layers.len(),
+        t.elapsed().as_secs_f64()
+    );
 
     let mut image_layers = Vec::new();
     let mut reports = Vec::new();
@@ -397,6 +420,7 @@ pub fn build(spec_path: &Path, opts: &BuildOptions) -> Result<BuildReport, Build
     fs::create_dir_all(out).map_err(out_err(out))?;
     let name = &spec.image.name;
     let mut staged_archive = None;
+    let t = Instant::now();
     if spec.output.oci_archive {
         let tmp = tempfile::Builder::new()
             .prefix(&format!(".{name}.oci.tar."))
@@ -418,6 +442,7 @@ pub fn build(spec_path: &Path, opts: &BuildOptions) -> Result<BuildReport, Build
             .map_err(out_err(tmp.path()))?;
         f.sync_all().map_err(out_err(tmp.path()))?;
         staged_archive = Some(tmp);
+        tracing::info!("wrote the archive in {:.2}s", t.elapsed().as_secs_f64());
     }
     let mut staged_dir = None;
     if spec.output.oci_dir {

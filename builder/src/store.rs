@@ -97,6 +97,10 @@ impl Store {
         if dst.is_file() {
             return Ok(());
         }
+        // Blobs are public content (tempfile creates 0600); layouts link them.
+        tmp.as_file()
+            .set_permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644))
+            .map_err(err(&dst))?;
         tmp.as_file().sync_all().map_err(err(&dst))?;
         tmp.persist(&dst).map_err(|e| StoreError {
             path: dst.clone(),
