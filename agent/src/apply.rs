@@ -157,8 +157,23 @@ pub fn generate_passphrase() -> std::io::Result<String> {
     Ok(out)
 }
 
+/// The network XML with the existing network's UUID, for redefinition.
+pub const NETWORK_DEFINE_XML: &str = "/run/softap/network.define.xml";
+
+/// Inserts `<uuid>` right after `<name>...</name>`.
+fn with_uuid(xml: &str, uuid: &str) -> String {
+    match xml.find("</name>") {
+        Some(i) => {
+            let at = i + "</name>".len();
+            format!("{}\n  <uuid>{uuid}</uuid>{}", &xml[..at], &xml[at..])
+        }
+        None => xml.to_string(),
+    }
+}
+
 #[derive(Debug, Default)]
 struct NetInfo {
+    uuid: Option<String>,
     active: bool,
     autostart: bool,
     bridge: Option<String>,
@@ -172,6 +187,7 @@ fn parse_net_info(text: &str) -> NetInfo {
         };
         let v = v.trim();
         match k.trim() {
+            "UUID" => n.uuid = Some(v.to_string()).filter(|u| !u.is_empty()),
             "Active" => n.active = v == "yes",
             "Autostart" => n.autostart = v == "yes",
             "Bridge" => n.bridge = Some(v.to_string()).filter(|b| !b.is_empty()),
@@ -361,6 +377,7 @@ pub fn apply(
         // Dry run: no libvirt to ask; the previous state says whether this
         // root has seen our network defined and started.
         None => previous.subnet.map(|_| NetInfo {
+            uuid: None,
             active: true,
             autostart: true,
             bridge: previous.bridge.clone(),
@@ -383,7 +400,24 @@ pub fn apply(
                 .and_then(|r| r.ok())
                 .map(|xml| (xml, i.active))
         });
-        if let Err(e) = sys.change(&["virsh", "net-define", xml_path]) {
+        // libvirt refuses a definition of an existing name without its
+        // UUID ("already exists with uuid"): redefine with the UUID it has.
+        let define_path = match info.as_ref().and_then(|i| i.uuid.as_deref()) {
+            Some(uuid) => {
+                let xml = files
+                    .iter()
+                    .find(|f| f.consumer == Consumer::Libvirt)
+                    .map(|f| with_uuid(&f.content, uuid))
+                    .unwrap_or_default();
+                let path = fsutil::under(&sys.root, NETWORK_DEFINE_XML);
+                if let Err(e) = fsutil::write_atomic(&path, xml.as_bytes(), 0o644) {
+                    return Err(run.fail("libvirt", e.to_string(), None));
+                }
+                NETWORK_DEFINE_XML
+            }
+            None => xml_path,
+        };
+        if let Err(e) = sys.change(&["virsh", "net-define", define_path]) {
             return Err(run.fail("libvirt", e.to_string(), Some(LIBVIRT_UNIT)));
         }
         // Only what succeeded is undone.
@@ -411,7 +445,15 @@ pub fn apply(
     let started = restart || !info.as_ref().is_some_and(|i| i.active);
     if started {
         if let Err(e) = sys.change(&["virsh", "net-start", name]) {
-            return Err(run.fail("libvirt", e.to_string(), Some(LIBVIRT_UNIT)));
+            // libvirtd's own autostart may have started it meanwhile (it
+            // reports ready before its networks are up).
+            let now_active = sys
+                .query(&["virsh", "-q", "net-info", name])
+                .and_then(|r| r.ok())
+                .is_some_and(|t| parse_net_info(&t).active);
+            if !now_active {
+                return Err(run.fail("libvirt", e.to_string(), Some(LIBVIRT_UNIT)));
+            }
         }
         run.undo.libvirt_started = true;
         libvirt_did.push("started");
@@ -569,6 +611,11 @@ mod tests {
         );
         assert!(i.active);
         assert!(!i.autostart);
+        assert_eq!(i.uuid.as_deref(), Some("x"));
+        assert_eq!(
+            with_uuid("<network>\n  <name>n</name>\n</network>\n", "u-1"),
+            "<network>\n  <name>n</name>\n  <uuid>u-1</uuid>\n</network>\n"
+        );
         assert_eq!(i.bridge.as_deref(), Some("virbr0"));
     }
 }

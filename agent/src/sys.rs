@@ -115,9 +115,15 @@ impl Sys {
         .filter(|s| !s.is_empty())
     }
 
-    /// Whether a network link exists (sysfs).
+    /// Whether a network link exists in this process's network namespace.
+    /// (Not sysfs: /sys shows the namespace it was mounted in, which in a
+    /// container or a test's namespace is not necessarily ours.)
     pub fn link_exists(&self, name: &str) -> bool {
-        Path::new("/sys/class/net").join(name).exists()
+        let Ok(c) = std::ffi::CString::new(name) else {
+            return false;
+        };
+        // SAFETY: `c` is a valid NUL-terminated string that outlives the call.
+        unsafe { libc::if_nametoindex(c.as_ptr()) != 0 }
     }
 
     /// Waits for a link to appear; in a dry run returns at once.
@@ -148,6 +154,14 @@ mod tests {
         assert_eq!(s.change(&["false"]).unwrap(), "");
         assert!(s.query(&["true"]).is_none());
         assert_eq!(s.commands(), vec!["false".to_string()]);
+    }
+
+    #[test]
+    fn links_are_looked_up_in_this_namespace() {
+        let s = Sys::new(Path::new("/"), false);
+        assert!(s.link_exists("lo"));
+        assert!(!s.link_exists("no-such-link0"));
+        assert!(!s.link_exists("bad\0name"));
     }
 
     #[test]
