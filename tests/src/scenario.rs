@@ -150,6 +150,14 @@ pub fn run(s: &Scenario, stick: &Path) -> Result<Boot, String> {
         entries.push(("upstream_net", n.net.clone()));
     }
     entries.extend(s.extra.iter().map(|(k, v)| (*k, (*v).to_owned())));
+    // By hand: `SOFTAP_E2E_EXTRA="detect=1 agent_timeout=300"` adds entries.
+    let from_env = std::env::var("SOFTAP_E2E_EXTRA").unwrap_or_default();
+    for kv in from_env.split_whitespace() {
+        let (k, v) = kv
+            .split_once('=')
+            .ok_or_else(|| format!("SOFTAP_E2E_EXTRA: `{kv}` is not key=value"))?;
+        entries.push((k, v.to_owned()));
+    }
     for (k, v) in entries {
         cfg.set(k, v).map_err(|e| e.to_string())?;
     }

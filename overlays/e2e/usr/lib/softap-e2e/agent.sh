@@ -1,36 +1,50 @@
-# Reading what softap-agent chose. Everything about the agent's output format
-# is in this file, so a change there is a change here only.
+# What softap-agent brought up, read from the running system: the hostapd
+# configuration it rendered (SSID, passphrase, security, interface, bridge),
+# the AP interface's phy, the bridge's address, and the subnet the agent
+# reports. Everything about the agent's files and output is in this file.
 
-# Fills AG_PHY AG_SUBNET AG_GATEWAY AG_SSID AG_PASSPHRASE AG_CHANNEL AG_IFACE
-# from `softap-agent status --json`; returns 1 when it is not available yet.
-read_agent() {
+HOSTAPD_CONF=/run/softap/hostapd.conf
+HOSTAPD_CTRL=/run/hostapd
+
+conf_value() { sed -n "s/^$1=//p" "$HOSTAPD_CONF" 2>/dev/null | head -n1; }
+
+# The subnet from `softap-agent status --json`, else the state file (which
+# one: $E2E_RUN/subnet-from; this runs in a subshell).
+agent_subnet() {
 	local json
-	json=$(softap-agent status --json 2>/dev/null) || return 1
-	[ -n "$json" ] || return 1
-	printf '%s\n' "$json" >"$E2E_RUN/status.json"
-	AG_PHY=$(jq -r '.phy // .plan.phy // .state.phy // empty' <<<"$json")
-	AG_SUBNET=$(jq -r '.subnet // .plan.subnet // .state.subnet // empty' <<<"$json")
-	AG_GATEWAY=$(jq -r '.gateway // .plan.gateway // .state.gateway // empty' <<<"$json")
-	AG_SSID=$(jq -r '.ssid // .plan.ssid // .state.ssid // empty' <<<"$json")
-	AG_PASSPHRASE=$(jq -r '.passphrase // .plan.passphrase // .state.passphrase // empty' <<<"$json")
-	AG_CHANNEL=$(jq -r '.channel // .plan.channel // .state.channel // empty' <<<"$json")
-	AG_IFACE=$(jq -r '.interface // .plan.interface // "softap"' <<<"$json")
-	[ -n "$AG_GATEWAY" ] || { [ -n "$AG_SUBNET" ] && AG_GATEWAY=$(host_in "$AG_SUBNET" 1); }
-	[ -n "$AG_SUBNET" ] && [ -n "$AG_SSID" ] && [ -n "$AG_PASSPHRASE" ]
+	json=$(softap-agent status --json 2>/dev/null)
+	if [ -n "$json" ]; then
+		printf '%s\n' "$json" >"$E2E_RUN/status.json"
+		echo "softap-agent status --json" >"$E2E_RUN/subnet-from"
+	else
+		json=$(cat /var/lib/softap/state.json 2>/dev/null)
+		echo /var/lib/softap/state.json >"$E2E_RUN/subnet-from"
+	fi
+	printf '%s' "$json" | tr -d '\n' | grep -o '"subnet" *: *"[0-9./]*"' | head -n1 | sed 's/.*"\([0-9./]*\)"$/\1/'
 }
 
-# hostapd's control socket directory for the AP interface.
-hostapd_ctrl_dir() {
-	local sock
-	sock=$(find /run /var/run -maxdepth 3 -type s -name "${AG_IFACE:-softap}" 2>/dev/null | head -n1)
-	[ -n "$sock" ] && dirname "$sock"
+# Fills AG_IFACE AG_BRIDGE AG_SSID_HEX AG_PASSPHRASE AG_KEY_MGMT AG_PHY
+# AG_SUBNET AG_GATEWAY; returns 1 while something is missing.
+read_agent() {
+	[ -r "$HOSTAPD_CONF" ] || return 1
+	AG_IFACE=$(conf_value interface)
+	AG_BRIDGE=$(conf_value bridge)
+	AG_SSID_HEX=$(conf_value ssid2)
+	if [ -z "$AG_SSID_HEX" ]; then
+		AG_SSID_HEX=$(conf_value ssid | tr -d '\n' | od -An -tx1 | tr -d ' \n')
+	fi
+	AG_PASSPHRASE=$(conf_value wpa_passphrase)
+	AG_KEY_MGMT=$(conf_value wpa_key_mgmt)
+	AG_PHY=$(iw dev "$AG_IFACE" info 2>/dev/null | awk '$1=="wiphy"{print "phy"$2}')
+	AG_SUBNET=$(agent_subnet)
+	AG_GATEWAY=$(ip -4 -br addr show dev "$AG_BRIDGE" 2>/dev/null | awk '{print $3}' | cut -d/ -f1)
+	[ -n "$AG_IFACE" ] && [ -n "$AG_SSID_HEX" ] && [ -n "$AG_PASSPHRASE" ] &&
+		[ -n "$AG_SUBNET" ] && [ -n "$AG_GATEWAY" ] && [ -n "$AG_PHY" ]
 }
 
 # hostapd's own STATUS over its control socket.
 hostapd_state() {
-	local dir
-	dir=$(hostapd_ctrl_dir) || return 1
-	hostapd_cli -p "$dir" -i "${AG_IFACE:-softap}" status 2>/dev/null | sed -n 's/^state=//p'
+	hostapd_cli -p "$HOSTAPD_CTRL" -i "${AG_IFACE:-softap}" status 2>/dev/null | sed -n 's/^state=//p'
 }
 
 ap_enabled() { [ "$(hostapd_state)" = ENABLED ]; }

@@ -83,6 +83,22 @@ iface_of_phy() {
 	iw dev 2>/dev/null | awk -v p="phy#${1#phy}" '/^phy#/{cur=$1} $1=="Interface" && cur==p {print $2; exit}'
 }
 
+# dhcp NS IFACE NAME: one lease with dhclient (in netns NS, or the root
+# namespace when NS is "-"); output in $E2E_RUN/NAME-dhcp.log.
+dhcp() {
+	local ns=$1 iface=$2 name=$3 run=()
+	[ "$ns" = - ] || run=(ip netns exec "$ns")
+	# A station that had a lease before (after the watch re-plan) starts clean.
+	if [ -f "$E2E_RUN/$name-dhclient.pid" ]; then
+		kill "$(cat "$E2E_RUN/$name-dhclient.pid")" 2>/dev/null
+		rm -f "$E2E_RUN/$name-dhclient.pid" "$E2E_RUN/$name.leases"
+	fi
+	"${run[@]}" ip -4 addr flush dev "$iface"
+	"${run[@]}" timeout 50 dhclient -1 -v -cf /usr/lib/softap-e2e/dhclient.conf \
+		-sf /usr/lib/softap-e2e/dhclient.script -lf "$E2E_RUN/$name.leases" \
+		-pf "$E2E_RUN/$name-dhclient.pid" "$iface" >"$E2E_RUN/$name-dhcp.log" 2>&1
+}
+
 dump_diagnostics() {
 	local why=$1
 	say "SOFTAP-E2E-DIAG begin: $why"
