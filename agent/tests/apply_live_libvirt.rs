@@ -15,13 +15,18 @@ const SHIM_SYSTEMCTL: &str = r#"#!/bin/sh
 # Test stand-in for systemctl: runs the rendered hostapd.conf with driver=none.
 pid=/run/shim-hostapd.pid
 stop() { [ -f $pid ] && kill "$(cat $pid)" 2>/dev/null; rm -f $pid; sleep 0.2; }
+start() {
+	sed 's/^driver=nl80211$/driver=none/' /run/softap/hostapd.conf >/run/shim-hostapd.conf
+	hostapd -B -P $pid /run/shim-hostapd.conf >/run/shim-hostapd.log 2>&1
+}
 case "$1" in
 restart)
 	stop
-	sed 's/^driver=nl80211$/driver=none/' /run/softap/hostapd.conf >/run/shim-hostapd.conf
-	exec hostapd -B -P $pid /run/shim-hostapd.conf >/run/shim-hostapd.log 2>&1 ;;
+	# SHIM_FAIL_RESTART: a hostapd that will not start, to test the rollback.
+	[ -n "${SHIM_FAIL_RESTART:-}" ] && { echo "hostapd failed to start" >&2; exit 1; }
+	start ;;
 stop) stop ;;
-start) exec "$0" restart ;;
+start) start ;;
 is-active) [ -f $pid ] && kill -0 "$(cat $pid)" 2>/dev/null ;;
 *) echo "shim systemctl: $*" >&2; exit 1 ;;
 esac
@@ -101,6 +106,10 @@ echo '=== second'
 echo '=== moved'
 '{agent}' apply --facts '{moved}'; echo "rc=$?"
 ip -4 -br addr show virbr0
+echo '=== rollback'
+SHIM_FAIL_RESTART=1 '{agent}' apply --facts '{guest}'; echo "rc=$?"
+ip -4 -br addr show virbr0
+virsh -q net-info softap | grep -E 'Active'
 echo '=== status'
 '{agent}' status --json; echo "rc=$?"
 echo '=== end'
@@ -181,9 +190,32 @@ systemctl stop; virsh -q net-destroy softap >/dev/null 2>&1
         "{ctx}"
     );
 
+    // A failed hostapd start puts back the previous subnet, network and AP.
+    let rollback = section("rollback");
+    assert!(rollback.contains("rc=5"), "{ctx}");
+    assert!(
+        stderr.contains("hostapd: `systemctl restart softap-hostapd.service` failed"),
+        "{ctx}"
+    );
+    assert!(
+        stderr.contains("This run's changes were rolled back."),
+        "{ctx}"
+    );
+    let bridge_line = |text: &str| {
+        text.lines()
+            .find(|l| l.starts_with("virbr0"))
+            .map(str::to_string)
+    };
+    let moved_bridge =
+        bridge_line(&moved).unwrap_or_else(|| panic!("no virbr0 after moving: {ctx}"));
+    assert_eq!(bridge_line(&rollback), Some(moved_bridge), "{ctx}");
+    assert!(rollback.contains("Active:         yes"), "{ctx}");
+
     let status = section("status");
     assert!(
         status.contains("rc=0") && status.contains("\"state\": \"ENABLED\""),
         "{ctx}"
     );
+    assert!(status.contains("\"channel\": 11"), "{ctx}");
+    assert!(!status.contains("172.16.0.0/16"), "{ctx}");
 }
