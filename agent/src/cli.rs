@@ -69,7 +69,7 @@ pub struct Overrides {
     /// Channel (ignored where the AP must follow an upstream station).
     #[arg(long, global = true)]
     pub channel: Option<u16>,
-    /// The phy to use, by name (phy1) or index.
+    /// The phy to use: its name (phy1), index, or MAC address.
     #[arg(long, global = true)]
     pub phy: Option<String>,
 }

@@ -68,22 +68,25 @@ pub fn banner(
 
 /// The consoles the kernel writes to (`/sys/class/tty/console/active`),
 /// resolved to their device nodes; `tty0` means the foreground VT.
-pub fn active_consoles(sysfs: &Path) -> Vec<PathBuf> {
+pub fn active_consoles(sysfs: &Path, dev: &Path) -> Vec<PathBuf> {
     let Ok(text) = std::fs::read_to_string(sysfs.join("class/tty/console/active")) else {
         return vec![];
     };
-    text.split_whitespace()
-        .map(|name| Path::new("/dev").join(name))
-        .collect()
+    text.split_whitespace().map(|name| dev.join(name)).collect()
 }
 
 /// Writes `text` to every active console, best effort: a console that cannot
 /// be opened is logged, not fatal. Returns the consoles written.
 pub fn to_consoles(text: &str) -> Vec<PathBuf> {
+    to_consoles_in(Path::new("/sys"), Path::new("/dev"), text)
+}
+
+/// [`to_consoles`] with the sysfs and /dev directories given.
+pub fn to_consoles_in(sysfs: &Path, dev_dir: &Path, text: &str) -> Vec<PathBuf> {
     let mut written = Vec::new();
     // A console takes CR LF; a raw "\n" would stair-step on a serial line.
     let crlf = text.replace('\n', "\r\n");
-    for dev in active_consoles(Path::new("/sys")) {
+    for dev in active_consoles(sysfs, dev_dir) {
         let r = std::fs::OpenOptions::new()
             .write(true)
             .open(&dev)
@@ -129,8 +132,35 @@ mod tests {
         std::fs::create_dir_all(dir.path().join("class/tty/console")).unwrap();
         std::fs::write(dir.path().join("class/tty/console/active"), "tty0 ttyS0\n").unwrap();
         assert_eq!(
-            active_consoles(dir.path()),
+            active_consoles(dir.path(), Path::new("/dev")),
             vec![PathBuf::from("/dev/tty0"), PathBuf::from("/dev/ttyS0")]
+        );
+    }
+
+    #[test]
+    fn banner_goes_to_every_console_that_opens() {
+        let dir = tempfile::tempdir().unwrap();
+        let sys = dir.path().join("sys");
+        let dev = dir.path().join("dev");
+        std::fs::create_dir_all(sys.join("class/tty/console")).unwrap();
+        std::fs::create_dir_all(&dev).unwrap();
+        std::fs::write(sys.join("class/tty/console/active"), "tty1 ttyS0\n").unwrap();
+        // ttyS0 exists, tty1 does not: one failure must not stop the other.
+        std::fs::write(dev.join("ttyS0"), "").unwrap();
+        let text = banner(
+            "softap-1234",
+            Some("abcdefghijkmnopqrstuvwxy"),
+            SecurityMode::Wpa2,
+            "172.16.0.0/16",
+        );
+        let written = to_consoles_in(&sys, &dev, &text);
+        assert_eq!(written, vec![dev.join("ttyS0")]);
+        let got = std::fs::read_to_string(dev.join("ttyS0")).unwrap();
+        assert!(got.contains("SSID:       softap-1234\r\n"), "{got}");
+        assert!(got.contains("Passphrase: abcdefghijkmnopqrstuvwxy\r\n"));
+        assert!(
+            !got.replace("\r\n", "").contains('\n'),
+            "bare LF on a console"
         );
     }
 }
