@@ -18,6 +18,8 @@ const SETTLE: Duration = Duration::from_millis(200);
 /// After a failed bring-up, try again this often even without a change
 /// (a slow service, a firmware still loading).
 const RETRY: Duration = Duration::from_secs(30);
+/// After a failure, changes within this time are our own rollback's.
+const QUIET_AFTER_FAILURE: Duration = Duration::from_secs(5);
 
 /// Why the current plan differs from what was applied, or `None`.
 pub fn reason_to_reapply(applied: &State, plan: &Plan) -> Option<String> {
@@ -138,31 +140,42 @@ pub fn run(
 
 /// Returns after a change (and the burst that follows it), or after `retry`.
 fn wait_for_change(w: &mut ChangeWatcher, retry: Option<Duration>) -> Result<(), AgentError> {
-    let err = |e: crate::facts::FactsError| AgentError::Facts(e.to_string());
     let started = Instant::now();
+    if retry.is_some() {
+        // A failed bring-up was just rolled back, which itself changed links
+        // and addresses: let those events pass instead of retrying at once,
+        // over and over.
+        drain(w, started + QUIET_AFTER_FAILURE)?;
+    }
+    let deadline = retry.map(|r| started + r);
     loop {
-        if let Some(change) = w
-            .wait(Duration::from_secs(3600).min(retry.unwrap_or(Duration::MAX)))
-            .map_err(err)?
-        {
+        let left = deadline.map_or(Duration::from_secs(3600), |d| {
+            d.saturating_duration_since(Instant::now())
+        });
+        if deadline.is_some() && left.is_zero() {
+            return Ok(());
+        }
+        let change = w.wait(left).map_err(|e| AgentError::Facts(e.to_string()))?;
+        if let Some(change) = change {
             tracing::debug!(?change, "change");
             break;
         }
-        if retry.is_some_and(|r| started.elapsed() >= r) {
+    }
+    drain(w, Instant::now() + SETTLE)
+}
+
+/// Consumes changes until `until`.
+fn drain(w: &mut ChangeWatcher, until: Instant) -> Result<(), AgentError> {
+    loop {
+        let left = until.saturating_duration_since(Instant::now());
+        if left.is_zero() {
             return Ok(());
         }
-    }
-    let until = Instant::now() + SETTLE;
-    while let Some(change) = w
-        .wait(until.saturating_duration_since(Instant::now()))
-        .map_err(err)?
-    {
-        tracing::debug!(?change, "change (settling)");
-        if Instant::now() >= until {
-            break;
+        match w.wait(left).map_err(|e| AgentError::Facts(e.to_string()))? {
+            Some(change) => tracing::debug!(?change, "change (settling)"),
+            None => return Ok(()),
         }
     }
-    Ok(())
 }
 
 #[cfg(test)]

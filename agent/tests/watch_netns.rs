@@ -174,3 +174,34 @@ fn without_a_usable_phy_it_says_so_and_keeps_waiting() {
     );
     assert!(!root.join("var/lib/softap/state.json").exists());
 }
+
+#[test]
+fn a_failing_bring_up_is_reported_once_and_not_retried_in_a_tight_loop() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("root");
+    // A file where networkd's directory belongs: every apply fails.
+    std::fs::create_dir_all(root.join("run/systemd")).unwrap();
+    std::fs::write(root.join("run/systemd/network"), "in the way").unwrap();
+    let mut w = Watch::start(&root, "guest.json");
+    wait_for(
+        "the failure message",
+        Duration::from_secs(5),
+        &mut w,
+        || {
+            std::fs::read_to_string(root.with_extension("log"))
+                .unwrap_or_default()
+                .contains("bring-up failed, will retry")
+        },
+    );
+    // Changes right after the failure (our own rollback's, or these) do
+    // not trigger an immediate retry.
+    w.ip(&["addr", "add", "192.0.2.7/24", "dev", "lo"]);
+    std::thread::sleep(Duration::from_millis(1500));
+    let log = w.log();
+    assert_eq!(log.matches("applying:").count(), 1, "{log}");
+    assert_eq!(log.matches("bring-up failed").count(), 1, "{log}");
+    assert!(
+        w.child.try_wait().unwrap().is_none(),
+        "watch gave up:\n{log}"
+    );
+}
