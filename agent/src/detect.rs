@@ -78,10 +78,10 @@ pub fn describe(f: &Facts) -> String {
     for i in &f.interfaces {
         let _ = writeln!(
             s,
-            "interface {} on phy index {}: {:?}{}{}",
+            "interface {} on phy index {}: {}{}{}",
             i.name,
             i.phy,
-            i.iftype,
+            crate::plan::phy::iftype_name(i.iftype),
             i.ssid
                 .as_deref()
                 .map(|x| format!(", ssid {x:?}"))
