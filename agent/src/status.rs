@@ -35,6 +35,8 @@ pub struct Status {
     pub bridge: Option<String>,
     pub interface: Option<String>,
     pub hostapd: HostapdStatus,
+    /// `systemctl is-active` of the units involved.
+    pub services: std::collections::BTreeMap<String, String>,
     pub clients: Vec<Station>,
     /// The `WIFI:` text the QR code encodes.
     pub wifi: Option<String>,
@@ -67,6 +69,17 @@ pub fn gather(
         error: None,
     };
     let mut clients = Vec::new();
+    let mut services = std::collections::BTreeMap::new();
+    if !dry_run {
+        for unit in [
+            "softap-agent.service",
+            crate::apply::HOSTAPD_UNIT,
+            crate::apply::LIBVIRT_UNIT,
+            crate::apply::NETWORKD_UNIT,
+        ] {
+            services.insert(unit.to_string(), unit_state(unit));
+        }
+    }
     if dry_run {
         h.error = Some("dry run (--root): hostapd not asked".into());
     } else {
@@ -111,9 +124,28 @@ pub fn gather(
         bridge: state.bridge.clone(),
         interface: Some(iface),
         hostapd: h,
+        services,
         clients,
         wifi,
     })
+}
+
+/// `systemctl is-active UNIT`: active, inactive, failed... or why unknown.
+fn unit_state(unit: &str) -> String {
+    match std::process::Command::new("systemctl")
+        .args(["is-active", unit])
+        .output()
+    {
+        Ok(o) => {
+            let s = String::from_utf8_lossy(&o.stdout).trim().to_string();
+            if s.is_empty() {
+                "unknown".into()
+            } else {
+                s
+            }
+        }
+        Err(e) => format!("unknown ({e})"),
+    }
 }
 
 impl Status {
@@ -126,6 +158,14 @@ impl Status {
             _ => "unknown".into(),
         };
         s.push_str(&format!("hostapd:    {state}\n"));
+        if !self.services.is_empty() {
+            let list: Vec<String> = self
+                .services
+                .iter()
+                .map(|(u, st)| format!("{u} {st}"))
+                .collect();
+            s.push_str(&format!("Services:   {}\n", list.join(", ")));
+        }
         s.push_str(&format!("SSID:       {}\n", v(&self.ssid)));
         match (&self.passphrase, self.security) {
             (_, Some(SecurityMode::Open)) => s.push_str("Passphrase: (open network)\n"),
