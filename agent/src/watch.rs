@@ -77,8 +77,24 @@ pub fn run(
     loop {
         let mut failed = false;
         let facts = gather()?;
-        let cfg = ctx.config()?;
-        let applied = ctx.state()?;
+        // A bad configuration or state file is reported and re-read later:
+        // exiting would only make systemd restart us into the same error.
+        let inputs = ctx.config().and_then(|c| Ok((c, ctx.state()?)));
+        let (cfg, applied) = match inputs {
+            Ok(x) => x,
+            Err(e) => {
+                let text = format!(
+                    "{e}\nFix it; the configuration is read again in {}s.",
+                    RETRY.as_secs()
+                );
+                if last_problem.as_deref() != Some(text.as_str()) {
+                    say(ctx, &text);
+                    last_problem = Some(text);
+                }
+                wait_for_change(&mut watcher, Some(RETRY))?;
+                continue;
+            }
+        };
         match plan::plan(&facts, &cfg, &applied) {
             Ok(p) => {
                 let reason = if first {
@@ -118,21 +134,20 @@ pub fn run(
                     tracing::debug!("plan unchanged");
                 }
             }
-            Err(
-                e @ (PlanError::NoUsablePhy(_)
-                | PlanError::PhyNotFound { .. }
-                | PlanError::ConfiguredPhyUnusable { .. }
-                | PlanError::PoolExhausted(_)),
-            ) => {
-                let text = format!(
-                    "{e}\nWaiting for a change (plug in a Wi-Fi adapter, or change the network)..."
-                );
+            Err(e) => {
+                let hint = match e {
+                    PlanError::PoolExhausted(_) => "change the network or the subnet_pool",
+                    PlanError::SaeUnsupported { .. } => {
+                        "change `security`, or plug in a radio with SAE"
+                    }
+                    _ => "plug in a Wi-Fi adapter, or change the network",
+                };
+                let text = format!("{e}\nWaiting for a change ({hint})...");
                 if last_problem.as_deref() != Some(text.as_str()) {
                     say(ctx, &text);
                     last_problem = Some(text);
                 }
             }
-            Err(e) => return Err(e.into()),
         }
         wait_for_change(&mut watcher, failed.then_some(RETRY))?;
     }

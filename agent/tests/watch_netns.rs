@@ -205,3 +205,45 @@ fn a_failing_bring_up_is_reported_once_and_not_retried_in_a_tight_loop() {
         "watch gave up:\n{log}"
     );
 }
+
+#[test]
+fn a_bad_configuration_is_reported_and_watch_stays() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("softap.toml");
+    std::fs::write(&cfg, "ssid = \"x\"\npasphrase = \"12345678\"\n").unwrap();
+    let log = dir.path().join("log");
+    let child = Command::new("unshare")
+        .args([
+            "-n",
+            "--",
+            env!("CARGO_BIN_EXE_softap-agent"),
+            "watch",
+            "--root",
+        ])
+        .arg(dir.path().join("root"))
+        .arg("--config")
+        .arg(&cfg)
+        .arg("--facts")
+        .arg(data("guest.json"))
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let mut w = Watch { child, log };
+    wait_for(
+        "the configuration error",
+        Duration::from_secs(5),
+        &mut w,
+        || {
+            std::fs::read_to_string(dir.path().join("log"))
+                .unwrap_or_default()
+                .contains("softap.toml:2:1:")
+        },
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(
+        w.child.try_wait().unwrap().is_none(),
+        "watch exited:\n{}",
+        w.log()
+    );
+    assert!(w.log().contains("read again"), "{}", w.log());
+}
