@@ -338,6 +338,7 @@ pub fn apply(
     // 1. Files.
     let start = Instant::now();
     let mut changed = Vec::new();
+    let mut netdev_changed = false;
     for f in files {
         let path = fsutil::under(&sys.root, f.path);
         let old = std::fs::read(&path).ok().map(|b| {
@@ -350,6 +351,7 @@ pub fn apply(
             Ok(true) => {
                 run.undo.files.push((path, old));
                 changed.push(f.consumer);
+                netdev_changed |= f.path == crate::render::NETDEV;
             }
             Ok(false) => {}
             Err(e) => {
@@ -482,7 +484,7 @@ pub fn apply(
     let existed = sys.dry_run || sys.link_exists(iface);
     let mut networkd_did = Vec::new();
     if networkd_changed || !existed {
-        if networkd_changed && existed && !sys.dry_run {
+        if netdev_changed && existed && !sys.dry_run {
             // A netdev is created once; on another phy it must be recreated.
             if let Err(e) = sys.change(&["networkctl", "delete", iface]) {
                 return Err(run.fail("networkd", e.to_string(), Some(NETWORKD_UNIT)));
