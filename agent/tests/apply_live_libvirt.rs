@@ -112,6 +112,8 @@ ip -4 -br addr show virbr0
 virsh -q net-info softap | grep -E 'Active'
 echo '=== status'
 '{agent}' status --json; echo "rc=$?"
+echo '=== phy'
+'{agent}' apply --facts '{guest}' --phy phy1; echo "rc=$?"
 echo '=== end'
 # Everything started here dies with this shell (PID namespace); stop it
 # cleanly anyway.
@@ -218,4 +220,20 @@ systemctl stop; virsh -q net-destroy softap >/dev/null 2>&1
     );
     assert!(status.contains("\"channel\": 11"), "{ctx}");
     assert!(!status.contains("172.16.0.0/16"), "{ctx}");
+
+    // Another phy: the AP link is recreated on it, the subnet kept.
+    let phy = section("phy");
+    assert!(phy.contains("rc=0"), "{ctx}");
+    assert!(
+        phy.contains("networkd: softap on phy1: old interface deleted, reloaded"),
+        "{ctx}"
+    );
+    assert!(
+        phy.contains("libvirt:  network softap on virbr0 unchanged and active"),
+        "{ctx}"
+    );
+    assert!(
+        phy.contains("verify:   hostapd state=ENABLED on channel 6"),
+        "{ctx}"
+    );
 }
