@@ -94,11 +94,8 @@ pub fn prepare(
     source_date_epoch: u64,
 ) -> Result<PathBuf, DebianError> {
     validate(spec)?;
+    check_tools()?;
     let root = is_root();
-    let missing = tools::missing(&required_tools(root));
-    if !missing.is_empty() {
-        return Err(DebianError::MissingTools(missing));
-    }
     let version = mmdebstrap_version()?;
     let key = cache_key(spec, &version, source_date_epoch);
     let out = cache_dir.join(format!("debian-{key}.tar"));
@@ -213,6 +210,16 @@ fn validate(spec: &DebianSpec) -> Result<(), DebianError> {
         }
     }
     Ok(())
+}
+
+/// Fails naming the missing host tools (and packages) the Debian base needs.
+pub fn check_tools() -> Result<(), DebianError> {
+    let missing = tools::missing(&required_tools(is_root()));
+    if missing.is_empty() {
+        Ok(())
+    } else {
+        Err(DebianError::MissingTools(missing))
+    }
 }
 
 fn required_tools(root: bool) -> Vec<Tool> {

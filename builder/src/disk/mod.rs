@@ -110,11 +110,19 @@ pub const REQUIRED: &[Tool] = &[
     Tool::new("debugfs", "e2fsprogs"),
 ];
 
-pub fn assemble(inputs: &DiskInputs<'_>) -> Result<DiskReport, DiskError> {
+/// Fails naming every missing host tool (and its package); call it before
+/// slow steps so a missing mtools is not found after minutes of mmdebstrap.
+pub fn check_tools() -> Result<(), DiskError> {
     let missing = tools::missing(REQUIRED);
-    if !missing.is_empty() {
-        return Err(DiskError::MissingTools(missing));
+    if missing.is_empty() {
+        Ok(())
+    } else {
+        Err(DiskError::MissingTools(missing))
     }
+}
+
+pub fn assemble(inputs: &DiskInputs<'_>) -> Result<DiskReport, DiskError> {
+    check_tools()?;
     // Everything that can be refused is checked before anything is written.
     let kernel = esp::find_kernel(&inputs.root_tree.join("boot"))?;
     let bootloader = inputs.root_tree.join(esp::SYSTEMD_BOOT);
