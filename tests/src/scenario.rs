@@ -8,6 +8,7 @@ use crate::guest::GuestConfig;
 use crate::images::{target_dir, workspace_root};
 use crate::listener::{fresh_token, Listener};
 use crate::qemu::{boot, sparse_copy, Boot, DiskBus, Firmware, UserNet, VmSpec, DEFAULT_USER_HOST};
+use crate::results::Report;
 use crate::tools::{find_ovmf, find_qemu, host_accel};
 
 #[derive(Debug, Clone)]
@@ -220,13 +221,49 @@ pub fn figures(name: &str, booted: &Boot) -> String {
 }
 
 /// Check 7: what must not change when the same stick boots again.
-pub fn compare_reboot(before: &Boot, after: &Boot) -> Vec<String> {
-    ["subnet", "ssid", "passphrase-sha256"]
+pub fn compare_reboot(before: &Report, after: &Report) -> Vec<String> {
+    ["subnet", "ssid-hex", "passphrase-sha256"]
         .iter()
         .filter_map(|key| {
-            let (a, b) = (before.report.info.get(*key), after.report.info.get(*key));
+            let (a, b) = (before.info.get(*key), after.info.get(*key));
             (a.is_none() || a != b)
                 .then(|| format!("after a reboot `{key}` changed: {a:?} -> {b:?}"))
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_reboot_must_keep_subnet_ssid_and_passphrase() {
+        let a = Report::from_text(
+            "SOFTAP-E2E-INFO subnet 172.24.0.0/16\n\
+             SOFTAP-E2E-INFO ssid-hex 736f66746170\n\
+             SOFTAP-E2E-INFO passphrase-sha256 b6895af9e221ab3d\n",
+        );
+        assert!(compare_reboot(&a, &a.clone()).is_empty());
+        let moved = Report::from_text(
+            "SOFTAP-E2E-INFO subnet 10.3.0.0/16\n\
+             SOFTAP-E2E-INFO ssid-hex 736f66746170\n\
+             SOFTAP-E2E-INFO passphrase-sha256 b6895af9e221ab3d\n",
+        );
+        assert_eq!(compare_reboot(&a, &moved).len(), 1);
+        // Nothing reported is not "unchanged".
+        assert_eq!(
+            compare_reboot(&Report::default(), &Report::default()).len(),
+            3
+        );
+    }
+
+    #[test]
+    fn every_scenario_is_found_by_name_and_expects_the_ap() {
+        for s in [&A, &B, &C] {
+            assert_eq!(by_name(s.name).map(|f| f.name), Some(s.name));
+            assert!(s.expected.contains(&"ap"), "{}", s.name);
+            assert!(s.expected.contains(&"phy"), "{}", s.name);
+        }
+        assert!(by_name("z").is_none());
+    }
 }

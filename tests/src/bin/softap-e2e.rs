@@ -62,7 +62,7 @@ fn main() -> ExitCode {
                 eprintln!("scenario {name}: ok");
                 if s.name == "b" {
                     if let Some(a) = &first {
-                        for p in compare_reboot(a, &boot) {
+                        for p in compare_reboot(&a.report, &boot.report) {
                             eprintln!("scenario b: {p}");
                             failed = true;
                         }

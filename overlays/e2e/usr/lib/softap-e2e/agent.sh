@@ -42,6 +42,13 @@ read_agent() {
 		[ -n "$AG_SUBNET" ] && [ -n "$AG_GATEWAY" ] && [ -n "$AG_PHY" ]
 }
 
+# The agent has decided to move away from subnet $1 (its journal since epoch
+# second $2 says "subnet OLD -> NEW"); prints NEW.
+agent_replanned() {
+	journalctl -u softap-agent --since "@$2" -o cat --no-pager 2>/dev/null |
+		grep -o "subnet $1 -> [0-9./]*" | head -n1 | sed 's/.*-> //'
+}
+
 # hostapd's own STATUS over its control socket.
 hostapd_state() {
 	hostapd_cli -p "$HOSTAPD_CTRL" -i "${AG_IFACE:-softap}" status 2>/dev/null | sed -n 's/^state=//p'
