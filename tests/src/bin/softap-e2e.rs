@@ -37,7 +37,7 @@ fn main() -> ExitCode {
         return ExitCode::from(2);
     }
     let mut stick = None;
-    let mut first = None;
+    let mut first: Option<softap_tests::qemu::Boot> = None;
     let mut failed = false;
     for name in &args {
         let Some(s) = by_name(name) else {
