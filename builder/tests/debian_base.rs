@@ -99,9 +99,16 @@ fn small_base_is_clean_and_cached() {
         "etc/hostname",
         "etc/libvirt/qemu/networks/default.xml",
         "etc/libvirt/qemu/networks/autostart/default.xml",
+        // Without initramfs-tools, its configuration is not left behind.
+        "etc/initramfs-tools/conf.d/softap-fstype",
     ] {
         assert!(!e.contains_key(gone), "{gone} is in the base");
     }
+    let fstab = String::from_utf8_lossy(&e["etc/fstab"].1).into_owned();
+    assert!(
+        !fstab.contains("softap-root"),
+        "placeholder fstab left: {fstab}"
+    );
     // The package is really installed (so the removal above means something).
     assert!(e.contains_key("usr/share/libvirt/networks/default.xml"));
     let wait_online = &e["etc/systemd/system/systemd-networkd-wait-online.service"];

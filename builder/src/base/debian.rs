@@ -81,7 +81,7 @@ pub enum DebianError {
 
 /// Bumped whenever the arguments or hooks change what the rootfs contains,
 /// so caches made by an older builder are not reused.
-const RECIPE_VERSION: u32 = 1;
+const RECIPE_VERSION: u32 = 3;
 
 /// Makes (or finds in `cache_dir`) the rootfs for `spec` and returns the path
 /// of an uncompressed tar archive of it.
@@ -248,9 +248,19 @@ const DPKG_EXCLUDES: &[&str] = &[
     "path-exclude=/usr/share/linda/*",
 ];
 
+/// Run after the essential packages, before the rest: tells initramfs-tools
+/// the root is ext4 (what the disk output makes), so the initrd made while
+/// the kernel is installed carries fsck and fsck.ext4 and checks the root at
+/// every boot (USB sticks get pulled). Without it the hook probes the build
+/// host's idea of the root device and leaves fsck out.
+const ESSENTIAL_HOOKS: &[&str] = &[
+    r#"mkdir -p "$1/etc/initramfs-tools/conf.d" && printf '# softap-build: the disk root is ext4, fsck it in the initrd.\nFSTYPE=ext4\n' > "$1/etc/initramfs-tools/conf.d/softap-fstype""#,
+];
+
 /// Image hygiene, run by mmdebstrap on the finished tree (`$1`). Each hook
 /// tolerates the absence of the package it is about, so small bases work.
 const CUSTOMIZE_HOOKS: &[&str] = &[
+    r#"if [ ! -e "$1/usr/sbin/mkinitramfs" ]; then rm -rf "$1/etc/initramfs-tools"; fi"#,
     // The image brings its own resolver configuration and hostname: the build
     // host's would make libvirt's dnsmasq forward to the build host's resolver.
     r#"rm -f "$1/etc/resolv.conf" "$1/etc/hostname""#,
@@ -314,6 +324,11 @@ pub fn mmdebstrap_args(
         }
         (m, None) => m.clone(),
     };
+    args.extend(
+        ESSENTIAL_HOOKS
+            .iter()
+            .map(|h| format!("--essential-hook={h}")),
+    );
     args.extend(
         CUSTOMIZE_HOOKS
             .iter()
@@ -473,6 +488,9 @@ mod tests {
         assert!(args.contains(&"--components=main,non-free-firmware".to_owned()));
         assert!(args.contains(&"--include=hostapd,linux-image-amd64,systemd".to_owned()));
         assert!(args.contains(&"--dpkgopt=path-exclude=/usr/share/man/*".to_owned()));
+        assert!(args
+            .iter()
+            .any(|a| a.starts_with("--essential-hook=") && a.contains("FSTYPE=ext4")));
         // Suite and target come last, and no mirror is named.
         assert_eq!(&args[args.len() - 2..], ["bookworm", "/c/x.tar"]);
         assert!(!args.iter().any(|a| a.contains("://")));
@@ -535,6 +553,7 @@ mod tests {
             "enable systemd-networkd.service",
             "etc/machine-id",
             "usr/share/softap/packages.txt",
+            "etc/initramfs-tools",
         ] {
             assert!(all.contains(needle), "no hook mentions {needle}");
         }
