@@ -50,9 +50,15 @@ pub const A: Scenario = Scenario {
         "sae-lease",
         "sae-ping",
         "sae-nat",
+        "watch",
+        "watch-network",
+        "watch-join",
+        "watch-lease",
+        "watch-ping",
+        "watch-nat",
     ],
-    listener_visitors: &["wpa2", "sae"],
-    extra: &[("watch", "0")],
+    listener_visitors: &["wpa2", "sae", "wpa2-again"],
+    extra: &[("watch", "1")],
 };
 
 /// The same stick booted again: check 7 (the caller compares a and b).
