@@ -94,6 +94,8 @@ pub enum FlashError {
     },
     #[error("not confirmed: nothing was written to {device}{hint}")]
     NotConfirmed { device: PathBuf, hint: &'static str },
+    #[error("{image} is not a raw GPT disk image (no \"EFI PART\" header at byte 512): flash out/softap.raw, not the OCI archive")]
+    NotADiskImage { image: PathBuf },
     #[error(
         "verification failed: {device} bytes {start}..{end} differ from the image after writing"
     )]
@@ -501,6 +503,12 @@ fn hash_range(
 pub fn run(opts: &FlashOptions) -> Result<FlashReport, FlashError> {
     let src = File::open(&opts.image).map_err(io_err(&opts.image))?;
     let image_size = src.metadata().map_err(io_err(&opts.image))?.len();
+    let mut signature = [0u8; 8];
+    if src.read_exact_at(&mut signature, 512).is_err() || &signature != b"EFI PART" {
+        return Err(FlashError::NotADiskImage {
+            image: opts.image.clone(),
+        });
+    }
     let (device, info) = examine(opts, image_size)?;
     confirm(opts, &device, &info, image_size)?;
 

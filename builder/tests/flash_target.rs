@@ -86,6 +86,7 @@ fn small_image(dir: &Path) -> PathBuf {
     let f = fs::File::create(&p).unwrap();
     f.set_len(8 << 20).unwrap();
     std::os::unix::fs::FileExt::write_all_at(&f, b"start", 0).unwrap();
+    std::os::unix::fs::FileExt::write_all_at(&f, b"EFI PART", 512).unwrap();
     std::os::unix::fs::FileExt::write_all_at(&f, b"end", (8 << 20) - 3).unwrap();
     p
 }
@@ -138,6 +139,13 @@ fn refuses_fixed_mounted_small_and_partition_targets() {
     })
     .unwrap_err();
     assert!(matches!(e, FlashError::NotBlockDevice { .. }), "{e}");
+    assert_eq!(digest(&f.target), before);
+
+    // Not a disk image (e.g. the OCI archive by mistake).
+    let oci = work.path().join("softap.oci.tar");
+    fs::write(&oci, vec![0u8; 4096]).unwrap();
+    let e = run(&options(&f, &oci)).unwrap_err();
+    assert!(matches!(e, FlashError::NotADiskImage { .. }), "{e}");
     assert_eq!(digest(&f.target), before);
 
     // Too small.
