@@ -1,7 +1,9 @@
 //! Renders the plan into the files the services read. Pure: a plan and a
 //! passphrase in, file contents out. The templates ship in the image under
 //! `/usr/share/softap/templates` (so an image can adjust them) and are
-//! embedded here as the fallback when that directory is absent.
+//! embedded here as the fallback when that directory is absent. They end in
+//! `.jinja`, not `.j2`: the builder renders `*.j2` overlay files at build time,
+//! and these must reach the image unrendered.
 
 use std::path::Path;
 
@@ -16,20 +18,20 @@ pub const TEMPLATE_DIR: &str = "usr/share/softap/templates";
 /// (template name, embedded text)
 const EMBEDDED: [(&str, &str); 4] = [
     (
-        "network.xml.j2",
-        include_str!("../../overlays/softap/usr/share/softap/templates/network.xml.j2"),
+        "network.xml.jinja",
+        include_str!("../../overlays/softap/usr/share/softap/templates/network.xml.jinja"),
     ),
     (
-        "softap.netdev.j2",
-        include_str!("../../overlays/softap/usr/share/softap/templates/softap.netdev.j2"),
+        "softap.netdev.jinja",
+        include_str!("../../overlays/softap/usr/share/softap/templates/softap.netdev.jinja"),
     ),
     (
-        "softap.network.j2",
-        include_str!("../../overlays/softap/usr/share/softap/templates/softap.network.j2"),
+        "softap.network.jinja",
+        include_str!("../../overlays/softap/usr/share/softap/templates/softap.network.jinja"),
     ),
     (
-        "hostapd.conf.j2",
-        include_str!("../../overlays/softap/usr/share/softap/templates/hostapd.conf.j2"),
+        "hostapd.conf.jinja",
+        include_str!("../../overlays/softap/usr/share/softap/templates/hostapd.conf.jinja"),
     ),
 ];
 
@@ -194,26 +196,26 @@ pub fn render(
             path: NETWORK_XML,
             mode: 0o644,
             consumer: Consumer::Libvirt,
-            content: one("network.xml.j2")?,
+            content: one("network.xml.jinja")?,
         },
         RenderedFile {
             path: NETDEV,
             mode: 0o644,
             consumer: Consumer::Networkd,
-            content: one("softap.netdev.j2")?,
+            content: one("softap.netdev.jinja")?,
         },
         RenderedFile {
             path: NETWORK,
             mode: 0o644,
             consumer: Consumer::Networkd,
-            content: one("softap.network.j2")?,
+            content: one("softap.network.jinja")?,
         },
         RenderedFile {
             path: HOSTAPD_CONF,
             // It holds the passphrase.
             mode: 0o600,
             consumer: Consumer::Hostapd,
-            content: one("hostapd.conf.j2")?,
+            content: one("hostapd.conf.jinja")?,
         },
     ])
 }
