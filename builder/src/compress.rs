@@ -42,12 +42,12 @@ pub fn describe(c: Compression, level: i32) -> String {
     }
 }
 
-/// gzip: zlib-rs at level 8 gives about the size of zlib's (and pigz's)
-/// level 6, faster than zlib at 6 (measured in BENCHMARKS.md); its level 6 is
-/// faster still but 0.3 % larger.
+/// gzip level 6: on a Debian rootfs zlib-rs at 6 uses half of zlib's CPU
+/// time for an output 1.8 % larger than pigz -6; its levels 7-9 switch to the
+/// slow strategy (level 8 cost 4x the CPU for 1 % less). See BENCHMARKS.md.
 pub fn default_level(c: Compression) -> i32 {
     match c {
-        Compression::Gzip => 8,
+        Compression::Gzip => 6,
         Compression::Zstd => 3,
     }
 }
@@ -108,6 +108,9 @@ impl<W: Write + Send + 'static> Encoder<W> {
             Compression::Zstd => {
                 let mut e = zstd::stream::write::Encoder::new(out, level)?;
                 e.multithread(threads().max(1) as u32)?;
+                // Each worker buffers a job (default 4 windows, 8 MiB at level
+                // 3); 4 MiB jobs halve that for ~1 % more output.
+                e.set_parameter(zstd::stream::raw::CParameter::JobSize(4 << 20))?;
                 e.include_checksum(false)?;
                 Encoder::Zstd(e)
             }
@@ -163,7 +166,7 @@ pub struct ParGzip<W: Write + Send + 'static> {
 impl<W: Write + Send + 'static> ParGzip<W> {
     pub fn new(out: W, level: u32, threads: usize) -> Self {
         let threads = threads.max(1);
-        let in_flight = threads * 3;
+        let in_flight = threads * 8;
         let (job_tx, job_rx) = mpsc::sync_channel::<Job>(threads);
         let job_rx = Arc::new(Mutex::new(job_rx));
         let (done_tx, done_rx) = mpsc::channel::<Done>();
