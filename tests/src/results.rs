@@ -41,10 +41,19 @@ const CHECK: &str = "SOFTAP-E2E ";
 const INFO: &str = "SOFTAP-E2E-INFO ";
 const TIME: &str = "SOFTAP-E2E-TIME ";
 const DONE: &str = "SOFTAP-E2E-DONE ";
+const DUMP_PREFIXES: &[&str] = &["E2E-DIAG ", "E2E-AGENT ", "E2E-DETECT "];
 
 /// Parses one console line; `None` when it carries no (well-formed) marker.
 pub fn parse_line(raw: &str) -> Option<Line> {
     let line = raw.trim_end_matches(['\r', '\n']);
+    // The overlay's dumps (journal, agent log, detect) repeat earlier result
+    // lines from the journal; only the lines said directly count.
+    if DUMP_PREFIXES
+        .iter()
+        .any(|p| line.trim_start().starts_with(p))
+    {
+        return None;
+    }
     if let Some(rest) = after(line, DONE) {
         let scenario = rest.split_whitespace().next()?.to_owned();
         return Some(Line::Done { scenario });
@@ -221,6 +230,18 @@ mod tests {
                 scenario: "a".into()
             })
         );
+    }
+
+    #[test]
+    fn journal_echoes_in_the_dumps_are_not_results() {
+        for line in [
+            "E2E-DIAG [   85.34] softap run[493]: SOFTAP-E2E watch fail old news",
+            "E2E-AGENT [ 1.0] x: SOFTAP-E2E-DONE a",
+            "E2E-DETECT SOFTAP-E2E-INFO subnet 1.2.3.0/24",
+            "softap login: E2E-DIAG [ 9.1] run[1]: SOFTAP-E2E ap ok",
+        ] {
+            assert_eq!(parse_line(line), None, "{line:?}");
+        }
     }
 
     #[test]
