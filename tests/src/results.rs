@@ -48,9 +48,10 @@ pub fn parse_line(raw: &str) -> Option<Line> {
     let line = raw.trim_end_matches(['\r', '\n']);
     // The overlay's dumps (journal, agent log, detect) repeat earlier result
     // lines from the journal; only the lines said directly count.
+    let marker_at = line.find("SOFTAP-E2E")?;
     if DUMP_PREFIXES
         .iter()
-        .any(|p| line.trim_start().starts_with(p))
+        .any(|p| line.find(p).is_some_and(|at| at < marker_at))
     {
         return None;
     }
