@@ -61,6 +61,7 @@ pub fn walk_dir(root: &Path, norm: &Normalise) -> Result<Walked, LayerError> {
     let mut entries = Vec::new();
     let mut groups: HashMap<(u64, u64), u64> = HashMap::new();
     let mut fp = Sha256::new();
+    let mut special: Vec<String> = Vec::new();
     for item in walkdir::WalkDir::new(root)
         .follow_links(false)
         .sort_by_file_name()
@@ -111,10 +112,7 @@ pub fn walk_dir(root: &Path, norm: &Normalise) -> Result<Walked, LayerError> {
                 link_group,
             }
         } else {
-            tracing::warn!(
-                "skipping special file {} (device, socket or fifo)",
-                full.display()
-            );
+            special.push(rel.to_owned());
             continue;
         };
         let mut xattrs = Vec::new();
@@ -155,10 +153,25 @@ pub fn walk_dir(root: &Path, norm: &Normalise) -> Result<Walked, LayerError> {
             xattrs,
         });
     }
+    warn_special(&special, root);
     Ok(Walked {
         entries,
         fingerprint: fp.finalize().into(),
     })
+}
+
+/// Devices, sockets and fifos have no place in a layer (the runtime or udev
+/// makes them); say once which were left out.
+fn warn_special(paths: &[String], source: &Path) {
+    if paths.is_empty() {
+        return;
+    }
+    tracing::warn!(
+        "skipping {} special file(s) (devices, sockets, fifos) in {}: {}",
+        paths.len(),
+        source.display(),
+        paths.join(", ")
+    );
 }
 
 fn read_xattrs(p: &Path) -> std::io::Result<Vec<(String, Vec<u8>)>> {
@@ -189,6 +202,8 @@ pub fn index_tar(archive: &Path, norm: &Normalise) -> Result<Vec<Entry>, LayerEr
     let mut ar = tar::Archive::new(f);
     let mut by_path: BTreeMap<String, Entry> = BTreeMap::new();
     let mut hardlinks: Vec<(String, String, Entry)> = Vec::new();
+    // A Debian base always has a few device nodes in /dev: one warning, not one each.
+    let mut special: Vec<String> = Vec::new();
     for member in ar.entries_with_seek().map_err(io)? {
         let mut member = member.map_err(io)?;
         let raw_path = member.path().map_err(io)?;
@@ -259,7 +274,7 @@ pub fn index_tar(archive: &Path, norm: &Normalise) -> Result<Vec<Entry>, LayerEr
                 continue;
             }
             EntryType::Char | EntryType::Block | EntryType::Fifo => {
-                tracing::warn!("skipping special file {path} in {}", archive.display());
+                special.push(path);
                 continue;
             }
             other => {
@@ -303,5 +318,6 @@ pub fn index_tar(archive: &Path, norm: &Normalise) -> Result<Vec<Entry>, LayerEr
         entry.xattrs = t.xattrs.clone();
         by_path.insert(path, entry);
     }
+    warn_special(&special, archive);
     Ok(by_path.into_values().collect())
 }
