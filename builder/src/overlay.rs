@@ -31,6 +31,8 @@ pub enum OverlayError {
     Layer(#[from] LayerError),
     #[error("appliance table: {0}")]
     Appliance(String),
+    #[error("{}: [appliance]: {message}", file.display())]
+    ApplianceInvalid { file: PathBuf, message: String },
 }
 
 /// Each overlay's entries, in spec order (later overlays win on the same
@@ -158,9 +160,39 @@ pub fn appliance_toml(spec: &Spec) -> Result<Option<String>, OverlayError> {
     if spec.appliance.is_empty() {
         return Ok(None);
     }
-    toml::to_string(&spec.appliance)
-        .map(Some)
-        .map_err(|e| OverlayError::Appliance(e.to_string()))
+    let text =
+        toml::to_string(&spec.appliance).map_err(|e| OverlayError::Appliance(e.to_string()))?;
+    validate_appliance(spec, &text)?;
+    Ok(Some(text))
+}
+
+/// Checks the table with the agent's own parser and rules, so a key the agent
+/// would reject at boot fails the build instead.
+fn validate_appliance(spec: &Spec, text: &str) -> Result<(), OverlayError> {
+    use softap_agent::config::{self, ConfigError};
+    let invalid = |message: String| OverlayError::ApplianceInvalid {
+        file: spec.file.clone(),
+        message,
+    };
+    // Whatever is in this table ends up in an image layer, readable by
+    // anyone who pulls the image.
+    if spec.appliance.contains_key("passphrase") {
+        return Err(invalid(
+            "`passphrase` would be stored in the image; leave it out (the agent generates \
+             one at first boot) or set it after flashing in softap.toml on the EFI partition, \
+             or with the systemd credential softap.passphrase"
+                .into(),
+        ));
+    }
+    let layer = config::parse_layer(text, &spec.file).map_err(|e| match e {
+        // The line and column are those of the re-serialised table, not the spec's.
+        ConfigError::Parse { message, .. } => invalid(message),
+        other => invalid(other.to_string()),
+    })?;
+    let origin = spec.file.display().to_string();
+    config::from_layer(layer, Vec::new())
+        .validate(&|_| origin.clone())
+        .map_err(|e| invalid(e.to_string()))
 }
 
 pub fn appliance_entry(spec: &Spec) -> Result<Option<Entry>, OverlayError> {

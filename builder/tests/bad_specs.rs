@@ -200,3 +200,38 @@ fn template_error_names_the_template() {
     assert!(e.contains("spec.toml:8:8: template"), "{e}");
     assert!(e.contains("line 2"), "{e}");
 }
+
+#[test]
+fn appliance_key_the_agent_would_reject() {
+    let e = fails(
+        &format!("{}{BASE}[appliance]\nssidd = \"lab\"\n", image()),
+        |_| {},
+    );
+    assert!(e.contains("[appliance]"), "{e}");
+    assert!(e.contains("unknown field `ssidd`"), "{e}");
+}
+
+#[test]
+fn appliance_value_the_agent_would_reject() {
+    let e = fails(
+        &format!(
+            "{}{BASE}[appliance]\nssid = \"{}\"\n",
+            image(),
+            "x".repeat(33)
+        ),
+        |_| {},
+    );
+    assert!(e.contains("[appliance]") && e.contains("ssid"), "{e}");
+}
+
+#[test]
+fn appliance_passphrase_is_refused_as_a_secret_in_a_layer() {
+    let e = fails(
+        &format!(
+            "{}{BASE}[appliance]\npassphrase = \"correct horse\"\n",
+            image()
+        ),
+        |_| {},
+    );
+    assert!(e.contains("would be stored in the image"), "{e}");
+}

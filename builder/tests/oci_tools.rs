@@ -162,7 +162,7 @@ fn upper_layers_land_where_they_belong_and_podman_loads_the_archive() {
     let appliance = fs::read_to_string(rootfs.join("etc/softap/softap.toml")).unwrap();
     let parsed: toml::Table = toml::from_str(&appliance).unwrap();
     assert_eq!(parsed["ssid"].as_str(), Some("softap-test"));
-    assert_eq!(parsed["subnet"]["pool"][0].as_str(), Some("172.16.0.0/16"));
+    assert_eq!(parsed["subnet_pool"][1].as_str(), Some("10.99.0.0/16"));
     // The base's own files are still there under the upper layers.
     assert_eq!(t["etc/shadow"].gid, 42);
 
