@@ -303,10 +303,7 @@ impl Run<'_> {
         }
         if undo.networkd_reloaded {
             if undo.link_created {
-                note(
-                    &mut problems,
-                    sys.change(&["networkctl", "delete", &self.plan.interface]),
-                );
+                note(&mut problems, delete_wlan(sys, &self.plan.interface));
             }
             note(&mut problems, sys.change(&["networkctl", "reload"]));
         }
@@ -318,6 +315,17 @@ impl Run<'_> {
         }
         problems
     }
+}
+
+/// Deletes a wireless interface so that `networkctl reload` makes it again
+/// from the current netdev file. systemd 252's `networkctl delete` answers
+/// "Operation not supported" for a `Kind=wlan` netdev; nl80211 deletes it
+/// (via `iw`, shipped in the image). An interface already gone is fine.
+fn delete_wlan(sys: &Sys, iface: &str) -> Result<String, CmdError> {
+    if !sys.dry_run && !sys.link_exists(iface) {
+        return Ok(String::new());
+    }
+    sys.change(&["iw", "dev", iface, "del"])
 }
 
 /// Applies a rendered plan. `previous` is the state before this run.
@@ -486,7 +494,7 @@ pub fn apply(
     if networkd_changed || !existed {
         if netdev_changed && existed && !sys.dry_run {
             // A netdev is created once; on another phy it must be recreated.
-            if let Err(e) = sys.change(&["networkctl", "delete", iface]) {
+            if let Err(e) = delete_wlan(sys, iface) {
                 return Err(run.fail("networkd", e.to_string(), Some(NETWORKD_UNIT)));
             }
             networkd_did.push("old interface deleted");

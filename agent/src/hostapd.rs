@@ -223,26 +223,72 @@ pub fn get<'a>(kv: &'a [(String, String)], key: &str) -> Option<&'a str> {
     kv.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
 }
 
+/// How long one request may wait before it is sent again on a fresh
+/// socket. A hostapd that is still setting up the radio (on a reboot under
+/// TCG: ~3 s) answers late; one silent request is not a verdict.
+const ATTEMPT: Duration = Duration::from_secs(2);
+
 /// Waits until hostapd reports `state=ENABLED` (by `STATUS`, or the
 /// `AP-ENABLED` event once attached). Returns the final STATUS.
+///
+/// Every failure before `timeout` (socket not there yet, no answer, state
+/// still `COUNTRY_UPDATE`...) is retried on a fresh socket: a reply that
+/// arrives after its request timed out must not be read as the answer to the
+/// next one. Only the last failure is reported, once the deadline passed.
 pub fn wait_enabled(socket: &Path, timeout: Duration) -> Result<Vec<(String, String)>, CtrlError> {
-    let deadline = Instant::now() + timeout;
+    let started = Instant::now();
+    let deadline = started + timeout;
     let step = Duration::from_millis(100);
-    // The socket appears only once hostapd has read its configuration.
-    let ctrl = loop {
-        match Ctrl::open(socket) {
-            Ok(c) => break c,
-            Err(e) if Instant::now() >= deadline => return Err(e),
-            Err(_) => std::thread::sleep(step),
+    let mut attempts = 0u32;
+    loop {
+        attempts += 1;
+        let last = match attempt(socket, deadline) {
+            Ok(Ok(status)) => return Ok(status),
+            Ok(Err(status)) => CtrlError::Unexpected {
+                path: socket.to_path_buf(),
+                command: "STATUS".into(),
+                answer: format!(
+                    "state={} after {:?}",
+                    get(&status, "state").unwrap_or("?"),
+                    started.elapsed()
+                ),
+            },
+            Err(e) => e,
+        };
+        if Instant::now() + step >= deadline {
+            return Err(match last {
+                CtrlError::Timeout { path, command, .. } => CtrlError::Timeout {
+                    path,
+                    command: format!("{command} (after {attempts} attempts)"),
+                    timeout,
+                },
+                other => other,
+            });
         }
+        std::thread::sleep(step);
+    }
+}
+
+/// One connection: PING, ATTACH, then STATUS until `ENABLED` or `deadline`.
+/// `Ok(Err(status))`: hostapd answered but never said ENABLED in time.
+#[allow(clippy::type_complexity)]
+fn attempt(
+    socket: &Path,
+    deadline: Instant,
+) -> Result<Result<Vec<(String, String)>, Vec<(String, String)>>, CtrlError> {
+    // The socket appears only once hostapd has read its configuration.
+    let ctrl = Ctrl::open(socket)?;
+    let left = || {
+        deadline
+            .saturating_duration_since(Instant::now())
+            .clamp(Duration::from_millis(100), ATTEMPT)
     };
-    let left = || deadline.saturating_duration_since(Instant::now()).max(step);
-    ctrl.ping(left().min(Duration::from_secs(2)))?;
-    ctrl.attach(left().min(Duration::from_secs(2)))?;
-    let mut last = ctrl.status(left().min(Duration::from_secs(2)))?;
+    ctrl.ping(left())?;
+    ctrl.attach(left())?;
+    let mut last = ctrl.status(left())?;
     loop {
         if get(&last, "state") == Some("ENABLED") {
-            return Ok(last);
+            return Ok(Ok(last));
         }
         // Wait for an event, then ask again: events can be missed between
         // the STATUS reply and ATTACH, STATUS cannot.
@@ -253,17 +299,9 @@ pub fn wait_enabled(socket: &Path, timeout: Duration) -> Result<Vec<(String, Str
             }
         }
         if Instant::now() >= deadline {
-            return Err(CtrlError::Unexpected {
-                path: socket.to_path_buf(),
-                command: "STATUS".into(),
-                answer: format!(
-                    "state={} after {:?}",
-                    get(&last, "state").unwrap_or("?"),
-                    timeout
-                ),
-            });
+            return Ok(Err(last));
         }
-        last = ctrl.status(left().min(Duration::from_secs(2)))?;
+        last = ctrl.status(left())?;
     }
 }
 

@@ -168,6 +168,7 @@ pub fn render(
         network_name => plan.network_name,
         domain => plan.network_name,
         phy => plan.phy.name,
+        ap_address => plan.ap_address,
         gateway => plan.subnet.gateway.to_string(),
         prefix => plan.subnet.net.prefix_len(),
         dhcp_start => plan.subnet.dhcp_start.to_string(),

@@ -3,9 +3,9 @@
 //! started, its bridge appears, hostapd (driver=none: no radio here) is
 //! verified over its control socket; a second apply touches nothing; a
 //! subnet conflict redefines and restarts the network. systemd and networkd
-//! do not run on this host, so two small stand-ins play `systemctl` (runs
-//! hostapd) and `networkctl` (makes the `softap` link); everything else is
-//! the real thing.
+//! do not run on this host, so small stand-ins play `systemctl` (runs
+//! hostapd), `networkctl` (makes the `softap` link) and `iw` (there is no
+//! wireless link to delete); everything else is the real thing.
 
 mod common;
 
@@ -36,8 +36,16 @@ const SHIM_NETWORKCTL: &str = r#"#!/bin/sh
 # Test stand-in for networkctl: networkd would create the wlan netdev.
 case "$1" in
 reload) ip link show softap >/dev/null 2>&1 || ip link add softap type veth peer name softap-peer ;;
-delete) ip link del "$2" ;;
 *) echo "shim networkctl: $*" >&2; exit 1 ;;
+esac
+"#;
+
+const SHIM_IW: &str = r#"#!/bin/sh
+# Test stand-in for iw: `iw dev NAME del` deletes the link the shim
+# networkctl made (systemd 252's `networkctl delete` cannot delete a wlan).
+case "$1 $3" in
+"dev del") ip link del "$2" ;;
+*) echo "shim iw: $*" >&2; exit 1 ;;
 esac
 "#;
 
@@ -69,6 +77,7 @@ fn apply_against_real_libvirt_and_hostapd() {
     std::fs::create_dir_all(&shims).unwrap();
     write_exec(&shims.join("systemctl"), SHIM_SYSTEMCTL);
     write_exec(&shims.join("networkctl"), SHIM_NETWORKCTL);
+    write_exec(&shims.join("iw"), SHIM_IW);
     let only_network = dir.path().join("drivers");
     std::fs::create_dir_all(&only_network).unwrap();
     std::fs::copy(

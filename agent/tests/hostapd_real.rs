@@ -147,3 +147,62 @@ fn waiting_for_a_hostapd_that_never_comes_times_out_naming_the_socket() {
     assert!(start.elapsed() < Duration::from_secs(3));
     assert!(e.contains("nothing-here"), "{e}");
 }
+
+/// A hostapd that does not answer for longer than one request may wait (on a
+/// reboot under TCG it took ~3 s) is waited for, not given up on.
+#[test]
+fn a_hostapd_that_answers_late_is_waited_for_until_the_deadline() {
+    let dir = tempfile::tempdir().unwrap();
+    let ctrl = dir.path().join("ctrl");
+    let path = dir.path().join("h.conf");
+    std::fs::write(
+        &path,
+        conf_for_test("", "guest.json", Some("correct-horse-battery"), &ctrl),
+    )
+    .unwrap();
+    let (h, log) = start(&path);
+    let socket = ctrl.join("softap");
+    wait_enabled(&socket, Duration::from_secs(10))
+        .unwrap_or_else(|e| panic!("{e}\n{}", std::fs::read_to_string(&log).unwrap_or_default()));
+    let pid = h.0.id() as libc::pid_t;
+    // Frozen, hostapd leaves every request unanswered until it is resumed.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGSTOP) }, 0);
+    let resume = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(4500));
+        unsafe { libc::kill(pid, libc::SIGCONT) }
+    });
+    let t0 = Instant::now();
+    let status = wait_enabled(&socket, Duration::from_secs(30));
+    let took = t0.elapsed();
+    assert_eq!(resume.join().unwrap(), 0);
+    let status = status.unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        status.iter().any(|(k, v)| k == "state" && v == "ENABLED"),
+        "{status:?}"
+    );
+    assert!(
+        took >= Duration::from_secs(4),
+        "answered while stopped? {took:?}"
+    );
+    drop(h);
+
+    // Stopped for good: the wait ends at its deadline with the request named.
+    let (h, log) = start(&path);
+    wait_enabled(&socket, Duration::from_secs(10))
+        .unwrap_or_else(|e| panic!("{e}\n{}", std::fs::read_to_string(&log).unwrap_or_default()));
+    assert_eq!(
+        unsafe { libc::kill(h.0.id() as libc::pid_t, libc::SIGSTOP) },
+        0
+    );
+    let t0 = Instant::now();
+    let e = wait_enabled(&socket, Duration::from_secs(5))
+        .unwrap_err()
+        .to_string();
+    let took = t0.elapsed();
+    unsafe { libc::kill(h.0.id() as libc::pid_t, libc::SIGCONT) };
+    assert!(
+        took >= Duration::from_secs(5) && took < Duration::from_secs(8),
+        "{took:?}"
+    );
+    assert!(e.contains("no answer to PING"), "{e}");
+}

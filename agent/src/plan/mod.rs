@@ -64,6 +64,8 @@ pub struct Plan {
     pub bridge: String,
     pub network_name: String,
     pub interface: String,
+    /// The AP interface's own MAC address (`MACAddress=` in the netdev).
+    pub ap_address: String,
     /// Why each choice was made.
     pub decisions: Vec<Note>,
     /// What was rejected and why.
@@ -185,6 +187,28 @@ pub fn default_ssid(machine_id: Option<&str>) -> String {
         }
         None => "softap".into(),
     }
+}
+
+/// The AP interface's MAC address: locally administered unicast, stable for
+/// one machine and interface name. Without it networkd gives the AP the phy's
+/// address, which the upstream station on the same phy already uses, and
+/// hostapd fails with "Could not set interface ... flags (UP): Name not
+/// unique on network". Derived from the machine id, not the phy's address:
+/// facts files carry no phy addresses, and phy names are counters.
+pub fn ap_address(machine_id: Option<&str>, interface: &str) -> String {
+    let mut h = Sha256::new();
+    h.update(b"softap-ap-address\0");
+    h.update(machine_id.unwrap_or("").trim().as_bytes());
+    h.update(b"\0");
+    h.update(interface.as_bytes());
+    let d = h.finalize();
+    let mut mac = [0u8; 6];
+    mac.copy_from_slice(&d[..6]);
+    mac[0] = (mac[0] | 0x02) & !0x01;
+    mac.iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<Vec<_>>()
+        .join(":")
 }
 
 /// Decides everything. Pure: same inputs, same plan.
@@ -357,6 +381,7 @@ pub fn plan(facts: &Facts, cfg: &Config, previous: &State) -> Result<Plan, PlanE
         bridge,
         network_name: cfg.network_name.clone(),
         interface: cfg.interface.clone(),
+        ap_address: ap_address(facts.machine_id.as_deref(), &cfg.interface),
         decisions,
         rejected,
         conflicts,
@@ -494,5 +519,31 @@ fn choose_bridge(
             ));
             free
         }
+    }
+}
+
+#[cfg(test)]
+mod ap_address_tests {
+    use super::ap_address;
+
+    #[test]
+    fn locally_administered_unicast_and_stable() {
+        let a = ap_address(Some("0123456789abcdef0123456789abcdef\n"), "softap");
+        assert_eq!(
+            a,
+            ap_address(Some("0123456789abcdef0123456789abcdef"), "softap")
+        );
+        let first = u8::from_str_radix(&a[..2], 16).unwrap();
+        assert_eq!(first & 0x02, 0x02, "{a}");
+        assert_eq!(first & 0x01, 0, "{a}");
+        assert_eq!(a.len(), 17);
+        assert_ne!(
+            a,
+            ap_address(Some("fedcba9876543210fedcba9876543210"), "softap")
+        );
+        assert_ne!(
+            a,
+            ap_address(Some("0123456789abcdef0123456789abcdef"), "wlap0")
+        );
     }
 }
