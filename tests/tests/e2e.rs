@@ -14,18 +14,23 @@
 //! 10 s, the network is redefined and the station gets a lease in the new
 //! subnet and reaches the listener again.
 //!
-//! Scenarios b (reboot of a's stick: same subnet and passphrase) and c (the
-//! laptop case: one-channel radio shared with an upstream station) run by
-//! hand until the agent handles them reliably:
+//! Scenario b (check 7) boots a's stick again: the AP comes back with the
+//! same subnet, SSID and passphrase, and a WPA2 station gets a lease and
+//! reaches the listener. Scenario c (check 5, the laptop case) boots a fresh
+//! stick with one-channel radios: an upstream hostapd on channel 11 in a
+//! namespace, the appliance's station joins it, and the AP follows it onto
+//! channel 11 on the same radio. One test runs them in order so the image is
+//! built once and b reuses a's stick; by hand:
 //! `cargo run -p softap-tests --bin softap-e2e -- a b c`.
 //! `SOFTAP_E2E_DISK` boots a ready disk instead of building one;
 //! `SOFTAP_QEMU_ACCEL=kvm|tcg` overrides the accelerator.
 
 use softap_tests::images::build_disk;
-use softap_tests::scenario::{run, stick_for, work_root, A};
+use softap_tests::scenario::{compare_reboot, run, stick_for, work_root, A, B, C};
 
 #[test]
-fn fresh_stick_serves_wpa2_and_sae_stations_past_the_nat_and_moves_off_a_conflicting_upstream() {
+fn fresh_stick_serves_stations_past_the_nat_moves_off_a_conflicting_upstream_survives_a_reboot_and_follows_the_laptop_uplink(
+) {
     let built = build_disk(
         "images/softap-e2e.toml",
         "softap-e2e",
@@ -37,6 +42,26 @@ fn fresh_stick_serves_wpa2_and_sae_stations_past_the_nat_and_moves_off_a_conflic
         built.disk.display(),
         built.took.as_secs_f64()
     );
+    let mut failures = Vec::new();
+
     let stick = stick_for(&built.disk, A.name).unwrap_or_else(|e| panic!("{e}"));
-    run(&A, &stick).unwrap_or_else(|e| panic!("{e}"));
+    match run(&A, &stick) {
+        // b boots the stick a left behind: without a, there is nothing to compare.
+        Err(e) => failures.push(format!("scenario a: {e}")),
+        Ok(a) => match run(&B, &stick) {
+            Err(e) => failures.push(format!("scenario b: {e}")),
+            Ok(b) => failures.extend(
+                compare_reboot(&a.report, &b.report)
+                    .into_iter()
+                    .map(|p| format!("scenario b: {p}")),
+            ),
+        },
+    }
+
+    let laptop = stick_for(&built.disk, C.name).unwrap_or_else(|e| panic!("{e}"));
+    if let Err(e) = run(&C, &laptop) {
+        failures.push(format!("scenario c: {e}"));
+    }
+
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
 }
