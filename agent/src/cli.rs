@@ -44,6 +44,11 @@ pub struct Cli {
     /// Read and write every file under DIR and run no service commands (a dry run).
     #[arg(long, global = true, value_name = "DIR")]
     pub root: Option<PathBuf>,
+    /// How long `apply` and `watch` wait for hostapd to report the AP enabled
+    /// (a slow machine or a rebooting radio needs a few seconds).
+    #[arg(long, global = true, value_name = "SECS", default_value_t = 30,
+          value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub ap_timeout: u64,
     /// More log output (-v info, -vv debug).
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
@@ -175,6 +180,7 @@ pub struct Context {
     pub dry_run: bool,
     pub cli_facts: Option<PathBuf>,
     pub config_sources: config::Sources,
+    pub timeouts: crate::apply::Timeouts,
 }
 
 impl Context {
@@ -194,6 +200,10 @@ impl Context {
             cli_facts: cli.facts.clone(),
             config_sources: config::Sources::system(&root, cli.config.clone(), flags),
             root,
+            timeouts: crate::apply::Timeouts {
+                ap: std::time::Duration::from_secs(cli.ap_timeout),
+                ..crate::apply::Timeouts::default()
+            },
         }
     }
 
@@ -428,7 +438,7 @@ pub fn apply_with(ctx: &Context, facts: &Facts) -> Result<Applied, AgentError> {
     t.done();
     let sys = crate::sys::Sys::new(&ctx.root, ctx.dry_run);
     let t = StepTimer::start("apply");
-    let outcome = crate::apply::apply(&sys, &p, &files, &prev, &crate::apply::Timeouts::default())?;
+    let outcome = crate::apply::apply(&sys, &p, &files, &prev, &ctx.timeouts)?;
     t.done();
     let mut hashed = cfg.clone();
     hashed.passphrase = pass.clone();

@@ -18,6 +18,7 @@ fn help_names_every_subcommand_and_the_global_flags() {
         "--config",
         "--facts",
         "--root",
+        "--ap-timeout",
         "Exit status",
     ] {
         assert!(text.contains(want), "{want:?} missing in --help:\n{text}");
@@ -173,4 +174,21 @@ fn a_phy_given_by_mac_is_found_through_sysfs() {
     assert_eq!(find("02:00:00:00:00:00").as_deref(), Some("phy3"));
     assert_eq!(find("02:00:00:00:09:00"), None);
     assert_eq!(find("phy3"), None);
+}
+
+#[test]
+fn an_ap_timeout_of_zero_is_refused_naming_the_flag() {
+    let out = agent()
+        .args([
+            "apply",
+            "--ap-timeout",
+            "0",
+            "--root",
+            "/nonexistent-softap-root",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--ap-timeout"), "{err}");
 }
