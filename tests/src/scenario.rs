@@ -40,6 +40,7 @@ pub const A: Scenario = Scenario {
     expected: &[
         "radios",
         "ap",
+        "boot",
         "phy",
         "overlap",
         "wpa2",
@@ -71,6 +72,7 @@ pub const B: Scenario = Scenario {
     expected: &[
         "radios",
         "ap",
+        "boot",
         "phy",
         "wpa2",
         "wpa2-lease",
@@ -93,6 +95,7 @@ pub const C: Scenario = Scenario {
         "upstream-ap",
         "uplink",
         "ap",
+        "boot",
         "phy",
         "channel",
         "wpa2",
