@@ -82,3 +82,41 @@ pub fn build_disk(spec: &str, image_name: &str, out: &Path) -> Result<BuiltImage
         took: started.elapsed(),
     })
 }
+
+/// The product's OCI archive for the container scenario: `spec` (relative to
+/// the workspace) built into `out` with the builder `build_disk` made, which
+/// reuses the cached Debian base. `SOFTAP_E2E_OCI` names a ready archive.
+pub fn build_oci_archive(
+    spec: &str,
+    image_name: &str,
+    out: &Path,
+) -> Result<PathBuf, HarnessError> {
+    if let Some(archive) = std::env::var_os("SOFTAP_E2E_OCI") {
+        return Ok(archive.into());
+    }
+    let root = workspace_root();
+    let builder = target_dir(&root).join("release/softap-build");
+    eprintln!(
+        "softap-e2e: {} build {spec} --out {} --cache {}",
+        builder.display(),
+        out.display(),
+        cache_dir().display()
+    );
+    run(Command::new(&builder)
+        .current_dir(&root)
+        .arg("build")
+        .arg(spec)
+        .arg("--out")
+        .arg(out)
+        .arg("--cache")
+        .arg(cache_dir()))?;
+    let archive = out.join(format!("{image_name}.oci.tar"));
+    if !archive.is_file() {
+        return Err(HarnessError::Command {
+            command: format!("softap-build build {spec}"),
+            status: "succeeded".into(),
+            output_tail: format!("but wrote no OCI archive at {}", archive.display()),
+        });
+    }
+    Ok(archive)
+}

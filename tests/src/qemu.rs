@@ -40,6 +40,10 @@ pub struct VmSpec {
     pub user_net: Option<UserNet>,
     /// Passed to the guest as fw_cfg `opt/softap-e2e` (a file path).
     pub fw_cfg_file: Option<PathBuf>,
+    /// A file the guest reads as a read-only virtio disk with serial
+    /// `softap-oci` (`/dev/disk/by-id/virtio-softap-oci`): the product's OCI
+    /// archive for the container scenario.
+    pub oci_archive: Option<PathBuf>,
     /// Where this run keeps its files (console, vars copy).
     pub work_dir: PathBuf,
     pub memory_mib: u32,
@@ -102,6 +106,16 @@ impl VmSpec {
                 push(&["-device", "qemu-xhci,id=xhci"]);
                 push(&["-device", "usb-storage,bus=xhci.0,drive=stick,removable=on"]);
             }
+        }
+        if let Some(archive) = &self.oci_archive {
+            push(&[
+                "-drive",
+                &format!(
+                    "if=none,id=oci,format=raw,readonly=on,file={}",
+                    escape(archive)
+                ),
+            ]);
+            push(&["-device", "virtio-blk-pci,drive=oci,serial=softap-oci"]);
         }
         let mut nic = "user,model=virtio-net-pci".to_owned();
         if let Some(net) = &self.user_net {
@@ -352,6 +366,7 @@ mod tests {
             bus: DiskBus::UsbStick,
             user_net: UserNet::new("172.16.0.0/16"),
             fw_cfg_file: Some("/tmp/run/cfg".into()),
+            oci_archive: None,
             work_dir: "/tmp/run".into(),
             memory_mib: 2048,
             cpus: 2,
@@ -401,6 +416,23 @@ mod tests {
         ));
         assert!(has_pair(&args, "-serial", "file:/tmp/run/serial.log"));
         assert!(!args.iter().any(|a| a.contains("virtio-blk")));
+    }
+
+    #[test]
+    fn the_oci_archive_is_a_read_only_virtio_disk_with_a_serial() {
+        let mut s = spec();
+        s.oci_archive = Some("/tmp/o,ci/softap.oci.tar".into());
+        let args = s.args();
+        assert!(has_pair(
+            &args,
+            "-drive",
+            "if=none,id=oci,format=raw,readonly=on,file=/tmp/o,,ci/softap.oci.tar"
+        ));
+        assert!(has_pair(
+            &args,
+            "-device",
+            "virtio-blk-pci,drive=oci,serial=softap-oci"
+        ));
     }
 
     #[test]

@@ -28,6 +28,8 @@ pub struct Scenario {
     pub listener_visitors: &'static [&'static str],
     /// More `key=value` for the guest.
     pub extra: &'static [(&'static str, &'static str)],
+    /// Whether the guest gets the product's OCI archive (check 8).
+    pub oci_archive: bool,
 }
 
 /// Fresh stick, upstream overlapping the default pool: checks 1-4 and 6.
@@ -60,6 +62,7 @@ pub const A: Scenario = Scenario {
     ],
     listener_visitors: &["wpa2", "sae", "wpa2-again"],
     extra: &[("watch", "1")],
+    oci_archive: false,
 };
 
 /// The same stick booted again: check 7 (the caller compares a and b).
@@ -81,6 +84,7 @@ pub const B: Scenario = Scenario {
     ],
     listener_visitors: &["wpa2"],
     extra: &[],
+    oci_archive: false,
 };
 
 /// The laptop case: check 5.
@@ -105,10 +109,36 @@ pub const C: Scenario = Scenario {
     ],
     listener_visitors: &[],
     extra: &[],
+    oci_archive: false,
+};
+
+/// The container path, check 8: the product's OCI archive booted with
+/// systemd-nspawn (privileged, host network) in a guest with hwsim radios,
+/// the guest's own agent skipped; then b's checks.
+pub const D: Scenario = Scenario {
+    name: "d",
+    net: Some("172.16.0.0/16"),
+    radios: 3,
+    channels: None,
+    timeout: Duration::from_secs(480),
+    expected: &[
+        "radios",
+        "container",
+        "ap",
+        "gateway",
+        "phy",
+        "wpa2",
+        "wpa2-lease",
+        "wpa2-ping",
+        "wpa2-nat",
+    ],
+    listener_visitors: &["wpa2"],
+    extra: &[],
+    oci_archive: true,
 };
 
 pub fn by_name(name: &str) -> Option<&'static Scenario> {
-    [&A, &B, &C].into_iter().find(|s| s.name == name)
+    [&A, &B, &C, &D].into_iter().find(|s| s.name == name)
 }
 
 /// Where the e2e runs keep their files: `target/softap-e2e`.
@@ -127,7 +157,13 @@ pub fn stick_for(disk: &Path, run: &str) -> Result<PathBuf, String> {
 
 /// Boots `stick` under `s`; any problem becomes an error that carries the
 /// cause and the console's tail.
-pub fn run(s: &Scenario, stick: &Path) -> Result<Boot, String> {
+/// `oci_archive`: the product's OCI archive, for a scenario that wants it.
+pub fn run(s: &Scenario, stick: &Path, oci_archive: Option<&Path>) -> Result<Boot, String> {
+    let oci_archive = match (s.oci_archive, oci_archive) {
+        (false, _) => None,
+        (true, Some(a)) => Some(a.to_owned()),
+        (true, None) => return Err(format!("scenario {} needs the OCI archive", s.name)),
+    };
     let qemu = find_qemu().map_err(|e| e.to_string())?;
     let ovmf = find_ovmf().map_err(|e| e.to_string())?;
     let work = work_root().join("runs").join(s.name);
@@ -183,6 +219,7 @@ pub fn run(s: &Scenario, stick: &Path) -> Result<Boot, String> {
         bus: DiskBus::UsbStick,
         user_net,
         fw_cfg_file: Some(cfg_file),
+        oci_archive,
         work_dir: work,
         memory_mib: 2048,
         cpus: 2,
@@ -268,7 +305,7 @@ mod tests {
 
     #[test]
     fn every_scenario_is_found_by_name_and_expects_the_ap() {
-        for s in [&A, &B, &C] {
+        for s in [&A, &B, &C, &D] {
             assert_eq!(by_name(s.name).map(|f| f.name), Some(s.name));
             assert!(s.expected.contains(&"ap"), "{}", s.name);
             assert!(s.expected.contains(&"phy"), "{}", s.name);

@@ -22,11 +22,17 @@
 //! channel 11 on the same radio. One test runs them in order so the image is
 //! built once and b reuses a's stick; by hand:
 //! `cargo run -p softap-tests --bin softap-e2e -- a b c`.
+//! Scenario d (check 8, the container path) boots a fresh stick whose own
+//! agent stays off, with the product's OCI archive (`images/softap.toml`'s,
+//! built by `images/softap-container-e2e.toml` without a disk) as a second
+//! disk: the guest unpacks its layers and boots it with systemd-nspawn as a
+//! privileged container on its network; the AP comes up and a WPA2 station
+//! gets a lease, reaches the gateway and the listener.
 //! `SOFTAP_E2E_DISK` boots a ready disk instead of building one;
 //! `SOFTAP_QEMU_ACCEL=kvm|tcg` overrides the accelerator.
 
-use softap_tests::images::build_disk;
-use softap_tests::scenario::{compare_reboot, run, stick_for, work_root, A, B, C};
+use softap_tests::images::{build_disk, build_oci_archive};
+use softap_tests::scenario::{compare_reboot, run, stick_for, work_root, A, B, C, D};
 
 #[test]
 fn fresh_stick_serves_stations_past_the_nat_moves_off_a_conflicting_upstream_survives_a_reboot_and_follows_the_laptop_uplink(
@@ -45,10 +51,10 @@ fn fresh_stick_serves_stations_past_the_nat_moves_off_a_conflicting_upstream_sur
     let mut failures = Vec::new();
 
     let stick = stick_for(&built.disk, A.name).unwrap_or_else(|e| panic!("{e}"));
-    match run(&A, &stick) {
+    match run(&A, &stick, None) {
         // b boots the stick a left behind: without a, there is nothing to compare.
         Err(e) => failures.push(format!("scenario a: {e}")),
-        Ok(a) => match run(&B, &stick) {
+        Ok(a) => match run(&B, &stick, None) {
             Err(e) => failures.push(format!("scenario b: {e}")),
             Ok(b) => failures.extend(
                 compare_reboot(&a.report, &b.report)
@@ -59,8 +65,22 @@ fn fresh_stick_serves_stations_past_the_nat_moves_off_a_conflicting_upstream_sur
     }
 
     let laptop = stick_for(&built.disk, C.name).unwrap_or_else(|e| panic!("{e}"));
-    if let Err(e) = run(&C, &laptop) {
+    if let Err(e) = run(&C, &laptop, None) {
         failures.push(format!("scenario c: {e}"));
+    }
+
+    match build_oci_archive(
+        "images/softap-container-e2e.toml",
+        "softap",
+        &work_root().join("out-oci"),
+    ) {
+        Err(e) => failures.push(format!("scenario d: building the OCI archive: {e}")),
+        Ok(archive) => {
+            let host = stick_for(&built.disk, D.name).unwrap_or_else(|e| panic!("{e}"));
+            if let Err(e) = run(&D, &host, Some(&archive)) {
+                failures.push(format!("scenario d: {e}"));
+            }
+        }
     }
 
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));

@@ -1,11 +1,11 @@
 //! Runs end-to-end boots by hand: `softap-e2e [--disk RAW] SCENARIO...`
-//! (a, b, c; b reboots the stick a wrote). Without `--disk` it builds
+//! (a, b, c, d; b reboots the stick a wrote). Without `--disk` it builds
 //! `images/softap-e2e.toml` first, as the test does.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use softap_tests::images::build_disk;
+use softap_tests::images::{build_disk, build_oci_archive};
 use softap_tests::scenario::{by_name, compare_reboot, run, stick_for, work_root};
 
 fn main() -> ExitCode {
@@ -33,7 +33,7 @@ fn main() -> ExitCode {
         },
     };
     if args.is_empty() {
-        eprintln!("usage: softap-e2e [--disk RAW] SCENARIO... (a, b, c)");
+        eprintln!("usage: softap-e2e [--disk RAW] SCENARIO... (a, b, c, d)");
         return ExitCode::from(2);
     }
     let mut stick = None;
@@ -57,7 +57,22 @@ fn main() -> ExitCode {
         let Some(path) = stick.as_deref() else {
             return ExitCode::FAILURE;
         };
-        match run(s, path) {
+        let oci = if s.oci_archive {
+            match build_oci_archive(
+                "images/softap-container-e2e.toml",
+                "softap",
+                &work_root().join("out-oci"),
+            ) {
+                Ok(a) => Some(a),
+                Err(e) => {
+                    eprintln!("{e}");
+                    return ExitCode::FAILURE;
+                }
+            }
+        } else {
+            None
+        };
+        match run(s, path, oci.as_deref()) {
             Ok(boot) => {
                 eprintln!("scenario {name}: ok");
                 if s.name == "b" {

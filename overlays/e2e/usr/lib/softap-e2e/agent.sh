@@ -5,6 +5,18 @@
 
 HOSTAPD_CONF=/run/softap/hostapd.conf
 HOSTAPD_CTRL=/run/hostapd
+# Scenario d: the agent runs in a container; AG_ROOT is its root as this
+# namespace sees it (/proc/PID/root) and AG_EXEC runs a command inside it.
+AG_ROOT=
+AG_EXEC=()
+
+# agent_in_container PID: read the agent's files and output in the container
+# whose init is PID.
+agent_in_container() {
+	AG_ROOT=/proc/$1/root
+	AG_EXEC=(nsenter -t "$1" -m -u -i -p --)
+	HOSTAPD_CONF=$AG_ROOT/run/softap/hostapd.conf
+}
 
 conf_value() { sed -n "s/^$1=//p" "$HOSTAPD_CONF" 2>/dev/null | head -n1; }
 
@@ -12,13 +24,13 @@ conf_value() { sed -n "s/^$1=//p" "$HOSTAPD_CONF" 2>/dev/null | head -n1; }
 # one: $E2E_RUN/subnet-from; this runs in a subshell).
 agent_subnet() {
 	local json
-	json=$(softap-agent status --json 2>/dev/null)
+	json=$("${AG_EXEC[@]}" softap-agent status --json 2>/dev/null)
 	if [ -n "$json" ]; then
 		printf '%s\n' "$json" >"$E2E_RUN/status.json"
 		echo "softap-agent status --json" >"$E2E_RUN/subnet-from"
 	else
-		json=$(cat /var/lib/softap/state.json 2>/dev/null)
-		echo /var/lib/softap/state.json >"$E2E_RUN/subnet-from"
+		json=$(cat "$AG_ROOT/var/lib/softap/state.json" 2>/dev/null)
+		echo "$AG_ROOT/var/lib/softap/state.json" >"$E2E_RUN/subnet-from"
 	fi
 	printf '%s' "$json" | tr -d '\n' | grep -o '"subnet" *: *"[0-9./]*"' | head -n1 | sed 's/.*"\([0-9./]*\)"$/\1/'
 }
@@ -51,7 +63,9 @@ agent_replanned() {
 
 # hostapd's own STATUS over its control socket.
 hostapd_state() {
-	hostapd_cli -p "$HOSTAPD_CTRL" -i "${AG_IFACE:-softap}" status 2>/dev/null | sed -n 's/^state=//p'
+	# Inside the container's mount namespace: hostapd answers on the client's
+	# socket path, which it resolves in its own namespace.
+	"${AG_EXEC[@]}" hostapd_cli -p "$HOSTAPD_CTRL" -i "${AG_IFACE:-softap}" status 2>/dev/null | sed -n 's/^state=//p'
 }
 
 ap_enabled() { [ "$(hostapd_state)" = ENABLED ]; }
