@@ -54,29 +54,7 @@ pub fn build_disk(spec: &str, image_name: &str, out: &Path) -> Result<BuiltImage
         .current_dir(&root)
         .args(["build", "--release", "--locked"])
         .args(["-p", "softap-build", "-p", "softap-agent"]))?;
-    let builder = target_dir(&root).join("release/softap-build");
-    eprintln!(
-        "softap-e2e: {} build {spec} --out {} --cache {}",
-        builder.display(),
-        out.display(),
-        cache_dir().display()
-    );
-    run(Command::new(&builder)
-        .current_dir(&root)
-        .arg("build")
-        .arg(spec)
-        .arg("--out")
-        .arg(out)
-        .arg("--cache")
-        .arg(cache_dir()))?;
-    let disk = out.join(format!("{image_name}.raw"));
-    if !disk.is_file() {
-        return Err(HarnessError::Command {
-            command: format!("softap-build build {spec}"),
-            status: "succeeded".into(),
-            output_tail: format!("but wrote no disk at {}", disk.display()),
-        });
-    }
+    let disk = run_builder(&root, spec, out, &format!("{image_name}.raw"), "disk")?;
     Ok(BuiltImage {
         disk,
         took: started.elapsed(),
@@ -94,8 +72,26 @@ pub fn build_oci_archive(
     if let Some(archive) = std::env::var_os("SOFTAP_E2E_OCI") {
         return Ok(archive.into());
     }
-    let root = workspace_root();
-    let builder = target_dir(&root).join("release/softap-build");
+    run_builder(
+        &workspace_root(),
+        spec,
+        out,
+        &format!("{image_name}.oci.tar"),
+        "OCI archive",
+    )
+}
+
+/// Runs the release `softap-build build SPEC` into `out` with the shared cache
+/// and returns `out/file`, which the build must have written (`what` names it
+/// in the error).
+fn run_builder(
+    root: &Path,
+    spec: &str,
+    out: &Path,
+    file: &str,
+    what: &str,
+) -> Result<PathBuf, HarnessError> {
+    let builder = target_dir(root).join("release/softap-build");
     eprintln!(
         "softap-e2e: {} build {spec} --out {} --cache {}",
         builder.display(),
@@ -103,20 +99,20 @@ pub fn build_oci_archive(
         cache_dir().display()
     );
     run(Command::new(&builder)
-        .current_dir(&root)
+        .current_dir(root)
         .arg("build")
         .arg(spec)
         .arg("--out")
         .arg(out)
         .arg("--cache")
         .arg(cache_dir()))?;
-    let archive = out.join(format!("{image_name}.oci.tar"));
-    if !archive.is_file() {
+    let written = out.join(file);
+    if !written.is_file() {
         return Err(HarnessError::Command {
             command: format!("softap-build build {spec}"),
             status: "succeeded".into(),
-            output_tail: format!("but wrote no OCI archive at {}", archive.display()),
+            output_tail: format!("but wrote no {what} at {}", written.display()),
         });
     }
-    Ok(archive)
+    Ok(written)
 }
