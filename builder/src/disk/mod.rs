@@ -86,6 +86,8 @@ pub enum DiskError {
     BadEspPath { path: String },
     #[error("a disk of {size} bytes is too small: the content needs {needed} bytes")]
     TooSmall { size: u64, needed: u64 },
+    #[error("the root tree's boot files: {0}")]
+    OutsideTree(#[from] crate::layer::LayerError),
 }
 
 impl DiskError {
@@ -128,6 +130,15 @@ pub fn assemble(inputs: &DiskInputs<'_>) -> Result<DiskReport, DiskError> {
     let bootloader = inputs.root_tree.join(esp::SYSTEMD_BOOT);
     if !bootloader.is_file() {
         return Err(DiskError::NoBootloader { path: bootloader });
+    }
+    // These are copied onto the ESP by path: each must be the tree's own
+    // file, not a link to one of the build host's.
+    for rel in [
+        format!("boot/vmlinuz-{}", kernel.version),
+        format!("boot/initrd.img-{}", kernel.version),
+        esp::SYSTEMD_BOOT.to_owned(),
+    ] {
+        crate::unpack::regular_file_inside(inputs.root_tree, &rel)?;
     }
     let extra: Vec<(Vec<String>, &[u8])> = inputs
         .esp_files
