@@ -28,12 +28,12 @@ fn bar(show: bool, total: u64, what: &str) -> ProgressBar {
     b
 }
 
-/// Copies one range, returning the sha256 of what was written.
-fn copy_range(
-    src: &File,
-    image: &Path,
-    dst: &File,
-    device: &Path,
+/// The one range loop: reads `r` from `from` chunk by chunk, writes it to
+/// `to` when given (the copy) or only hashes it (the read-back), and returns
+/// the sha256 of the bytes.
+fn stream(
+    from: (&File, &Path),
+    to: Option<(&File, &Path)>,
     r: Range,
     buf: &mut [u8],
     pb: &ProgressBar,
@@ -42,30 +42,12 @@ fn copy_range(
     let mut pos = r.start;
     while pos < r.end {
         let n = usize::try_from((r.end - pos).min(buf.len() as u64)).unwrap_or(buf.len());
-        src.read_exact_at(&mut buf[..n], pos)
-            .map_err(io_err(image))?;
-        dst.write_all_at(&buf[..n], pos).map_err(io_err(device))?;
-        h.update(&buf[..n]);
-        pos += n as u64;
-        pb.inc(n as u64);
-    }
-    Ok(h.finalize().into())
-}
-
-fn hash_range(
-    f: &File,
-    r: Range,
-    buf: &mut [u8],
-    device: &Path,
-    pb: &ProgressBar,
-) -> Result<[u8; 32], FlashError> {
-    let mut h = Sha256::new();
-    let mut pos = r.start;
-    while pos < r.end {
-        let n = usize::try_from((r.end - pos).min(buf.len() as u64)).unwrap_or(buf.len());
-        f.read_exact_at(&mut buf[..n], pos)
-            .map_err(io_err(device))?;
-        h.update(&buf[..n]);
+        let chunk = &mut buf[..n];
+        from.0.read_exact_at(chunk, pos).map_err(io_err(from.1))?;
+        if let Some((f, path)) = to {
+            f.write_all_at(chunk, pos).map_err(io_err(path))?;
+        }
+        h.update(&*chunk);
         pos += n as u64;
         pb.inc(n as u64);
     }
@@ -86,7 +68,13 @@ pub fn write(
     let mut buf = vec![0u8; CHUNK];
     let mut hashes = Vec::with_capacity(ranges.len());
     for r in ranges {
-        hashes.push(copy_range(src, image, dst, device, *r, &mut buf, &pb)?);
+        hashes.push(stream(
+            (src, image),
+            Some((dst, device)),
+            *r,
+            &mut buf,
+            &pb,
+        )?);
     }
     dst.sync_all().map_err(io_err(device))?;
     pb.finish_and_clear();
@@ -110,7 +98,7 @@ pub fn verify(
     let pb = bar(progress, total, "verifying");
     let mut buf = vec![0u8; CHUNK];
     for (r, want) in ranges.iter().zip(hashes) {
-        if hash_range(dst, *r, &mut buf, device, &pb)? != *want {
+        if stream((dst, device), None, *r, &mut buf, &pb)? != *want {
             return Err(FlashError::Verify {
                 device: device.to_owned(),
                 start: r.start,
