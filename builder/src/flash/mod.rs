@@ -1,14 +1,18 @@
 //! `softap-build flash IMAGE DEVICE`: writes a raw disk image to a removable
 //! device safely. Refuses fixed, mounted, in-use or too small devices, writes
-//! only the ranges the sparse image really holds (as bmaptool does), fsyncs,
-//! then reads every written range back and compares its sha256.
+//! only the ranges the sparse image really holds (as bmaptool does) plus the
+//! areas where partition tables and filesystem signatures live (the device's
+//! first and last MiB, each partition's first MiB: zeros where the image has
+//! a hole or ends, so no old ISO or filesystem signature survives beside the
+//! new GPT), fsyncs, then reads every written range back and compares its
+//! sha256.
 //!
 //! The sysfs root and the mountinfo file are options, so tests describe a
 //! fake device and flash a plain file; nothing here needs a real disk.
 //!
 //! One job per file: [`device`] examines the target, [`prompt`] asks,
-//! [`extents`] and [`ranges`] plan what to write, [`write`] writes and
-//! verifies; this file runs them in order.
+//! [`extents`], [`gpt`] and [`ranges`] plan what to write, [`write`] writes
+//! and verifies; this file runs them in order.
 
 use std::fs::{self, File, OpenOptions};
 use std::os::unix::fs::{FileExt, FileTypeExt, OpenOptionsExt};
@@ -18,6 +22,7 @@ use std::time::Instant;
 mod device;
 mod error;
 mod extents;
+mod gpt;
 mod prompt;
 mod ranges;
 mod write;
@@ -26,7 +31,7 @@ pub use device::{device_info, find_mount, DeviceInfo};
 pub use error::FlashError;
 pub use extents::data_extents;
 pub use prompt::human;
-pub use ranges::{plan_ranges, Range};
+pub use ranges::{plan_ranges, plan_write, signature_areas, Fill, Piece, Range};
 
 use error::io_err;
 
@@ -69,8 +74,12 @@ pub struct FlashReport {
     pub model: String,
     pub device_size: u64,
     pub image_size: u64,
-    /// Bytes written (and verified): the image's data ranges.
+    /// Bytes written (and verified): the image's data ranges and the
+    /// signature areas.
     pub written: u64,
+    /// Of those, zeros written past the end of the image (the device's last
+    /// MiB).
+    pub zeroed: u64,
     pub ranges: usize,
     pub write_seconds: f64,
     pub verify_seconds: f64,
@@ -98,12 +107,15 @@ pub fn run(opts: &FlashOptions) -> Result<FlashReport, FlashError> {
     let (device, info) = device::examine(&target, image_size)?;
     prompt::confirm(opts.yes, &opts.image, image_size, &device, &info)?;
 
-    let ranges = plan_ranges(
-        &data_extents(&src, image_size).map_err(io_err(&opts.image))?,
-        image_size,
-        ALIGN,
-    );
-    let total: u64 = ranges.iter().map(Range::len).sum();
+    let starts = partition_starts(&src, opts)?;
+    let extents = data_extents(&src, image_size).map_err(io_err(&opts.image))?;
+    let pieces = plan_write(&extents, image_size, info.size, &starts, ALIGN);
+    let total: u64 = pieces.iter().map(|p| p.range.len()).sum();
+    let zeroed: u64 = pieces
+        .iter()
+        .filter(|p| p.fill == Fill::Zeros)
+        .map(|p| p.range.len())
+        .sum();
     let is_block = fs::metadata(&device)
         .map(|m| m.file_type().is_block_device())
         .unwrap_or(false);
@@ -116,19 +128,48 @@ pub fn run(opts: &FlashOptions) -> Result<FlashReport, FlashError> {
         .map_err(io_err(&device))?;
 
     let started = Instant::now();
-    let hashes = write::write(&src, &opts.image, &dst, &device, &ranges, opts.progress)?;
+    let hashes = write::write(&src, &opts.image, &dst, &device, &pieces, opts.progress)?;
     let write_seconds = started.elapsed().as_secs_f64();
 
     let started = Instant::now();
-    write::verify(&dst, &device, &ranges, &hashes, opts.progress)?;
+    write::verify(&dst, &device, &pieces, &hashes, opts.progress)?;
     Ok(FlashReport {
         device,
         model: info.model,
         device_size: info.size,
         image_size,
         written: total,
-        ranges: ranges.len(),
+        zeroed,
+        ranges: pieces.len(),
         write_seconds,
         verify_seconds: started.elapsed().as_secs_f64(),
     })
+}
+
+/// Where the image's partitions start, from its primary GPT.
+fn partition_starts(src: &File, opts: &FlashOptions) -> Result<Vec<u64>, FlashError> {
+    let mut header = [0u8; 92];
+    src.read_exact_at(&mut header, gpt::SECTOR)
+        .map_err(io_err(&opts.image))?;
+    let Some(array) = gpt::entry_array(&header) else {
+        return Ok(Vec::new());
+    };
+    let mut entries = vec![0u8; usize::try_from(array.byte_len()).unwrap_or(0)];
+    // A table cut short by the image's end gives the entries it holds.
+    let n = read_at_most(src, &mut entries, array.offset).map_err(io_err(&opts.image))?;
+    entries.truncate(n);
+    Ok(gpt::partition_starts(&array, &entries))
+}
+
+fn read_at_most(f: &File, buf: &mut [u8], offset: u64) -> std::io::Result<usize> {
+    let mut done = 0;
+    while done < buf.len() {
+        match f.read_at(&mut buf[done..], offset.saturating_add(done as u64)) {
+            Ok(0) => break,
+            Ok(n) => done += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(done)
 }
