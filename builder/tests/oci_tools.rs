@@ -46,6 +46,12 @@ fn umoci_reproduces_the_input_tree() {
     assert_eq!(report.layers.len(), 1, "{report:?}");
     let archive = tmp.path().join("out/tree.oci.tar");
     assert_eq!(report.oci_archive.as_deref(), Some(archive.as_path()));
+    // Readable by all, as the raw disk is.
+    assert_eq!(
+        std::os::unix::fs::PermissionsExt::mode(&fs::metadata(&archive).unwrap().permissions())
+            & 0o7777,
+        0o644
+    );
 
     let inspect = run(Command::new("skopeo")
         .arg("inspect")
