@@ -14,17 +14,23 @@ pub enum CappedError {
     TooLarge { cap: u64 },
 }
 
-/// The UTF-8 text of `path` if it holds at most `cap` bytes.
-pub fn read_to_string(path: &Path, cap: u64) -> Result<String, CappedError> {
-    let mut text = String::new();
+/// The bytes of `path` if it holds at most `cap` bytes.
+pub fn read(path: &Path, cap: u64) -> Result<Vec<u8>, CappedError> {
+    let mut bytes = Vec::new();
     // One byte past the cap tells "exactly cap" from "more".
     File::open(path)?
         .take(cap.saturating_add(1))
-        .read_to_string(&mut text)?;
-    if text.len() as u64 > cap {
+        .read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > cap {
         return Err(CappedError::TooLarge { cap });
     }
-    Ok(text)
+    Ok(bytes)
+}
+
+/// The UTF-8 text of `path` if it holds at most `cap` bytes.
+pub fn read_to_string(path: &Path, cap: u64) -> Result<String, CappedError> {
+    String::from_utf8(read(path, cap)?)
+        .map_err(|e| CappedError::Io(io::Error::new(io::ErrorKind::InvalidData, e)))
 }
 
 #[cfg(test)]
