@@ -1,7 +1,6 @@
 //! The upper layers' entries: overlay trees (with `*.j2` templates rendered),
 //! the agent binary and the appliance defaults.
 
-use std::io::Read;
 use std::path::PathBuf;
 
 use crate::layer::entry::{Data, Entry, Kind};
@@ -89,6 +88,9 @@ pub fn overlay_entries(spec: &Spec) -> Result<Vec<(&Overlay, Vec<Entry>)>, Overl
     Ok(all)
 }
 
+/// The largest `.j2` template read (real ones are a few KiB).
+pub const MAX_TEMPLATE_BYTES: u64 = 1 << 20;
+
 /// The template context: the overlay's `vars` at the top level, plus
 /// `image` and `appliance` tables.
 fn render(spec: &Spec, o: &Overlay, src: &std::path::Path) -> Result<Vec<u8>, OverlayError> {
@@ -98,10 +100,12 @@ fn render(spec: &Spec, o: &Overlay, src: &std::path::Path) -> Result<Vec<u8>, Ov
         file: src.to_owned(),
         message,
     };
-    let mut text = String::new();
-    std::fs::File::open(src)
-        .and_then(|mut f| f.read_to_string(&mut text))
-        .map_err(|e| terr(e.to_string()))?;
+    let text = crate::capped::read_to_string(src, MAX_TEMPLATE_BYTES).map_err(|e| match e {
+        crate::capped::CappedError::TooLarge { cap } => terr(format!(
+            "the template is larger than {cap} bytes, the most a template may hold"
+        )),
+        crate::capped::CappedError::Io(e) => terr(e.to_string()),
+    })?;
     let mut env = minijinja::Environment::new();
     env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
     env.set_keep_trailing_newline(true);

@@ -78,8 +78,10 @@ pub enum DiskError {
     },
     #[error("cannot understand the output of `{what}`")]
     Parse { what: String },
-    #[error("no kernel in {boot}: the disk needs /boot/vmlinuz-VERSION and /boot/initrd.img-VERSION (add linux-image-amd64 and initramfs-tools to disk_packages)")]
-    NoKernel { boot: PathBuf },
+    // The root tree is a scratch copy under the output directory: its path
+    // would tell the user nothing, so the message names the base instead.
+    #[error("no kernel in the base: the disk needs /boot/vmlinuz-VERSION and /boot/initrd.img-VERSION (add linux-image-amd64 and initramfs-tools to disk_packages)")]
+    NoKernel,
     #[error("no systemd-boot in the root tree ({path} is missing): add systemd-boot-efi to the packages")]
     NoBootloader { path: PathBuf },
     #[error("ESP file {path:?}: must be a relative path of plain FAT-safe names")]
@@ -216,6 +218,12 @@ pub fn assemble(inputs: &DiskInputs<'_>) -> Result<DiskReport, DiskError> {
         inputs.source_date_epoch,
     )?;
 
+    // tempfile creates 0600; the disk is for other users and tools too, like
+    // the OCI archive.
+    image
+        .as_file()
+        .set_permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644))
+        .map_err(io(image.path()))?;
     image.as_file().sync_all().map_err(io(image.path()))?;
     let meta = image.as_file().metadata().map_err(io(image.path()))?;
     image.persist(inputs.out).map_err(|e| DiskError::Io {
