@@ -9,6 +9,7 @@ pub mod fsutil;
 pub mod hostapd;
 pub mod plan;
 pub mod render;
+pub mod security;
 pub mod state;
 pub mod status;
 pub mod sys;

@@ -16,17 +16,9 @@ use crate::config::{Config, Security};
 use crate::facts::{Facts, Phy};
 use crate::state::{PhyRecord, State};
 
+pub use crate::security::SecurityMode;
 pub use channel::ChannelChoice;
 pub use subnet::SubnetChoice;
-
-/// The security mode hostapd is configured with.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum SecurityMode {
-    Wpa2,
-    Wpa3Transition,
-    Open,
-}
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct PhyChoice {
