@@ -1,5 +1,6 @@
 //! softap-agent: gathers facts, plans, renders and applies the access point.
 pub mod apply;
+pub mod bringup;
 pub mod cli;
 pub mod config;
 pub mod console;

@@ -6,7 +6,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::cli::{apply_with, AgentError, Context};
+use crate::bringup::{apply_with, AgentError, Context};
 use crate::facts::events::ChangeWatcher;
 use crate::facts::Facts;
 use crate::plan::{self, Plan, PlanError};

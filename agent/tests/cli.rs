@@ -168,7 +168,7 @@ fn a_phy_given_by_mac_is_found_through_sysfs() {
         )
         .unwrap();
     }
-    let find = |m| softap_agent::cli::phy_by_mac(dir.path(), m);
+    let find = |m| softap_agent::bringup::phy_by_mac(dir.path(), m);
     assert_eq!(find("02:00:00:00:01:00").as_deref(), Some("phy4"));
     assert_eq!(find("42:00:00:00:01:00").as_deref(), Some("phy4"));
     assert_eq!(find("02:00:00:00:00:00").as_deref(), Some("phy3"));
