@@ -38,8 +38,13 @@ pub enum AgentError {
         column: usize,
         source: serde_json::Error,
     },
-    #[error("{0}")]
-    Facts(String),
+    #[error(transparent)]
+    Facts(#[from] crate::facts::FactsError),
+    #[error("{path}: {source}")]
+    IwText {
+        path: PathBuf,
+        source: crate::facts::iw::IwParseError,
+    },
 }
 
 impl AgentError {
@@ -154,8 +159,7 @@ impl Context {
         };
         let t = StepTimer::start("facts");
         let mut facts = read_facts(path)?;
-        let (addresses, routes) =
-            crate::facts::rtnl::gather().map_err(|e| AgentError::Facts(e.to_string()))?;
+        let (addresses, routes) = crate::facts::rtnl::gather()?;
         facts.addresses = addresses;
         facts.routes = routes;
         if facts.machine_id.is_none() {
@@ -207,7 +211,7 @@ pub fn read_facts(path: &Path) -> Result<Facts, AgentError> {
 /// Facts from the running system: nl80211 (cross-checked with sysfs),
 /// rtnetlink, libvirt and the machine id.
 pub fn gather_live() -> Result<Facts, AgentError> {
-    crate::facts::live::gather().map_err(|e| AgentError::Facts(e.to_string()))
+    Ok(crate::facts::live::gather()?)
 }
 
 fn read_machine_id(root: &Path) -> Option<String> {
@@ -262,7 +266,10 @@ pub fn facts_from_iw(list: &Path, dev: Option<&Path>) -> Result<Facts, AgentErro
             crate::facts::iw::IwInput::List => list,
             crate::facts::iw::IwInput::Dev => dev.unwrap_or(list),
         };
-        AgentError::Facts(format!("{}: {e}", file.display()))
+        AgentError::IwText {
+            path: file.to_path_buf(),
+            source: e,
+        }
     })
 }
 
@@ -273,13 +280,31 @@ pub struct Applied {
     pub passphrase: Option<String>,
 }
 
-/// Plans and applies once with the given facts; saves the state.
+/// Decides the plan (timed, for the bring-up's step timings).
+pub fn plan(facts: &Facts, cfg: &config::Config, prev: &State) -> Result<Plan, PlanError> {
+    let t = StepTimer::start("plan");
+    let p = plan::plan(facts, cfg, prev)?;
+    t.done();
+    Ok(p)
+}
+
+/// Loads the configuration and state, plans and applies once with the
+/// given facts; saves the state.
 pub fn apply_with(ctx: &Context, facts: &Facts) -> Result<Applied, AgentError> {
     let cfg = ctx.config()?;
     let prev = ctx.state()?;
-    let t = StepTimer::start("plan");
-    let p = plan::plan(facts, &cfg, &prev)?;
-    t.done();
+    let p = plan(facts, &cfg, &prev)?;
+    apply_plan(ctx, &cfg, &prev, p)
+}
+
+/// Renders and applies a plan made from `cfg` and `prev`; saves the state
+/// and, when hostapd was (re)started, shows the credentials on the consoles.
+pub fn apply_plan(
+    ctx: &Context,
+    cfg: &config::Config,
+    prev: &State,
+    p: Plan,
+) -> Result<Applied, AgentError> {
     let (pass, generated) =
         crate::apply::ensure_passphrase(&ctx.root, cfg.passphrase.as_deref(), p.security)?;
     if generated {
@@ -294,11 +319,11 @@ pub fn apply_with(ctx: &Context, facts: &Facts) -> Result<Applied, AgentError> {
     t.done();
     let sys = crate::sys::Sys::new(&ctx.root, ctx.dry_run);
     let t = StepTimer::start("apply");
-    let outcome = crate::apply::apply(&sys, &p, &files, &prev, &ctx.timeouts)?;
+    let outcome = crate::apply::apply(&sys, &p, &files, prev, &ctx.timeouts)?;
     t.done();
     let mut hashed = cfg.clone();
     hashed.passphrase = pass.clone();
-    let new = crate::apply::new_state(&p, &prev, &hashed.hash(), &files);
+    let new = crate::apply::new_state(&p, prev, &hashed.hash(), &files);
     new.save(&ctx.root)?;
     if outcome.hostapd_started && !ctx.dry_run {
         let text = crate::console::banner(
