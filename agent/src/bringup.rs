@@ -317,9 +317,14 @@ pub fn apply_plan(
     let templates = Templates::load(&ctx.root)?;
     let files = render::render(&p, pass.as_deref(), &templates)?;
     t.done();
-    let sys = crate::sys::Sys::new(&ctx.root, ctx.dry_run);
     let t = StepTimer::start("apply");
-    let outcome = crate::apply::apply(&sys, &p, &files, prev, &ctx.timeouts)?;
+    let outcome = if ctx.dry_run {
+        let host = crate::host::DryRun::new(&ctx.root);
+        crate::apply::apply(&host, &p, &files, prev, &ctx.timeouts)?
+    } else {
+        let host = crate::host::Linux::with_root(&ctx.root);
+        crate::apply::apply(&host, &p, &files, prev, &ctx.timeouts)?
+    };
     t.done();
     let mut hashed = cfg.clone();
     hashed.passphrase = pass.clone();
