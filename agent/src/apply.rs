@@ -4,7 +4,7 @@
 //! something changed (a second apply touches nothing), and a failure rolls
 //! back what this run changed.
 //!
-//! The order matters (DESIGN.md, "Seen working"): a hostapd started before
+//! The order matters (seen on real hardware): a hostapd started before
 //! libvirt made the bridge creates it itself, libvirt then fails with "File
 //! exists" and no DHCP is served.
 
