@@ -4,10 +4,11 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Parser, Subcommand};
 
-use crate::config::{self, Layer, Security};
+use crate::config;
 use crate::facts::Facts;
+pub use crate::overrides::Overrides;
 use crate::plan::{self, Plan, PlanError};
 use crate::render::{self, RenderedFile, Templates};
 use crate::state::{self, State};
@@ -56,27 +57,6 @@ pub struct Cli {
     pub overrides: Overrides,
     #[command(subcommand)]
     pub command: Command,
-}
-
-/// Configuration overrides: the highest layer. (The passphrase is not a
-/// flag, as command lines are visible to every user; use a credential.)
-#[derive(Debug, Args, Default)]
-pub struct Overrides {
-    /// Network name (1-32 bytes).
-    #[arg(long, global = true)]
-    pub ssid: Option<String>,
-    /// Security: wpa2, wpa3-transition, auto or open.
-    #[arg(long, global = true)]
-    pub security: Option<Security>,
-    /// Regulatory country code, e.g. DE (needed for 5 GHz).
-    #[arg(long, global = true)]
-    pub country: Option<String>,
-    /// Channel (ignored where the AP must follow an upstream station).
-    #[arg(long, global = true)]
-    pub channel: Option<u16>,
-    /// The phy to use: its name (phy1), index, or MAC address.
-    #[arg(long, global = true)]
-    pub phy: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -186,15 +166,7 @@ pub struct Context {
 impl Context {
     pub fn new(cli: &Cli) -> Context {
         let root = cli.root.clone().unwrap_or_else(|| PathBuf::from("/"));
-        let o = &cli.overrides;
-        let flags = Layer {
-            ssid: o.ssid.clone(),
-            security: o.security,
-            country: o.country.clone(),
-            channel: o.channel,
-            phy: o.phy.clone(),
-            ..Layer::default()
-        };
+        let flags = cli.overrides.layer();
         Context {
             dry_run: cli.root.is_some(),
             cli_facts: cli.facts.clone(),

@@ -7,6 +7,7 @@ pub mod detect;
 pub mod facts;
 pub mod fsutil;
 pub mod hostapd;
+pub mod overrides;
 pub mod plan;
 pub mod render;
 pub mod state;
