@@ -28,7 +28,8 @@ pub enum OverlayError {
     },
     #[error(transparent)]
     Layer(#[from] LayerError),
-    #[error("{}: [appliance]: cannot write it as TOML: {source}", file.display())]
+    /// The cause is left to the chain, which `softap-build` prints.
+    #[error("{}: [appliance]: cannot write it as TOML", file.display())]
     Appliance {
         file: PathBuf,
         #[source]

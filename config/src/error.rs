@@ -1,5 +1,8 @@
 //! What can go wrong reading configuration: each error names the file (and
 //! where there is one, the line and column) and the key, and keeps its cause.
+//! The agent prints an error's `Display` alone, so a message carries the
+//! short form of its cause (a TOML error's message without its snippet) and
+//! the full cause stays reachable through `source()`.
 
 use std::num::ParseIntError;
 use std::path::PathBuf;
@@ -21,7 +24,7 @@ pub enum ConfigError {
         line: usize,
         column: usize,
         #[source]
-        source: toml::de::Error,
+        source: Box<toml::de::Error>,
     },
     #[error("credential {}: {source}", path.display())]
     Credential {
@@ -53,6 +56,6 @@ pub enum ValueError {
     Invalid {
         key: &'static str,
         #[source]
-        source: toml::de::Error,
+        source: Box<toml::de::Error>,
     },
 }

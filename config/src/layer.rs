@@ -133,7 +133,7 @@ impl Layer {
             .try_into()
             .map_err(|source| ValueError::Invalid {
                 key: key.name,
-                source,
+                source: Box::new(source),
             })
     }
 }
@@ -179,7 +179,7 @@ fn parse_error(text: &str, path: &Path, source: toml::de::Error) -> ConfigError 
         path: path.to_path_buf(),
         line,
         column,
-        source,
+        source: Box::new(source),
     }
 }
 
