@@ -8,6 +8,7 @@ pub mod build;
 pub mod compress;
 pub mod disk;
 pub mod flash;
+pub mod host;
 pub mod layer;
 pub mod oci;
 pub mod overlay;

@@ -2,12 +2,16 @@
 //! refusals, then a full flash of a real disk image over a target full of
 //! garbage, checked with the filesystem tools and byte comparison.
 
+mod common;
+
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use sha2::{Digest, Sha256};
 use softap_build::disk::{assemble, DiskInputs};
+
+use common::require;
 use softap_build::flash::{run, FlashError, FlashOptions};
 
 struct Fake {
@@ -181,10 +185,7 @@ fn flashes_only_data_and_verifies() {
         ("e2fsck", "e2fsprogs"),
         ("fsck.fat", "dosfstools"),
     ] {
-        assert!(
-            softap_build::disk::tools::find(p).is_some(),
-            "{p} is missing: apt-get install {pkg}"
-        );
+        require(p, pkg);
     }
     let work = tempfile::tempdir().unwrap();
     // A real disk image: a small tree with a fake kernel.

@@ -508,12 +508,7 @@ fn the_cli_builds_it_as_the_flake_does_and_keeps_the_last_good_output() {
 /// is and builds the closure; only `store_root` is added to read the fake store.
 #[test]
 fn the_flakes_image_spec_is_accepted_and_builds() {
-    let nix_instantiate = std::env::var_os("PATH")
-        .and_then(|p| std::env::split_paths(&p).find(|d| d.join("nix-instantiate").is_file()))
-        .map(|d| d.join("nix-instantiate"));
-    let Some(nix_instantiate) = nix_instantiate else {
-        panic!("`nix-instantiate` is not installed: apt-get install nix-bin (listed in scripts/packages/test-nix.txt)");
-    };
+    let nix_instantiate = require("nix-instantiate", "nix-bin");
     require("skopeo", "skopeo");
     let tmp = tempfile::tempdir().unwrap();
     let store = FakeStore::new(&tmp.path().join("store-root"));

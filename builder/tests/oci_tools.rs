@@ -11,12 +11,7 @@ use common::*;
 use softap_build::{build, BuildOptions};
 
 fn opts(tmp: &Path) -> BuildOptions {
-    BuildOptions {
-        out_dir: tmp.join("out"),
-        cache_dir: Some(tmp.join("cache")),
-        progress: false,
-        source_date_epoch: None,
-    }
+    options(&tmp.join("out"), &tmp.join("cache"))
 }
 
 fn umoci_unpack(image: &str, dest: &Path) -> std::collections::BTreeMap<String, Node> {

@@ -16,32 +16,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
-use serde::{Deserialize, Serialize};
-
-/// `[base] kind = "nix-closure"`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct NixClosureSpec {
-    /// A `closureInfo` output directory (`store-paths`, `registration`).
-    #[serde(default)]
-    pub closure_info: Option<PathBuf>,
-    /// Or an explicit list of store paths (already closed under references).
-    #[serde(default)]
-    pub store_paths: Vec<PathBuf>,
-    /// The NixOS system toplevel whose `init` becomes `/sbin/init`.
-    #[serde(default)]
-    pub toplevel: Option<PathBuf>,
-    /// Most layers the Nix base may take (its skeleton layer included); the
-    /// least popular store paths share the last one. Default and maximum
-    /// [`MAX_LAYERS`].
-    #[serde(default)]
-    pub max_layers: Option<u32>,
-    /// Where the store's files are read: `/nix/store/x` is read from
-    /// `<store_root>/nix/store/x`. Default `/`. For a store copied elsewhere
-    /// (`nix copy --to ./root`) and for tests.
-    #[serde(default)]
-    pub store_root: Option<PathBuf>,
-}
+pub use crate::spec::NixClosureSpec;
 
 /// Containers fail past 127 layers (the overlay mount's argument size);
 /// nixpkgs caps at 100, and so does this, leaving room for overlays.

@@ -6,6 +6,7 @@
 //! `[[overlay]]` lists are appended, `[appliance]` and maps are deep-merged,
 //! `[base]` is replaced as a whole).
 
+mod base;
 mod raw;
 mod tagged;
 
@@ -14,9 +15,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use crate::base::debian::DebianSpec;
-use crate::base::nix::NixClosureSpec;
-
+pub use base::{DebianSpec, NixClosureSpec};
 pub use raw::Compression;
 
 /// Where in which file a value was written.

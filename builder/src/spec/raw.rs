@@ -6,10 +6,10 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use toml::Spanned;
 
+use super::base::DebianSpec;
+use super::base::NixClosureSpec;
 use super::tagged::Tagged;
 use super::{Base, Container, Image, Location, Output, Overlay, Spec, SpecError, SpecPath};
-use crate::base::debian::DebianSpec;
-use crate::base::nix::NixClosureSpec;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
