@@ -11,7 +11,8 @@
 //!
 //! The build uses them as the whole base (a NixOS container closure has no
 //! kernel to split off): `Base::NixClosure(n) => return Ok(nix::layers(n, sde)?)`
-//! in `build::base_layers`, `NixError` converting into `BuildError::Nix`.
+//! in `base_layers` (builder/src/build/plan.rs), `NixError` converting into
+//! `BuildError::Nix`.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
