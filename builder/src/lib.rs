@@ -5,7 +5,9 @@
 //! [`build::check`]; the layer model in [`layer`] is the hook for other bases.
 pub mod base;
 pub mod build;
+pub mod cause;
 pub mod compress;
+pub mod digest;
 pub mod disk;
 pub mod flash;
 pub mod host;

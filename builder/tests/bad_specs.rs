@@ -25,9 +25,9 @@ fn fails(text: &str, setup: impl FnOnce(&Path)) -> String {
     setup(tmp.path());
     let spec = write_spec(tmp.path(), "spec.toml", text);
     let out = tmp.path().join("out");
-    let err = build(&spec, &options(&out, &tmp.path().join("cache")))
-        .expect_err("the build must fail")
-        .to_string();
+    let err =
+        build(&spec, &options(&out, &tmp.path().join("cache"))).expect_err("the build must fail");
+    let err = message(&err);
     assert!(!out.exists(), "{} was created: {err}", out.display());
     let file = spec.display().to_string();
     assert!(err.contains(&file), "error does not name {file}: {err}");

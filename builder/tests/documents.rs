@@ -41,13 +41,8 @@ fn tiny_image_documents() {
     )
     .unwrap();
     let dir = tmp.path().join("out/tiny.oci");
-    let blob = |d: &str| {
-        fs::read(
-            dir.join("blobs/sha256")
-                .join(d.trim_start_matches("sha256:")),
-        )
-        .unwrap()
-    };
+    let blob =
+        |d: &oci_spec::image::Digest| fs::read(dir.join("blobs/sha256").join(d.digest())).unwrap();
     assert_eq!(
         fs::read_to_string(dir.join("oci-layout")).unwrap(),
         r#"{"imageLayoutVersion":"1.0.0"}"#

@@ -49,8 +49,8 @@ fn umoci_reproduces_the_input_tree() {
     assert_eq!(v["Architecture"], "amd64");
     assert_eq!(v["Os"], "linux");
     assert_eq!(v["Created"], "2025-01-01T00:00:00Z");
-    assert_eq!(v["Digest"], report.manifest_digest);
-    assert_eq!(v["Layers"][0], report.layers[0].digest);
+    assert_eq!(v["Digest"], report.manifest_digest.to_string());
+    assert_eq!(v["Layers"][0], report.layers[0].digest.to_string());
 
     let copy = tmp.path().join("copy");
     run(Command::new("skopeo")
@@ -192,10 +192,7 @@ fn upper_layers_land_where_they_belong_and_podman_loads_the_archive() {
     // podman load works here (podman run does not: see DESIGN.md).
     let out = run(Command::new("podman").arg("load").arg("-i").arg(&archive));
     assert!(out.contains("Loaded image"), "{out}");
-    let id = report
-        .config_digest
-        .trim_start_matches("sha256:")
-        .to_owned();
+    let id = report.config_digest.digest().to_owned();
     let images = run(Command::new("podman").args(["images", "--no-trunc", "--format", "{{.ID}}"]));
     assert!(images.contains(&id), "podman has no image {id}:\n{images}");
     let _ = Command::new("podman").args(["rmi", "-f", &id]).output();

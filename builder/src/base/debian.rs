@@ -25,7 +25,7 @@ pub enum DebianError {
         value: String,
         what: &'static str,
     },
-    #[error("{path}: {source}")]
+    #[error("{}", path.display())]
     Io {
         path: PathBuf,
         source: std::io::Error,

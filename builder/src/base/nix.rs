@@ -32,7 +32,7 @@ pub enum NixError {
     NoPaths,
     #[error("[base] kind = \"nix-closure\": give `closure_info` or `store_paths`, not both")]
     BothSources,
-    #[error("{}: {source}", path.display())]
+    #[error("{}", path.display())]
     Read {
         path: PathBuf,
         source: std::io::Error,
@@ -49,6 +49,19 @@ pub enum NixError {
     ToplevelNotInClosure { toplevel: String },
     #[error("store path {store_path}: {message}")]
     StorePath { store_path: String, message: String },
+    #[error("store path {store_path}: cannot read {}", path.display())]
+    ReadStorePath {
+        store_path: String,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("store path {store_path}")]
+    WalkStorePath {
+        store_path: String,
+        #[source]
+        source: crate::layer::LayerError,
+    },
     #[error("max_layers = {value}: must be between 2 and {MAX_LAYERS} (containers fail past 127 layers)")]
     MaxLayers { value: u32 },
 }

@@ -9,9 +9,10 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use super::error::BuildError;
 use super::plan::id;
 use crate::compress::{self, Encoder, HashWriter};
+use crate::digest;
 use crate::layer::{tarwrite, Layer};
 use crate::spec::Spec;
-use crate::store::{BlobInfo, Store, StoreError};
+use crate::store::{self, BlobInfo, Store};
 
 /// Bump when the layer format changes, so cached layers are not reused.
 const LAYER_FORMAT: &str = "softap-layer-v1";
@@ -44,10 +45,12 @@ pub fn write_layer(
         .compression_level
         .unwrap_or_else(|| compress::default_level(c));
     let compressor = compress::describe(c, level);
-    let content = layer.content_key().map_err(|e| BuildError::Plan {
-        layer: layer.name.clone(),
-        message: format!("reading content: {e}"),
-    })?;
+    let content = layer
+        .content_key()
+        .map_err(|source| BuildError::ReadLayer {
+            layer: layer.name.clone(),
+            source,
+        })?;
     let key = hex::encode(id(&[
         LAYER_FORMAT.as_bytes(),
         &content,
@@ -59,13 +62,10 @@ pub fn write_layer(
     }
     let started = Instant::now();
     let tmp = store.temp()?;
-    let file = tmp.reopen().map_err(|e| StoreError {
-        path: tmp.path().to_owned(),
-        source: e,
-    })?;
-    let werr = |e: std::io::Error| BuildError::Plan {
+    let file = tmp.reopen().map_err(store::err(tmp.path()))?;
+    let werr = |source| BuildError::WriteBlob {
         layer: layer.name.clone(),
-        message: format!("writing blob: {e}"),
+        source,
     };
     let blob = HashWriter::new(BufWriter::with_capacity(1 << 20, file));
     let enc = Encoder::new(c, level, blob).map_err(werr)?;
@@ -79,8 +79,8 @@ pub fn write_layer(
     std::io::Write::flush(&mut buf).map_err(werr)?;
     drop(buf);
     let info = BlobInfo {
-        digest: format!("sha256:{}", hex::encode(digest)),
-        diff_id: format!("sha256:{}", hex::encode(diff_id)),
+        digest: digest::from_sha256(digest).map_err(store::StoreError::from)?,
+        diff_id: digest::from_sha256(diff_id).map_err(store::StoreError::from)?,
         size,
         media_type: compress::media_type(c).to_owned(),
         compressor,

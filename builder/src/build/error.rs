@@ -1,4 +1,6 @@
-//! What can stop a build: each stage's error, kept as the cause.
+//! What can stop a build: each stage's error, kept as the cause. Like every
+//! error of this crate, each says what failed at its level and leaves its
+//! cause to `source()`: [`crate::cause::chain`] prints the whole chain.
 
 use std::path::{Path, PathBuf};
 
@@ -22,19 +24,30 @@ pub enum BuildError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Oci(#[from] OciError),
-    #[error("Debian base: {0}")]
+    #[error("Debian base")]
     Debian(#[from] debian::DebianError),
-    #[error("Nix base: {0}")]
+    #[error("Nix base")]
     Nix(#[from] nix::NixError),
-    #[error("disk: {0}")]
+    #[error("disk")]
     Disk(#[from] disk::DiskError),
-    #[error("{}: {source}", path.display())]
+    #[error("{}", path.display())]
     Output {
         path: PathBuf,
+        #[source]
         source: std::io::Error,
     },
-    #[error("layer {layer}: {message}")]
-    Plan { layer: String, message: String },
+    #[error("layer {layer}: reading content")]
+    ReadLayer {
+        layer: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("layer {layer}: writing blob")]
+    WriteBlob {
+        layer: String,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("{at}: {layer}: {message}")]
     Upper {
         at: Location,

@@ -2,13 +2,14 @@
 
 use std::path::PathBuf;
 
+use oci_spec::image::Digest;
 use serde::Serialize;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct LayerReport {
     pub name: String,
-    pub digest: String,
-    pub diff_id: String,
+    pub digest: Digest,
+    pub diff_id: Digest,
     /// Compressed size.
     pub size: u64,
     /// Uncompressed file data.
@@ -31,8 +32,8 @@ pub struct DiskSummary {
 pub struct BuildReport {
     pub name: String,
     pub tag: String,
-    pub manifest_digest: String,
-    pub config_digest: String,
+    pub manifest_digest: Digest,
+    pub config_digest: Digest,
     pub layers: Vec<LayerReport>,
     /// Layers kept out of the OCI image (kernel content), used by the disk.
     pub disk_only_layers: Vec<String>,

@@ -58,7 +58,7 @@ pub struct DiskReport {
 pub enum DiskError {
     #[error(transparent)]
     Host(#[from] HostError),
-    #[error("{path}: {source}")]
+    #[error("{}", path.display())]
     Io {
         path: PathBuf,
         source: std::io::Error,

@@ -38,7 +38,7 @@ impl std::fmt::Display for Location {
 
 #[derive(Debug, thiserror::Error)]
 pub enum SpecError {
-    #[error("cannot read spec {}: {source}", file.display())]
+    #[error("cannot read spec {}", file.display())]
     Read {
         file: PathBuf,
         source: std::io::Error,

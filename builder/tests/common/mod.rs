@@ -36,6 +36,11 @@ pub fn options(out: &Path, cache: &Path) -> BuildOptions {
     }
 }
 
+/// An error and its causes as `softap-build` prints them.
+pub fn message(e: &(dyn std::error::Error + 'static)) -> String {
+    softap_build::cause::chain(e)
+}
+
 pub fn run(cmd: &mut Command) -> String {
     let out = cmd
         .output()
