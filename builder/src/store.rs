@@ -24,7 +24,7 @@ pub enum StoreError {
         #[source]
         source: io::Error,
     },
-    #[error("cache: a blob's digest")]
+    #[error("cache: invalid blob digest")]
     Digest(#[from] OciSpecError),
 }
 
