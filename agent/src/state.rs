@@ -35,7 +35,7 @@ pub struct State {
     pub bridge: Option<String>,
     pub channel: Option<u16>,
     pub ssid: Option<String>,
-    pub security: Option<crate::plan::SecurityMode>,
+    pub security: Option<crate::security::SecurityMode>,
     /// The AP interface hostapd serves.
     pub interface: Option<String>,
     /// Hash of the merged configuration (passphrase included).

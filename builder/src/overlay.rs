@@ -1,7 +1,6 @@
 //! The upper layers' entries: overlay trees (with `*.j2` templates rendered),
 //! the agent binary and the appliance defaults.
 
-use std::io::Read;
 use std::path::PathBuf;
 
 use crate::layer::entry::{Data, Entry, Kind};
@@ -26,7 +25,7 @@ pub enum OverlayError {
         at: Location,
         file: PathBuf,
         #[source]
-        source: std::io::Error,
+        source: crate::capped::CappedError,
     },
     #[error("{at}: template {}{}", file.display(), line.map(|l| format!(": line {l}")).unwrap_or_default())]
     Template {
@@ -98,6 +97,9 @@ pub fn overlay_entries(spec: &Spec) -> Result<Vec<(&Overlay, Vec<Entry>)>, Overl
     Ok(all)
 }
 
+/// The largest `.j2` template read (real ones are a few KiB).
+pub const MAX_TEMPLATE_BYTES: u64 = 1 << 20;
+
 /// The template context: the overlay's `vars` at the top level, plus
 /// `image` and `appliance` tables.
 fn render(spec: &Spec, o: &Overlay, src: &std::path::Path) -> Result<Vec<u8>, OverlayError> {
@@ -108,14 +110,13 @@ fn render(spec: &Spec, o: &Overlay, src: &std::path::Path) -> Result<Vec<u8>, Ov
         line: source.line(),
         source,
     };
-    let mut text = String::new();
-    std::fs::File::open(src)
-        .and_then(|mut f| f.read_to_string(&mut text))
-        .map_err(|source| OverlayError::ReadTemplate {
+    let text = crate::capped::read_to_string(src, MAX_TEMPLATE_BYTES).map_err(|source| {
+        OverlayError::ReadTemplate {
             at: o.path.at.clone(),
             file: src.to_owned(),
             source,
-        })?;
+        }
+    })?;
     let mut env = minijinja::Environment::new();
     env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
     env.set_keep_trailing_newline(true);

@@ -227,3 +227,123 @@ fn appliance_passphrase_is_refused_as_a_secret_in_a_layer() {
     );
     assert!(e.contains("would be stored in the image"), "{e}");
 }
+
+#[test]
+fn an_extends_chain_of_thousands_of_files_is_refused_naming_the_chain() {
+    // Each file extends the next; the last one holds the real spec. Read
+    // without a bound, this overflowed the stack.
+    let e = fails(&format!("extends = \"c1.toml\"\n{}", image()), |d| {
+        for i in 1..3000 {
+            fs::write(
+                d.join(format!("c{i}.toml")),
+                format!("extends = \"c{}.toml\"\n", i + 1),
+            )
+            .unwrap();
+        }
+        fs::write(d.join("c3000.toml"), BASE).unwrap();
+    });
+    let limit = softap_build::spec::MAX_EXTENDS_DEPTH;
+    assert!(e.contains(&format!("longer than {limit} files")), "{e}");
+    assert!(e.contains("key `extends`"), "{e}");
+    // The chain, from the file given to the one that was one too many.
+    assert!(e.contains("/spec.toml -> /"), "{e}");
+    assert!(e.ends_with(&format!("/c{limit}.toml")), "{e}");
+}
+
+#[test]
+fn an_extends_chain_at_the_limit_is_read() {
+    let tmp = tempfile::tempdir().unwrap();
+    fs::create_dir(tmp.path().join("root")).unwrap();
+    let limit = softap_build::spec::MAX_EXTENDS_DEPTH;
+    for i in 1..limit - 1 {
+        fs::write(
+            tmp.path().join(format!("c{i}.toml")),
+            format!("extends = \"c{}.toml\"\n", i + 1),
+        )
+        .unwrap();
+    }
+    fs::write(tmp.path().join(format!("c{}.toml", limit - 1)), BASE).unwrap();
+    let spec = write_spec(
+        tmp.path(),
+        "spec.toml",
+        &format!("extends = \"c1.toml\"\n{}", image()),
+    );
+    let s = softap_build::spec::load(&spec, None).unwrap();
+    assert_eq!(s.image.name, "bad");
+}
+
+#[test]
+fn an_epoch_past_ustar_octal_is_refused() {
+    let max = softap_build::spec::MAX_EPOCH;
+    assert_eq!(max, 0o77777777777, "ustar's 11 octal digits");
+    let e = fails(
+        &format!(
+            "[image]\nname = \"bad\"\nsource_date_epoch = {}\n{BASE}",
+            max + 1
+        ),
+        |_| {},
+    );
+    assert!(
+        e.contains("spec.toml:3:21: key `image.source_date_epoch`"),
+        "{e}"
+    );
+    assert!(e.contains(&max.to_string()), "{e}");
+
+    // The environment's value is held to the same bound.
+    let tmp = tempfile::tempdir().unwrap();
+    fs::create_dir(tmp.path().join("root")).unwrap();
+    let spec = write_spec(
+        tmp.path(),
+        "spec.toml",
+        &format!("[image]\nname = \"bad\"\n{BASE}"),
+    );
+    let load = |env: i64| softap_build::spec::load(&spec, Some(&env.to_string()));
+    let e = load(max + 1).unwrap_err().to_string();
+    assert!(e.contains("SOURCE_DATE_EPOCH"), "{e}");
+    // The year 9999, accepted before, is read back as 1901 by umoci.
+    assert!(load(253_402_300_799).is_err());
+    assert_eq!(load(max).unwrap().image.source_date_epoch, max as u64);
+}
+
+#[test]
+fn a_spec_larger_than_the_cap_is_refused() {
+    let cap = softap_build::spec::MAX_SPEC_BYTES as usize;
+    // Valid TOML all the way: only its size is wrong.
+    let padding = format!("# {}\n", "x".repeat(1000)).repeat(cap / 1000 + 1);
+    let e = fails(&format!("{}{BASE}{padding}", image()), |_| {});
+    assert!(e.contains(&format!("larger than {cap} bytes")), "{e}");
+}
+
+#[test]
+fn a_spec_it_extends_larger_than_the_cap_is_refused_naming_it() {
+    let cap = softap_build::spec::MAX_SPEC_BYTES as usize;
+    let tmp = tempfile::tempdir().unwrap();
+    fs::create_dir(tmp.path().join("root")).unwrap();
+    let padding = format!("# {}\n", "x".repeat(1000)).repeat(cap / 1000 + 1);
+    write_spec(tmp.path(), "big.toml", &format!("{BASE}{padding}"));
+    let spec = write_spec(
+        tmp.path(),
+        "spec.toml",
+        &format!("extends = \"big.toml\"\n{}", image()),
+    );
+    let e = softap_build::spec::load(&spec, None)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("big.toml"), "{e}");
+    assert!(e.contains(&format!("larger than {cap} bytes")), "{e}");
+}
+
+#[test]
+fn a_template_larger_than_the_cap_is_refused_naming_it() {
+    let cap = softap_build::overlay::MAX_TEMPLATE_BYTES as usize;
+    let e = fails(
+        &format!("{}{BASE}[[overlay]]\npath = \"ov\"\n", image()),
+        |d| {
+            fs::create_dir_all(d.join("ov/etc")).unwrap();
+            fs::write(d.join("ov/etc/big.conf.j2"), "x".repeat(cap + 1)).unwrap();
+        },
+    );
+    assert!(e.contains("big.conf.j2"), "{e}");
+    assert!(e.contains("spec.toml:8:8: template"), "{e}");
+    assert!(e.contains(&format!("larger than {cap} bytes")), "{e}");
+}

@@ -200,6 +200,12 @@ fn fixed_size_and_refusals() {
     let d = tempfile::tempdir().unwrap();
     let (img, report) = build(d.path(), "big", Some(1 << 30));
     assert_eq!(fs::metadata(&img).unwrap().len(), 1 << 30);
+    // Readable by all, as the OCI archive is.
+    assert_eq!(
+        std::os::unix::fs::PermissionsExt::mode(&fs::metadata(&img).unwrap().permissions())
+            & 0o7777,
+        0o644
+    );
     assert_eq!(report.root.end(), (1 << 30) - (1 << 20));
 
     let scratch = d.path().join("small.tree");
@@ -218,8 +224,20 @@ fn fixed_size_and_refusals() {
     assert!(matches!(e, DiskError::TooSmall { .. }), "{e}");
     fs::remove_file(root.join("boot/initrd.img-6.1.0-9-amd64")).unwrap();
     let e = assemble(&inputs(None)).unwrap_err();
-    assert!(matches!(e, DiskError::NoKernel { .. }), "{e}");
+    assert!(matches!(e, DiskError::NoKernel), "{e}");
     assert!(e.to_string().contains("linux-image-amd64"));
+    // Without /boot at all, the same: the base has no kernel (not an I/O
+    // error naming the scratch tree).
+    let boot = d.path().join("boot.away");
+    fs::rename(root.join("boot"), &boot).unwrap();
+    let e = assemble(&inputs(None)).unwrap_err();
+    assert!(matches!(e, DiskError::NoKernel), "{e}");
+    assert!(e.to_string().starts_with("no kernel in the base"), "{e}");
+    assert!(
+        !e.to_string().contains(&d.path().display().to_string()),
+        "{e}"
+    );
+    fs::rename(&boot, root.join("boot")).unwrap();
     let e = assemble(&DiskInputs {
         esp_files: &[("../x".to_owned(), vec![])],
         ..inputs(None)
@@ -227,7 +245,7 @@ fn fixed_size_and_refusals() {
     .unwrap_err();
     assert!(matches!(
         e,
-        DiskError::NoKernel { .. } | DiskError::BadEspPath { .. }
+        DiskError::NoKernel | DiskError::BadEspPath { .. }
     ));
     // Refusals write nothing, not even a temporary file.
     assert!(!out.exists());

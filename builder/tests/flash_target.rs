@@ -1,6 +1,7 @@
 //! `flash` against a file-backed target described by a fake sysfs: the
 //! refusals, then a full flash of a real disk image over a target full of
-//! garbage, checked with the filesystem tools and byte comparison.
+//! garbage, checked with the filesystem tools and byte comparison, and over
+//! a target that held an ISO, checked with `blkid -p`.
 
 mod common;
 
@@ -9,10 +10,10 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use sha2::{Digest, Sha256};
-use softap_build::disk::{assemble, DiskInputs};
+use softap_build::disk::{assemble, DiskInputs, DiskReport};
+use softap_build::flash::{run, FlashError, FlashOptions};
 
 use common::require;
-use softap_build::flash::{run, FlashError, FlashOptions};
 
 struct Fake {
     _dir: tempfile::TempDir,
@@ -178,18 +179,9 @@ fn refuses_fixed_mounted_small_and_partition_targets() {
     );
 }
 
-#[test]
-fn flashes_only_data_and_verifies() {
-    for (p, pkg) in [
-        ("sfdisk", "fdisk"),
-        ("e2fsck", "e2fsprogs"),
-        ("fsck.fat", "dosfstools"),
-    ] {
-        require(p, pkg);
-    }
-    let work = tempfile::tempdir().unwrap();
-    // A real disk image: a small tree with a fake kernel.
-    let root = work.path().join("root");
+/// A real disk image: a small tree with a fake kernel.
+fn disk_image(work: &Path) -> (PathBuf, DiskReport) {
+    let root = work.join("root");
     for d in ["boot", "usr/lib/systemd/boot/efi", "etc"] {
         fs::create_dir_all(root.join(d)).unwrap();
     }
@@ -205,7 +197,7 @@ fn flashes_only_data_and_verifies() {
     )
     .unwrap();
     fs::write(root.join("etc/os-release"), b"ID=debian\n").unwrap();
-    let image = work.path().join("disk.raw");
+    let image = work.join("disk.raw");
     let disk = assemble(&DiskInputs {
         root_tree: &root,
         esp_files: &[],
@@ -215,6 +207,21 @@ fn flashes_only_data_and_verifies() {
         size: None,
     })
     .unwrap();
+
+    (image, disk)
+}
+
+#[test]
+fn flashes_only_data_and_verifies() {
+    for (p, pkg) in [
+        ("sfdisk", "fdisk"),
+        ("e2fsck", "e2fsprogs"),
+        ("fsck.fat", "dosfstools"),
+    ] {
+        require(p, pkg);
+    }
+    let work = tempfile::tempdir().unwrap();
+    let (image, disk) = disk_image(work.path());
 
     let f = fake(disk.size + (64 << 20), true);
     let report = run(&options(&f, &image)).expect("flash");
@@ -267,6 +274,65 @@ fn flashes_only_data_and_verifies() {
         "fsck.fat on the flashed ESP: {}",
         String::from_utf8_lossy(&fsck.stdout)
     );
-    // Past the image the target is untouched.
-    assert!(bytes[disk.size as usize..].iter().all(|&b| b != 0));
+    // Past the image the target is untouched but for its last MiB, where a
+    // backup GPT or another signature may lie: that is zeroed.
+    let last_mib = bytes.len() - (1 << 20);
+    assert!(bytes[disk.size as usize..last_mib].iter().all(|&b| b != 0));
+    assert!(bytes[last_mib..].iter().all(|&b| b == 0));
+    assert_eq!(report.zeroed, 1 << 20, "{report:?}");
+}
+
+/// `blkid -p -o export` of a file: every signature found by low-level
+/// probing (exit status 2 means none).
+fn blkid(p: &Path) -> String {
+    let o = Command::new("blkid")
+        .args(["-p", "-o", "export"])
+        .arg(p)
+        .output()
+        .unwrap();
+    format!(
+        "status {:?}\n{}{}",
+        o.status.code(),
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+#[test]
+fn a_stick_that_held_an_iso_keeps_no_old_signature() {
+    for (p, pkg) in [("xorriso", "xorriso"), ("blkid", "util-linux")] {
+        require(p, pkg);
+    }
+    let work = tempfile::tempdir().unwrap();
+    let (image, disk) = disk_image(work.path());
+
+    // The stick held an ISO (a live image, say) before.
+    let content = work.path().join("iso-content");
+    fs::create_dir(&content).unwrap();
+    fs::write(content.join("README.TXT"), b"an old live image\n").unwrap();
+    let iso = work.path().join("old.iso");
+    let o = Command::new("xorriso")
+        .args(["-as", "mkisofs", "-quiet", "-V", "OLD_LIVE", "-o"])
+        .arg(&iso)
+        .arg(&content)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let f = fake(disk.size + (64 << 20), true);
+    let iso_bytes = fs::read(&iso).unwrap();
+    std::os::unix::fs::FileExt::write_all_at(
+        &fs::OpenOptions::new().write(true).open(&f.target).unwrap(),
+        &iso_bytes,
+        0,
+    )
+    .unwrap();
+    let before = blkid(&f.target);
+    assert!(before.contains("TYPE=iso9660"), "{before}");
+
+    run(&options(&f, &image)).expect("flash");
+    let after = blkid(&f.target);
+    assert!(after.starts_with("status Some(0)"), "{after}");
+    assert!(after.contains("PTTYPE=gpt"), "{after}");
+    assert!(!after.contains("iso9660"), "{after}");
+    assert!(!after.contains("\nTYPE="), "{after}");
 }

@@ -41,6 +41,12 @@ fn umoci_reproduces_the_input_tree() {
     assert_eq!(report.layers.len(), 1, "{report:?}");
     let archive = tmp.path().join("out/tree.oci.tar");
     assert_eq!(report.oci_archive.as_deref(), Some(archive.as_path()));
+    // Readable by all, as the raw disk is.
+    assert_eq!(
+        std::os::unix::fs::PermissionsExt::mode(&fs::metadata(&archive).unwrap().permissions())
+            & 0o7777,
+        0o644
+    );
 
     let inspect = run(Command::new("skopeo")
         .arg("inspect")
@@ -196,4 +202,47 @@ fn upper_layers_land_where_they_belong_and_podman_loads_the_archive() {
     let images = run(Command::new("podman").args(["images", "--no-trunc", "--format", "{{.ID}}"]));
     assert!(images.contains(&id), "podman has no image {id}:\n{images}");
     let _ = Command::new("podman").args(["rmi", "-f", &id]).output();
+}
+
+/// The latest SOURCE_DATE_EPOCH a spec may give is read back by umoci as
+/// written: the bound in spec/raw.rs is where tar times stop round-tripping.
+#[test]
+fn umoci_reads_the_largest_accepted_epoch_back() {
+    require("umoci", "umoci");
+    let max = softap_build::spec::MAX_EPOCH;
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("root");
+    fs::create_dir_all(root.join("etc")).unwrap();
+    fs::write(root.join("etc/hostname"), "x\n").unwrap();
+    // Times are clamped down to the epoch, never raised: start at it.
+    let t = filetime::FileTime::from_unix_time(max, 0);
+    for p in [root.join("etc/hostname"), root.join("etc"), root.clone()] {
+        filetime::set_file_mtime(&p, t).unwrap();
+    }
+    let spec = write_spec(
+        tmp.path(),
+        "max.toml",
+        &format!(
+            "[image]\nname = \"max\"\nsource_date_epoch = {max}\n\
+             [base]\nkind = \"rootfs\"\npath = \"root\"\n\
+             [output]\noci_archive = false\noci_dir = true\n"
+        ),
+    );
+    build(&spec, &opts(tmp.path())).unwrap();
+    let dest = tmp.path().join("u");
+    run(Command::new("umoci")
+        .args(["unpack", "--image"])
+        .arg(format!(
+            "{}:latest",
+            tmp.path().join("out/max.oci").display()
+        ))
+        .arg(&dest));
+    for p in ["etc/hostname", "etc"] {
+        let m = fs::symlink_metadata(dest.join("rootfs").join(p)).unwrap();
+        assert_eq!(
+            filetime::FileTime::from_last_modification_time(&m).unix_seconds(),
+            max,
+            "{p}"
+        );
+    }
 }

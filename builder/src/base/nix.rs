@@ -37,6 +37,8 @@ pub enum NixError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error("{}: larger than {cap} bytes, the most a closure-info file may hold", path.display())]
+    TooLarge { path: PathBuf, cap: u64 },
     #[error("{}:{line}: {message}", file.display())]
     Parse {
         file: PathBuf,
@@ -185,12 +187,19 @@ pub fn parse_registration(text: &str, file: &Path) -> Result<Vec<PathInfo>, NixE
     Ok(out)
 }
 
+/// The largest closure-info file (`store-paths`, `registration`) read: a
+/// whole NixOS system's registration is a few MiB.
+pub const MAX_CLOSURE_INFO_BYTES: u64 = 64 << 20;
+
 /// Reads a closure-info directory and checks that `store-paths` and
 /// `registration` name the same paths and that every reference is inside.
 pub fn read_closure_info(dir: &Path) -> Result<Closure, NixError> {
     let read = |name: &str| {
         let path = dir.join(name);
-        std::fs::read(&path).map_err(|source| NixError::Read { path, source })
+        crate::capped::read(&path, MAX_CLOSURE_INFO_BYTES).map_err(|e| match e {
+            crate::capped::CappedError::Io(source) => NixError::Read { path, source },
+            crate::capped::CappedError::TooLarge { cap } => NixError::TooLarge { path, cap },
+        })
     };
     let text = |name: &str, bytes: &[u8]| {
         String::from_utf8(bytes.to_vec()).map_err(|_| NixError::Inconsistent {

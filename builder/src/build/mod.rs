@@ -5,9 +5,10 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+use crate::layer::source::{index_tar, Normalise};
 use crate::oci::{self, ImageLayer};
 use crate::overlay;
-use crate::spec::{self, Spec};
+use crate::spec::{self, Base, Spec};
 use crate::store::Store;
 
 mod blob;
@@ -46,6 +47,21 @@ fn env_epoch(opts: &BuildOptions) -> Option<String> {
 /// templates and checks the overlays' symlinks, without building anything.
 pub fn check(spec_path: &Path, opts: &BuildOptions) -> Result<Spec, BuildError> {
     let spec = spec::load(spec_path, env_epoch(opts).as_deref())?;
+    if let Base::Rootfs { path } = &spec.base {
+        // A tar base is read member by member at build time; reading its
+        // index here finds a hostile or broken archive before any build.
+        if !path.path.is_dir() {
+            index_tar(
+                &path.path,
+                &Normalise {
+                    source_date_epoch: spec.image.source_date_epoch,
+                    owner: None,
+                    fixed_mtime: false,
+                    xattrs: false,
+                },
+            )?;
+        }
+    }
     overlay::overlay_entries(&spec)?;
     overlay::appliance_entry(&spec)?;
     Ok(spec)

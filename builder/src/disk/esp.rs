@@ -31,8 +31,13 @@ pub fn find_kernel(boot: &Path) -> Result<Kernel, DiskError> {
         path: boot.to_owned(),
         source,
     };
+    let entries = match fs::read_dir(boot) {
+        // A base without /boot has no kernel either.
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(DiskError::NoKernel),
+        r => r.map_err(io)?,
+    };
     let mut versions = Vec::new();
-    for e in fs::read_dir(boot).map_err(io)? {
+    for e in entries {
         let name = e.map_err(io)?.file_name().to_string_lossy().into_owned();
         if let Some(v) = name.strip_prefix("vmlinuz-") {
             if boot.join(format!("initrd.img-{v}")).is_file() {
@@ -41,9 +46,7 @@ pub fn find_kernel(boot: &Path) -> Result<Kernel, DiskError> {
         }
     }
     versions.sort_by(|a, b| version_cmp(a, b));
-    let version = versions.pop().ok_or_else(|| DiskError::NoKernel {
-        boot: boot.to_owned(),
-    })?;
+    let version = versions.pop().ok_or(DiskError::NoKernel)?;
     Ok(Kernel {
         vmlinuz: boot.join(format!("vmlinuz-{version}")),
         initrd: boot.join(format!("initrd.img-{version}")),
@@ -225,10 +228,16 @@ mod tests {
     }
 
     #[test]
-    fn no_kernel_is_an_error_naming_boot() {
+    fn no_kernel_is_an_error_naming_the_base_not_the_scratch_tree() {
         let d = tempfile::tempdir().unwrap();
-        let e = find_kernel(d.path()).unwrap_err().to_string();
-        assert!(e.contains(&d.path().display().to_string()), "{e}");
+        // An empty /boot, then none at all.
+        for boot in [d.path().to_owned(), d.path().join("boot")] {
+            let e = find_kernel(&boot).unwrap_err();
+            assert!(matches!(e, DiskError::NoKernel), "{e}");
+            let e = e.to_string();
+            assert!(e.starts_with("no kernel in the base: "), "{e}");
+            assert!(!e.contains(&d.path().display().to_string()), "{e}");
+        }
     }
 
     #[test]

@@ -65,14 +65,18 @@ pub enum DiskError {
     },
     #[error("cannot understand the output of `{what}`")]
     Parse { what: String },
-    #[error("no kernel in {boot}: the disk needs /boot/vmlinuz-VERSION and /boot/initrd.img-VERSION (add linux-image-amd64 and initramfs-tools to disk_packages)")]
-    NoKernel { boot: PathBuf },
+    // The root tree is a scratch copy under the output directory: its path
+    // would tell the user nothing, so the message names the base instead.
+    #[error("no kernel in the base: the disk needs /boot/vmlinuz-VERSION and /boot/initrd.img-VERSION (add linux-image-amd64 and initramfs-tools to disk_packages)")]
+    NoKernel,
     #[error("no systemd-boot in the root tree ({path} is missing): add systemd-boot-efi to the packages")]
     NoBootloader { path: PathBuf },
     #[error("ESP file {path:?}: must be a relative path of plain FAT-safe names")]
     BadEspPath { path: String },
     #[error("a disk of {size} bytes is too small: the content needs {needed} bytes")]
     TooSmall { size: u64, needed: u64 },
+    #[error("the root tree's boot files: {0}")]
+    OutsideTree(#[from] crate::layer::LayerError),
 }
 
 /// Every host program assembling a disk runs.
@@ -99,6 +103,15 @@ pub fn assemble(inputs: &DiskInputs<'_>) -> Result<DiskReport, DiskError> {
     let bootloader = inputs.root_tree.join(esp::SYSTEMD_BOOT);
     if !bootloader.is_file() {
         return Err(DiskError::NoBootloader { path: bootloader });
+    }
+    // These are copied onto the ESP by path: each must be the tree's own
+    // file, not a link to one of the build host's.
+    for rel in [
+        format!("boot/vmlinuz-{}", kernel.version),
+        format!("boot/initrd.img-{}", kernel.version),
+        esp::SYSTEMD_BOOT.to_owned(),
+    ] {
+        crate::unpack::regular_file_inside(inputs.root_tree, &rel)?;
     }
     let extra: Vec<(Vec<String>, &[u8])> = inputs
         .esp_files
@@ -176,6 +189,12 @@ pub fn assemble(inputs: &DiskInputs<'_>) -> Result<DiskReport, DiskError> {
         inputs.source_date_epoch,
     )?;
 
+    // tempfile creates 0600; the disk is for other users and tools too, like
+    // the OCI archive.
+    image
+        .as_file()
+        .set_permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644))
+        .map_err(io(image.path()))?;
     image.as_file().sync_all().map_err(io(image.path()))?;
     let meta = image.as_file().metadata().map_err(io(image.path()))?;
     image.persist(inputs.out).map_err(|e| DiskError::Io {

@@ -30,6 +30,9 @@ pub enum LayerError {
     Walk { path: PathBuf, message: String },
     #[error("layer {layer}: {message}")]
     Content { layer: String, message: String },
+    /// An entry that would be written outside the tree or through a symlink.
+    #[error("`{path}`: {message}")]
+    Unsafe { path: String, message: String },
 }
 
 /// One image layer before it is written.

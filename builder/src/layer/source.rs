@@ -318,6 +318,34 @@ pub fn index_tar(archive: &Path, norm: &Normalise) -> Result<Vec<Entry>, LayerEr
         entry.xattrs = t.xattrs.clone();
         by_path.insert(path, entry);
     }
+    refuse_writes_through_links(&by_path).map_err(bad)?;
     warn_special(&special, archive);
     Ok(by_path.into_values().collect())
+}
+
+/// An archive with a symlink (or file) `etc` and a member `etc/x` would, when
+/// unpacked naively, write through its own link, possibly outside the tree:
+/// no honest root file system has such a pair, so the archive is refused.
+fn refuse_writes_through_links(by_path: &BTreeMap<String, Entry>) -> Result<(), String> {
+    for path in by_path.keys() {
+        let mut parent = super::entry::parent(path);
+        while !parent.is_empty() {
+            if let Some(p) = by_path.get(parent) {
+                let what = match &p.kind {
+                    Kind::Dir => {
+                        parent = super::entry::parent(parent);
+                        continue;
+                    }
+                    Kind::Symlink(t) => format!("a symlink to `{t}`"),
+                    Kind::File { .. } => "a file".to_owned(),
+                };
+                return Err(format!(
+                    "member `{path}` lies under `{parent}`, which is {what} in the same archive: \
+                     refusing an archive that writes through its own links"
+                ));
+            }
+            parent = super::entry::parent(parent);
+        }
+    }
+    Ok(())
 }

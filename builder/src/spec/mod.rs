@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 pub use base::{DebianSpec, NixClosureSpec};
-pub use raw::Compression;
+pub use raw::{Compression, MAX_EPOCH, MAX_EXTENDS_DEPTH, MAX_SPEC_BYTES};
 
 /// Where in which file a value was written.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -43,6 +43,8 @@ pub enum SpecError {
         file: PathBuf,
         source: std::io::Error,
     },
+    #[error("{}: the spec is larger than {cap} bytes, the most a spec may hold", file.display())]
+    TooLarge { file: PathBuf, cap: u64 },
     #[error("{at}: key `{key}`: {message}")]
     At {
         at: Location,

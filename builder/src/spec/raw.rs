@@ -192,15 +192,29 @@ fn normalise(p: &Path) -> PathBuf {
     out
 }
 
+/// The most spec files one `extends` chain may hold (the file given
+/// included). Real chains are two or three long; the bound keeps the
+/// recursion below from overflowing the stack on a generated chain.
+pub const MAX_EXTENDS_DEPTH: usize = 16;
+
+/// The largest spec file read (real ones are a few KiB).
+pub const MAX_SPEC_BYTES: u64 = 1 << 20;
+
 pub(super) fn load_chain(file: &Path) -> Result<Partial, SpecError> {
     let mut seen = Vec::new();
     load_one(file, &mut seen)
 }
 
 fn load_one(file: &Path, seen: &mut Vec<PathBuf>) -> Result<Partial, SpecError> {
-    let text = std::fs::read_to_string(file).map_err(|source| SpecError::Read {
-        file: file.to_owned(),
-        source,
+    let text = crate::capped::read_to_string(file, MAX_SPEC_BYTES).map_err(|e| match e {
+        crate::capped::CappedError::Io(source) => SpecError::Read {
+            file: file.to_owned(),
+            source,
+        },
+        crate::capped::CappedError::TooLarge { cap } => SpecError::TooLarge {
+            file: file.to_owned(),
+            cap,
+        },
     })?;
     let src = Source { file, text: &text };
     let dir = file.parent().unwrap_or(Path::new("/"));
@@ -236,6 +250,21 @@ fn load_one(file: &Path, seen: &mut Vec<PathBuf>) -> Result<Partial, SpecError> 
                     &at,
                     "extends",
                     format!("spec not found: looked for {}", target.display()),
+                ));
+            }
+            if seen.len() >= MAX_EXTENDS_DEPTH {
+                let chain: Vec<String> = seen
+                    .iter()
+                    .chain(std::iter::once(&target))
+                    .map(|p| p.display().to_string())
+                    .collect();
+                return Err(SpecError::at(
+                    &at,
+                    "extends",
+                    format!(
+                        "the extends chain is longer than {MAX_EXTENDS_DEPTH} files: {}",
+                        chain.join(" -> ")
+                    ),
                 ));
             }
             load_one(&target, seen)?
@@ -415,8 +444,15 @@ pub(crate) fn parse_size(s: &str) -> Option<u64> {
     n.checked_mul(mult)
 }
 
-/// The latest epoch accepted: 9999-12-31T23:59:59Z (tar and RFC 3339 limits).
-const MAX_EPOCH: i64 = 253_402_300_799;
+/// The latest epoch accepted: 8^11 - 1 = 8589934591 (2242-03-16T12:56:31Z),
+/// the largest mtime ustar's 11 octal digits hold. Past it the tar writer
+/// (layer/tarwrite.rs, through the tar crate's `set_mtime`) switches to GNU
+/// base-256, which strict ustar readers refuse, and consumers read large
+/// times back wrong (umoci unpacked 9999-12-31 as 1901). Up to this bound
+/// umoci reads every time back as written (the oci_tools test unpacks a tree
+/// at this very time; skopeo and podman read layers with the same Go
+/// archive/tar), and the OCI config's RFC 3339 `created` holds it too.
+pub const MAX_EPOCH: i64 = 8_589_934_591;
 
 fn name_ok(s: &str) -> bool {
     !s.is_empty()

@@ -220,3 +220,18 @@ fn spec_toml_keeps_old_fields_and_defaults_new_ones() {
     assert_eq!(spec.store_root, None);
     assert!(toml::from_str::<NixClosureSpec>("closure = \"/ci\"\n").is_err());
 }
+
+#[test]
+fn an_oversized_closure_info_file_is_refused_naming_it() {
+    let d = tempfile::tempdir().unwrap();
+    // Sparse: the size is what matters, not the bytes.
+    let f = std::fs::File::create(d.path().join("store-paths")).unwrap();
+    f.set_len(MAX_CLOSURE_INFO_BYTES + 1).unwrap();
+    std::fs::write(d.path().join("registration"), "").unwrap();
+    let e = read_closure_info(d.path()).unwrap_err();
+    assert!(
+        matches!(e, NixError::TooLarge { ref path, cap } if path.ends_with("store-paths") && cap == MAX_CLOSURE_INFO_BYTES),
+        "{e}"
+    );
+    assert!(e.to_string().contains("larger than"), "{e}");
+}
