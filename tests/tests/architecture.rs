@@ -1,11 +1,20 @@
-//! The builder's modules depend one way: no two top-level modules of the
-//! crate name each other (`crate::a` used under `b` and `crate::b` under
-//! `a`), and no two sibling files of one directory use each other through
-//! `super::`. The allowed graph is described in docs/architecture.md.
+//! The shape docs/architecture.md promises, checked: in every crate, no two
+//! top-level modules name each other (`crate::a` used under `b` and
+//! `crate::b` under `a`) and no two sibling files of one directory use each
+//! other through `super::`; and the builder links neither the agent nor any
+//! netlink crate.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ sits in the workspace")
+        .to_owned()
+}
 
 fn sources(dir: &Path, out: &mut Vec<PathBuf>) {
     for e in fs::read_dir(dir).unwrap() {
@@ -44,6 +53,14 @@ fn named_after(text: &str, prefix: &str) -> BTreeSet<String> {
     out
 }
 
+/// The text without its comment lines (a doc link is not a dependency).
+fn code_only(text: &str) -> String {
+    text.lines()
+        .filter(|l| !l.trim_start().starts_with("//"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 fn cycles(edges: &BTreeMap<String, BTreeSet<String>>) -> Vec<(String, String)> {
     let mut found = Vec::new();
     for (a, uses) in edges {
@@ -56,18 +73,17 @@ fn cycles(edges: &BTreeMap<String, BTreeSet<String>>) -> Vec<(String, String)> {
     found
 }
 
-#[test]
-fn modules_depend_one_way() {
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+/// Checks one crate's `src/`; returns the cycles found, described.
+fn crate_cycles(krate: &str, src: &Path) -> Vec<String> {
     let mut files = Vec::new();
-    sources(&src, &mut files);
+    sources(src, &mut files);
     files.sort();
 
     let mut top: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     // Per directory: which sibling file uses which.
     let mut siblings: BTreeMap<PathBuf, BTreeMap<String, BTreeSet<String>>> = BTreeMap::new();
     for f in &files {
-        let rel = f.strip_prefix(&src).unwrap();
+        let rel = f.strip_prefix(src).unwrap();
         let first = rel
             .components()
             .next()
@@ -79,7 +95,7 @@ fn modules_depend_one_way() {
         if module == "lib" || module == "main" {
             continue;
         }
-        let text = fs::read_to_string(f).unwrap();
+        let text = code_only(&fs::read_to_string(f).unwrap());
         let used = named_after(&text, "crate::");
         top.entry(module.clone())
             .or_default()
@@ -103,19 +119,34 @@ fn modules_depend_one_way() {
             .or_default()
             .extend(used);
     }
-    assert_eq!(
-        cycles(&top),
-        vec![],
-        "modules importing each other: {top:#?}"
-    );
+    let mut found: Vec<String> = cycles(&top)
+        .into_iter()
+        .map(|(a, b)| format!("{krate}: modules `{a}` and `{b}` use each other"))
+        .collect();
     for (dir, edges) in &siblings {
-        assert_eq!(
-            cycles(edges),
-            vec![],
-            "files of {} importing each other",
-            dir.display()
-        );
+        for (a, b) in cycles(edges) {
+            found.push(format!(
+                "{krate}: files `{a}` and `{b}` of {} use each other",
+                dir.display()
+            ));
+        }
     }
+    found
+}
+
+#[test]
+fn modules_depend_one_way_in_every_crate() {
+    let root = workspace();
+    let mut found = Vec::new();
+    let mut checked = 0;
+    for krate in ["agent", "builder", "config", "tests"] {
+        let src = root.join(krate).join("src");
+        assert!(src.is_dir(), "{} is missing", src.display());
+        checked += 1;
+        found.extend(crate_cycles(krate, &src));
+    }
+    assert_eq!(checked, 4);
+    assert!(found.is_empty(), "{}", found.join("\n"));
 }
 
 #[test]
@@ -126,4 +157,35 @@ fn the_scanner_sees_groups_and_ignores_longer_names() {
         ["a", "b", "d"].map(String::from).into()
     );
     assert_eq!(named_after(t, "super::"), ["g"].map(String::from).into());
+}
+
+#[test]
+fn the_builder_does_not_depend_on_the_agent_or_netlink() {
+    let out = Command::new(env!("CARGO"))
+        .args([
+            "tree",
+            "--locked",
+            "--offline",
+            "-e",
+            "normal",
+            "-p",
+            "softap-build",
+        ])
+        .current_dir(workspace())
+        .output()
+        .expect("cargo tree runs");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "cargo tree failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("softap-build"), "{text}");
+    assert!(text.contains("softap-config"), "{text}");
+    for bad in ["softap-agent", "netlink", "nl80211", "qrcode"] {
+        assert!(
+            !text.contains(bad),
+            "softap-build depends on {bad}:\n{text}"
+        );
+    }
 }
