@@ -195,7 +195,7 @@ fn upper_layers_land_where_they_belong_and_podman_loads_the_archive() {
     }
     assert_eq!(materialised.len(), unpacked.len());
 
-    // podman load works here (podman run does not: see DESIGN.md).
+    // podman load works here (podman run does not: see docs/architecture.md).
     let out = run(Command::new("podman").arg("load").arg("-i").arg(&archive));
     assert!(out.contains("Loaded image"), "{out}");
     let id = report.config_digest.digest().to_owned();
