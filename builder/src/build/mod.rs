@@ -14,6 +14,7 @@ use crate::store::Store;
 mod blob;
 mod disk_image;
 mod error;
+mod packages;
 mod plan;
 mod report;
 mod stage;

@@ -75,7 +75,7 @@ pub enum DiskError {
     BadEspPath { path: String },
     #[error("a disk of {size} bytes is too small: the content needs {needed} bytes")]
     TooSmall { size: u64, needed: u64 },
-    #[error("the root tree's boot files: {0}")]
+    #[error("the root tree's boot files")]
     OutsideTree(#[from] crate::layer::LayerError),
 }
 
