@@ -15,6 +15,7 @@ pub mod host;
 pub mod layer;
 pub mod oci;
 pub mod overlay;
+pub mod scratch;
 pub mod spec;
 pub mod store;
 pub mod unpack;

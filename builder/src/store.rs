@@ -22,6 +22,7 @@ use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 
 use crate::digest;
+use crate::scratch::{self, ScratchDir, ScratchFile};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -122,14 +123,24 @@ impl Store {
     }
 
     /// A temporary file in the cache, to become a blob with [`Store::commit`].
-    pub fn temp(&self) -> Result<tempfile::NamedTempFile, StoreError> {
+    pub fn temp(&self) -> Result<ScratchFile, StoreError> {
         let d = self.root.join("tmp");
-        tempfile::NamedTempFile::new_in(&d).map_err(err(&d))
+        scratch::file_in(&d, ".tmp", "").map_err(err(&d))
     }
 
-    pub fn temp_dir(&self) -> Result<tempfile::TempDir, StoreError> {
+    pub fn temp_dir(&self) -> Result<ScratchDir, StoreError> {
         let d = self.root.join("tmp");
-        tempfile::TempDir::new_in(&d).map_err(err(&d))
+        scratch::dir_in(&d, ".tmp").map_err(err(&d))
+    }
+
+    /// Removes the temporaries that interrupted builds left in the cache
+    /// (its `tmp` and the Debian base's partial archives) and no running
+    /// build holds.
+    pub fn sweep(&self) -> Result<(), StoreError> {
+        for d in [self.root.join("tmp"), self.root.join("debian")] {
+            scratch::sweep(&d).map_err(err(&d))?;
+        }
+        Ok(())
     }
 
     /// Whether this process has hashed the blob's bytes already (so linking
@@ -186,7 +197,7 @@ impl Store {
 
     /// Moves a finished temp file to its digest's place (a blob already there
     /// is kept: same digest, same bytes).
-    pub fn commit(&self, tmp: tempfile::NamedTempFile, digest: &Digest) -> Result<(), StoreError> {
+    pub fn commit(&self, tmp: ScratchFile, digest: &Digest) -> Result<(), StoreError> {
         let dst = self.blob_path(digest);
         if dst.is_file() {
             return Ok(());
@@ -196,10 +207,7 @@ impl Store {
             .set_permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644))
             .map_err(err(&dst))?;
         tmp.as_file().sync_all().map_err(err(&dst))?;
-        tmp.persist(&dst).map_err(|e| StoreError::Io {
-            path: dst.clone(),
-            source: e.error,
-        })?;
+        tmp.persist(&dst).map_err(err(&dst))?;
         // Its digest was computed from the bytes as they were written.
         self.mark_verified(digest);
         Ok(())

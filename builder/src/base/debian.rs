@@ -60,10 +60,7 @@ pub fn prepare(
         path: cache_dir.to_owned(),
         source,
     })?;
-    let partial = tempfile::Builder::new()
-        .prefix(&format!(".debian-{key}."))
-        .suffix(".tar.partial")
-        .tempfile_in(cache_dir)
+    let partial = crate::scratch::file_in(cache_dir, &format!(".debian-{key}."), ".tar.partial")
         .map_err(|source| DebianError::Io {
             path: cache_dir.to_owned(),
             source,
@@ -78,9 +75,9 @@ pub fn prepare(
             path: partial.path().to_owned(),
             source,
         })?;
-    partial.persist(&out).map_err(|e| DebianError::Io {
+    partial.persist(&out).map_err(|source| DebianError::Io {
         path: out.clone(),
-        source: e.error,
+        source,
     })?;
     // Records what the key stands for; only for people reading the cache.
     let manifest = serde_json::json!({

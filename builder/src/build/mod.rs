@@ -74,6 +74,9 @@ pub fn build(spec_path: &Path, opts: &BuildOptions) -> Result<BuildReport, Build
     let spec = spec::load(spec_path, env_epoch(opts).as_deref())?;
     let cache = opts.cache_dir.clone().unwrap_or_else(Store::default_dir);
     let store = Store::open(&cache)?;
+    // What interrupted builds left (see `scratch.rs`); the output
+    // directory's are swept where the outputs are staged.
+    store.sweep()?;
     let t = Instant::now();
     let plan = plan(&spec, &store)?;
     tracing::info!(
