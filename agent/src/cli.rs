@@ -104,6 +104,11 @@ fn cmd_plan(ctx: &Context, json: bool) -> Result<(), AgentError> {
             "files": files,
             "templates": templates.origin,
             "config_sources": cfg.sources,
+            "config_origins": cfg
+                .origins
+                .iter()
+                .map(|(k, o)| (k, o.to_string()))
+                .collect::<std::collections::BTreeMap<_, _>>(),
         });
         emit(&json_text(&out));
     } else {
@@ -112,6 +117,11 @@ fn cmd_plan(ctx: &Context, json: bool) -> Result<(), AgentError> {
             "\nConfiguration from: {}\n",
             cfg.sources.join(" < ")
         ));
+        // Where each set key came from, so a surprising value can be traced
+        // to its file and line (or credential, or flag).
+        for (key, origin) in cfg.origins.iter() {
+            s.push_str(&format!("  {key:<13} {origin}\n"));
+        }
         s.push_str(&format!("Templates: {}\n", templates.origin));
         for f in &files {
             s.push_str(&format!("\n--- {} (mode {:04o}) ---\n", f.path, f.mode));
