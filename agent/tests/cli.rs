@@ -19,6 +19,9 @@ fn help_names_every_subcommand_and_the_global_flags() {
         "--root",
         "--ap-timeout",
         "Exit status",
+        // From the configuration's key table.
+        "subnet_pool",
+        "softap.network_name",
     ] {
         assert!(text.contains(want), "{want:?} missing in --help:\n{text}");
     }
