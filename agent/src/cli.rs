@@ -27,13 +27,13 @@ fn after_help() -> String {
         .map(|k| format!("softap.{}", k.name))
         .collect();
     format!(
-        "Configuration, later layers win: built-in defaults < {} < softap.toml on the boot \
+        "Configuration, later layers win: built-in defaults < /{} < softap.toml on the boot \
 partition (/efi, /boot/efi or /boot) < systemd credentials < command-line flags.
 Keys: {}.
 Credentials: {}.
 
 {AFTER_HELP_REST}",
-        format!("/{}", config::ETC_CONFIG),
+        config::ETC_CONFIG,
         keys.join(", "),
         credentials.join(", ")
     )
