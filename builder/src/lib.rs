@@ -12,6 +12,7 @@ pub mod digest;
 pub mod disk;
 pub mod flash;
 pub mod host;
+pub mod hygiene;
 pub mod layer;
 pub mod oci;
 pub mod overlay;

@@ -34,7 +34,7 @@ pub enum DebianError {
 
 /// Bumped whenever the arguments or hooks change what the rootfs contains,
 /// so caches made by an older builder are not reused.
-const RECIPE_VERSION: u32 = 3;
+const RECIPE_VERSION: u32 = 4;
 
 /// Makes (or finds in `cache_dir`) the rootfs for `spec` and returns the path
 /// of an uncompressed tar archive of it.
@@ -211,6 +211,9 @@ const CUSTOMIZE_HOOKS: &[&str] = &[
     // The image brings its own resolver configuration and hostname: the build
     // host's would make libvirt's dnsmasq forward to the build host's resolver.
     r#"rm -f "$1/etc/resolv.conf" "$1/etc/hostname""#,
+    // systemd-resolved's install keeps the resolv.conf it replaced (the
+    // build host's nameservers) as a backup.
+    r#"rm -f "$1/etc/.resolv.conf.systemd-resolved.bak""#,
     // libvirt's default network claims virbr0 even while inactive.
     r#"rm -f "$1/etc/libvirt/qemu/networks/default.xml" "$1/etc/libvirt/qemu/networks/autostart/default.xml""#,
     // With nothing else managed, wait-online stalls boot for two minutes.
@@ -444,6 +447,7 @@ mod tests {
         let all = CUSTOMIZE_HOOKS.join("\n");
         for needle in [
             "etc/resolv.conf",
+            "etc/.resolv.conf.systemd-resolved.bak",
             "etc/hostname",
             "networks/default.xml",
             "autostart/default.xml",

@@ -5,6 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+use crate::hygiene::{self, HostData};
 use crate::layer::source::{index_tar, Normalise};
 use crate::oci::{self, ImageLayer, OciError};
 use crate::overlay;
@@ -84,6 +85,12 @@ pub fn build(spec_path: &Path, opts: &BuildOptions) -> Result<BuildReport, Build
         plan.layers.len(),
         t.elapsed().as_secs_f64()
     );
+    // Nothing of the build host goes into either output (see `hygiene.rs`).
+    let t = Instant::now();
+    let spec_dir = spec.file.parent().unwrap_or(Path::new("."));
+    let host = HostData::gather(&[spec_dir, store.root(), &opts.out_dir]);
+    hygiene::check(&plan.layers, &host.needles())?;
+    tracing::info!("hygiene checked in {:.2}s", t.elapsed().as_secs_f64());
 
     // Everything goes to temporary names in the output directory first and
     // is renamed into place only when every output succeeded.
