@@ -74,6 +74,55 @@ pub enum RenderError {
     },
     #[error("security needs a passphrase, but none was given")]
     MissingPassphrase,
+    #[error("{field} {value:?} cannot be written into a configuration file: {why}")]
+    Unsafe {
+        field: &'static str,
+        value: String,
+        why: &'static str,
+    },
+}
+
+/// The last line of defence for values the templates write into
+/// line-oriented files (networkd's INI, hostapd's `key=value`): the planner
+/// takes them from checked facts and configuration, and a newline or a
+/// space here would still add a line or cut a value short.
+fn check_tokens(plan: &Plan) -> Result<(), RenderError> {
+    let tokens = [
+        ("interface", plan.interface.as_str()),
+        ("bridge", plan.bridge.as_str()),
+        ("phy", plan.phy.name.as_str()),
+        ("network name", plan.network_name.as_str()),
+        ("AP address", plan.ap_address.as_str()),
+        ("hw_mode", plan.channel.hw_mode.as_str()),
+        ("country", plan.country.as_deref().unwrap_or("XX")),
+    ];
+    for (field, value) in tokens {
+        let why = if value.is_empty() {
+            Some("empty")
+        } else if value
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || matches!(c, '<' | '>' | '&' | '"'))
+        {
+            Some("it contains whitespace, a control character or markup")
+        } else {
+            None
+        };
+        if let Some(why) = why {
+            return Err(RenderError::Unsafe {
+                field,
+                value: value.to_string(),
+                why,
+            });
+        }
+    }
+    if plan.channel.number == 0 {
+        return Err(RenderError::Unsafe {
+            field: "channel",
+            value: "0".into(),
+            why: "hostapd reads channel 0 as \"pick one yourself\"",
+        });
+    }
+    Ok(())
 }
 
 /// The template set: from a directory where present, else the embedded one.
@@ -151,6 +200,7 @@ pub fn render(
     passphrase: Option<&str>,
     templates: &Templates,
 ) -> Result<Vec<RenderedFile>, RenderError> {
+    check_tokens(plan)?;
     let env = templates.env()?;
     let security = match plan.security {
         SecurityMode::Wpa2 => "wpa2",
