@@ -26,17 +26,19 @@ pub enum AgentError {
     Apply(#[from] crate::apply::ApplyError),
     #[error(transparent)]
     NotApplied(#[from] crate::status::NotApplied),
-    #[error("{path}: cannot read facts: {source}")]
-    FactsRead {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Read(#[from] crate::input::ReadError),
     #[error("{path}:{line}:{column}: not valid facts JSON: {source}")]
     FactsParse {
         path: PathBuf,
         line: usize,
         column: usize,
         source: serde_json::Error,
+    },
+    #[error("{path}: {source}")]
+    FactsInvalid {
+        path: PathBuf,
+        source: crate::facts::validate::InvalidFact,
     },
     #[error(transparent)]
     Facts(#[from] crate::facts::FactsError),
@@ -194,18 +196,25 @@ pub fn phy_by_mac(class_dir: &Path, mac: &str) -> Option<String> {
     })
 }
 
-/// Reads a facts JSON file, reporting errors with line and column.
+/// Reads a facts JSON file, reporting errors with line and column, and
+/// checks it as the kernel checks live facts (names, channels).
 pub fn read_facts(path: &Path) -> Result<Facts, AgentError> {
-    let text = std::fs::read_to_string(path).map_err(|source| AgentError::FactsRead {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    serde_json::from_str(&text).map_err(|source| AgentError::FactsParse {
+    let text = crate::input::read_capped(path, crate::input::FACTS_CAP, "facts")?;
+    let facts = serde_json::from_str(&text).map_err(|source| AgentError::FactsParse {
         path: path.to_path_buf(),
         line: source.line(),
         column: source.column(),
         source,
-    })
+    })?;
+    checked(facts, path)
+}
+
+fn checked(facts: Facts, path: &Path) -> Result<Facts, AgentError> {
+    crate::facts::validate::validate(&facts).map_err(|source| AgentError::FactsInvalid {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    Ok(facts)
 }
 
 /// Facts from the running system: nl80211 (cross-checked with sysfs),
@@ -253,15 +262,12 @@ pub fn plan_and_render(
 }
 
 pub fn facts_from_iw(list: &Path, dev: Option<&Path>) -> Result<Facts, AgentError> {
-    let read = |p: &Path| {
-        std::fs::read_to_string(p).map_err(|source| AgentError::FactsRead {
-            path: p.to_path_buf(),
-            source,
-        })
-    };
-    let list_text = read(list)?;
-    let dev_text = dev.map(read).transpose()?;
-    crate::facts::iw::from_iw_text(&list_text, dev_text.as_deref()).map_err(|e| {
+    use crate::input::{read_capped, IW_DEV_CAP, IW_LIST_CAP};
+    let list_text = read_capped(list, IW_LIST_CAP, "`iw list` text")?;
+    let dev_text = dev
+        .map(|p| read_capped(p, IW_DEV_CAP, "`iw dev` text"))
+        .transpose()?;
+    let facts = crate::facts::iw::from_iw_text(&list_text, dev_text.as_deref()).map_err(|e| {
         let file = match e.input {
             crate::facts::iw::IwInput::List => list,
             crate::facts::iw::IwInput::Dev => dev.unwrap_or(list),
@@ -270,7 +276,17 @@ pub fn facts_from_iw(list: &Path, dev: Option<&Path>) -> Result<Facts, AgentErro
             path: file.to_path_buf(),
             source: e,
         }
-    })
+    })?;
+    use crate::facts::validate::{validate_interfaces, validate_phys};
+    let invalid = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| AgentError::FactsInvalid { path, source }
+    };
+    validate_phys(&facts.phys).map_err(invalid(list))?;
+    if let Some(dev) = dev {
+        validate_interfaces(&facts.interfaces).map_err(invalid(dev))?;
+    }
+    Ok(facts)
 }
 
 /// The result of one whole bring-up.

@@ -10,6 +10,7 @@ pub mod facts;
 pub mod fsutil;
 pub mod host;
 pub mod hostapd;
+pub mod input;
 pub mod plan;
 pub mod render;
 pub mod security;

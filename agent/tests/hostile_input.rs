@@ -1,0 +1,201 @@
+//! Hostile and odd input files, through the real binary: each is refused
+//! with a message naming the file (and the field), and nothing from it
+//! reaches a rendered file.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use common::{agent, data, iw_fixture, text};
+
+fn guest() -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(data("guest.json")).unwrap()).unwrap()
+}
+
+fn write(dir: &Path, name: &str, content: &str) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, content).unwrap();
+    p
+}
+
+/// Runs the agent, which must fail with `code`; returns its stderr.
+fn fails(args: &[&std::ffi::OsStr], code: i32) -> String {
+    let out = agent().args(args).output().unwrap();
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(code), "{args:?}: {err}");
+    assert!(
+        out.stdout.is_empty(),
+        "{args:?} printed {}",
+        text(&out.stdout)
+    );
+    err
+}
+
+#[test]
+fn endless_input_files_stop_at_a_cap() {
+    let zero = std::ffi::OsStr::new("/dev/zero");
+    let list = iw_fixture("rtw88-rtl8821ce.iw-list.txt");
+    for args in [
+        vec!["detect".as_ref(), "--from-iw-list".as_ref(), zero],
+        vec![
+            "detect".as_ref(),
+            "--from-iw-list".as_ref(),
+            list.as_os_str(),
+            "--iw-dev".as_ref(),
+            zero,
+        ],
+        vec!["detect".as_ref(), "--facts".as_ref(), zero],
+        vec!["plan".as_ref(), "--facts".as_ref(), zero],
+    ] {
+        let err = fails(&args, 1);
+        assert!(
+            err.contains("/dev/zero: larger than") && err.contains("bytes, the limit for"),
+            "{err}"
+        );
+    }
+}
+
+#[test]
+fn an_iw_text_without_a_phy_or_interface_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let empty = write(dir.path(), "empty.txt", "\n");
+    let err = fails(
+        &[
+            "detect".as_ref(),
+            "--from-iw-list".as_ref(),
+            empty.as_os_str(),
+        ],
+        1,
+    );
+    assert!(
+        err.contains("empty.txt: iw list output: no phy in this text"),
+        "{err}"
+    );
+    let list = iw_fixture("rtw88-rtl8821ce.iw-list.txt");
+    let err = fails(
+        &[
+            "detect".as_ref(),
+            "--from-iw-list".as_ref(),
+            list.as_os_str(),
+            "--iw-dev".as_ref(),
+            empty.as_os_str(),
+        ],
+        1,
+    );
+    assert!(
+        err.contains("empty.txt: iw dev output: no interface in this text"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_bad_interface_name_in_iw_dev_names_that_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let dev = write(
+        dir.path(),
+        "dev.txt",
+        "phy#0\n\tInterface wlan0/../x\n\t\tifindex 3\n\t\ttype managed\n",
+    );
+    let list = iw_fixture("rtw88-rtl8821ce.iw-list.txt");
+    let err = fails(
+        &[
+            "detect".as_ref(),
+            "--from-iw-list".as_ref(),
+            list.as_os_str(),
+            "--iw-dev".as_ref(),
+            dev.as_os_str(),
+        ],
+        1,
+    );
+    assert!(err.contains("dev.txt: interfaces[0].name:"), "{err}");
+}
+
+/// Each mutation of the guest's facts must be refused naming the field, by
+/// `plan` and by a dry-run `apply`, which must write no file.
+#[test]
+fn facts_are_checked_like_the_kernel_checks_live_ones() {
+    type Mutation = (&'static str, fn(&mut serde_json::Value));
+    let cases: &[Mutation] = &[
+        ("phys[0].name", |f| {
+            f["phys"][0]["name"] = "phy0\n[Match]\nName=eth0".into()
+        }),
+        ("phys[0].name", |f| f["phys"][0]["name"] = "phy7".into()),
+        ("phys[1].name", |f| f["phys"][1]["name"] = "phy0".into()),
+        ("phys[0].bands[0].channels[0].number", |f| {
+            for p in f["phys"].as_array_mut().unwrap() {
+                p["bands"][0]["channels"][0] = serde_json::json!({"number": 0, "freq_mhz": 2407});
+            }
+        }),
+        ("phys[0].bands[0].channels[5].freq_mhz", |f| {
+            f["phys"][0]["bands"][0]["channels"][5]["freq_mhz"] = 2412.into()
+        }),
+        ("phys[0].bands[1].channels[0].number", |f| {
+            f["phys"][0]["bands"][1]["channels"][0]["number"] = 300.into()
+        }),
+        ("interfaces[0].name", |f| {
+            f["interfaces"] = serde_json::json!([{
+                "name": "wlan0-much-too-long", "ifindex": 5, "phy": 0, "iftype": "managed"
+            }])
+        }),
+        ("interfaces[0].channel", |f| {
+            f["interfaces"] = serde_json::json!([{
+                "name": "wlan0", "ifindex": 5, "phy": 0, "iftype": "managed",
+                "channel": 0, "freq_mhz": 2412
+            }])
+        }),
+        ("libvirt.networks[0].bridge", |f| {
+            f["libvirt"]["networks"] = serde_json::json!([{
+                "name": "softap", "bridge": "virbr\n[Match]", "active": true
+            }])
+        }),
+        ("routes[0].dev", |f| {
+            f["routes"] = serde_json::json!([{
+                "table": 254, "dst": "0.0.0.0/0", "dev": "eth 0"
+            }])
+        }),
+    ];
+    for (field, mutate) in cases {
+        let dir = tempfile::tempdir().unwrap();
+        let mut facts = guest();
+        mutate(&mut facts);
+        let path = write(dir.path(), "facts.json", &facts.to_string());
+        let root = dir.path().join("root");
+        for cmd in ["plan", "apply"] {
+            let err = fails(
+                &[
+                    cmd.as_ref(),
+                    "--facts".as_ref(),
+                    path.as_os_str(),
+                    "--root".as_ref(),
+                    root.as_os_str(),
+                ],
+                1,
+            );
+            assert!(
+                err.contains(&format!("facts.json: {field}: ")),
+                "{cmd} {field}: {err}"
+            );
+        }
+        assert!(!root.join("run").exists(), "{field}: apply wrote files");
+    }
+}
+
+/// Every facts file the tests use, live recordings included, passes.
+#[test]
+fn real_facts_pass_the_checks() {
+    let live = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/live");
+    let mut files: Vec<PathBuf> = ["guest.json", "typical.json", "one-channel-station.json"]
+        .iter()
+        .map(|n| data(n))
+        .collect();
+    files.extend(
+        std::fs::read_dir(live)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.to_string_lossy().ends_with(".facts.json")),
+    );
+    assert!(files.len() > 3);
+    for f in files {
+        softap_agent::bringup::read_facts(&f).unwrap_or_else(|e| panic!("{e}"));
+    }
+}
