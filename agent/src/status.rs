@@ -151,10 +151,13 @@ fn unit_state(unit: &str) -> String {
 impl Status {
     pub fn human(&self) -> String {
         let mut s = String::new();
-        let v = |o: &Option<String>| o.clone().unwrap_or_else(|| "?".into());
+        // Every value may hold text from outside (the SSID, a state file
+        // edited by hand, hostapd's answers): shown escaped, never obeyed.
+        let p = console::printable;
+        let v = |o: &Option<String>| o.as_deref().map_or_else(|| "?".into(), p);
         let state = match (&self.hostapd.state, &self.hostapd.error) {
-            (Some(st), _) => st.clone(),
-            (None, Some(e)) => format!("unknown ({e})"),
+            (Some(st), _) => p(st),
+            (None, Some(e)) => format!("unknown ({})", p(e)),
             _ => "unknown".into(),
         };
         s.push_str(&format!("hostapd:    {state}\n"));
@@ -162,14 +165,14 @@ impl Status {
             let list: Vec<String> = self
                 .services
                 .iter()
-                .map(|(u, st)| format!("{u} {st}"))
+                .map(|(u, st)| format!("{} {}", p(u), p(st)))
                 .collect();
             s.push_str(&format!("Services:   {}\n", list.join(", ")));
         }
         s.push_str(&format!("SSID:       {}\n", v(&self.ssid)));
         match (&self.passphrase, self.security) {
             (_, Some(SecurityMode::Open)) => s.push_str("Passphrase: (open network)\n"),
-            (Some(p), _) => s.push_str(&format!("Passphrase: {p}\n")),
+            (Some(pass), _) => s.push_str(&format!("Passphrase: {}\n", p(pass))),
             (None, _) => s.push_str("Passphrase: (unknown)\n"),
         }
         if let Some(sec) = self.security {
@@ -199,7 +202,7 @@ impl Status {
         s.push_str(&format!("Clients:    {}\n", self.clients.len()));
         for c in &self.clients {
             let secs = c.get("connected_time").unwrap_or("?");
-            s.push_str(&format!("  {} connected {secs} s\n", c.addr));
+            s.push_str(&format!("  {} connected {} s\n", p(&c.addr), p(secs)));
         }
         if let Some(w) = &self.wifi {
             s.push_str("Scan to join:\n");

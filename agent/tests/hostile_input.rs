@@ -199,3 +199,29 @@ fn real_facts_pass_the_checks() {
         softap_agent::bringup::read_facts(&f).unwrap_or_else(|e| panic!("{e}"));
     }
 }
+
+/// An SSID may hold any bytes and the state file any text: `status` shows
+/// terminal escape sequences escaped, never passes them to the terminal.
+#[test]
+fn status_escapes_control_characters() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("var/lib/softap");
+    std::fs::create_dir_all(&state).unwrap();
+    let s = serde_json::json!({
+        "ssid": "evil\u{1b}]0;owned\u{7}\u{1b}[2J",
+        "subnet": "172.16.0.0/16",
+        "security": "wpa2",
+        "bridge": "br\u{1b}[31m",
+    });
+    std::fs::write(state.join("state.json"), s.to_string()).unwrap();
+    std::fs::write(state.join("passphrase"), "pass\u{1b}[8mword\n").unwrap();
+    let out = common::run_ok(agent().arg("status").arg("--root").arg(dir.path()));
+    let got = text(&out.stdout);
+    assert!(!got.contains('\u{1b}') && !got.contains('\u{7}'), "{got:?}");
+    assert!(
+        got.contains("SSID:       evil\\u{1b}]0;owned\\u{7}\\u{1b}[2J\n"),
+        "{got}"
+    );
+    assert!(got.contains("Passphrase: pass\\u{1b}[8mword\n"), "{got}");
+    assert!(got.contains("on br\\u{1b}[31m"), "{got}");
+}
