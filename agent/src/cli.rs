@@ -3,13 +3,14 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Parser, Subcommand};
 
 use crate::bringup::{
     apply_with, facts_from_iw, known_passphrase, plan_and_render, AgentError, Applied, Context,
     Options, PASSPHRASE_PLACEHOLDER,
 };
-use crate::config::{self, Layer, Security};
+use crate::config;
+pub use crate::overrides::Overrides;
 use crate::state;
 
 const ABOUT: &str = "First-boot agent of the softap appliance: finds a radio that can host an \
@@ -56,27 +57,6 @@ pub struct Cli {
     pub overrides: Overrides,
     #[command(subcommand)]
     pub command: Command,
-}
-
-/// Configuration overrides: the highest layer. (The passphrase is not a
-/// flag, as command lines are visible to every user; use a credential.)
-#[derive(Debug, Args, Default)]
-pub struct Overrides {
-    /// Network name (1-32 bytes).
-    #[arg(long, global = true)]
-    pub ssid: Option<String>,
-    /// Security: wpa2, wpa3-transition, auto or open.
-    #[arg(long, global = true)]
-    pub security: Option<Security>,
-    /// Regulatory country code, e.g. DE (needed for 5 GHz).
-    #[arg(long, global = true)]
-    pub country: Option<String>,
-    /// Channel (ignored where the AP must follow an upstream station).
-    #[arg(long, global = true)]
-    pub channel: Option<u16>,
-    /// The phy to use: its name (phy1), index, or MAC address.
-    #[arg(long, global = true)]
-    pub phy: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -240,15 +220,7 @@ fn json_text<T: serde::Serialize>(v: &T) -> String {
 
 /// The flags resolved once into the context every command works in.
 fn context(cli: &Cli) -> Context {
-    let o = &cli.overrides;
-    let flags = Layer {
-        ssid: o.ssid.clone(),
-        security: o.security,
-        country: o.country.clone(),
-        channel: o.channel,
-        phy: o.phy.clone(),
-        ..Layer::default()
-    };
+    let flags = cli.overrides.layer();
     Context::new(Options {
         root: cli.root.clone(),
         config_file: cli.config.clone(),

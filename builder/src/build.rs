@@ -531,7 +531,10 @@ fn build_disk(
     let tree = store.temp_dir()?;
     let layers: Vec<&Layer> = plan.layers.iter().collect();
     unpack::materialise(&layers, tree.path())?;
-    let esp_files = vec![("softap.toml".to_owned(), esp_softap_toml(spec)?)];
+    let esp_files = vec![(
+        softap_config::paths::ESP_FILE.to_owned(),
+        esp_softap_toml(spec)?,
+    )];
     let seed: [u8; 32] = Sha256::digest(image.manifest_digest.as_bytes()).into();
     let path = out.join(format!("{}.raw", spec.image.name));
     let r = disk::assemble(&disk::DiskInputs {

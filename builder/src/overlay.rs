@@ -9,8 +9,7 @@ use crate::layer::source::{walk_dir, Normalise};
 use crate::layer::LayerError;
 use crate::spec::{Location, Overlay, Spec};
 
-pub const AGENT_PATH: &str = "usr/bin/softap-agent";
-pub const APPLIANCE_PATH: &str = "etc/softap/softap.toml";
+pub use softap_config::paths::{AGENT_PATH, ETC_CONFIG as APPLIANCE_PATH};
 
 #[derive(Debug, thiserror::Error)]
 pub enum OverlayError {
@@ -28,10 +27,13 @@ pub enum OverlayError {
     },
     #[error(transparent)]
     Layer(#[from] LayerError),
-    #[error("appliance table: {0}")]
-    Appliance(String),
-    #[error("{}: [appliance]: {message}", file.display())]
-    ApplianceInvalid { file: PathBuf, message: String },
+    /// The cause is left to the chain, which `softap-build` prints.
+    #[error("{}: [appliance]: cannot write it as TOML", file.display())]
+    Appliance {
+        file: PathBuf,
+        #[source]
+        source: toml::ser::Error,
+    },
 }
 
 /// Each overlay's entries, in spec order (later overlays win on the same
@@ -121,10 +123,8 @@ fn render(spec: &Spec, o: &Overlay, src: &std::path::Path) -> Result<Vec<u8>, Ov
         toml::Value::Integer(spec.image.source_date_epoch as i64),
     );
     ctx.insert("image".into(), toml::Value::Table(image));
-    ctx.insert(
-        "appliance".into(),
-        toml::Value::Table(spec.appliance.clone()),
-    );
+    let appliance = appliance_table(spec)?;
+    ctx.insert("appliance".into(), toml::Value::Table(appliance));
     let t = env
         .get_template(&name)
         .map_err(|e| terr(template_error(&e)))?;
@@ -159,44 +159,27 @@ pub fn agent_entry(spec: &Spec) -> Option<Entry> {
     })
 }
 
-/// `[appliance]` as the TOML file the agent reads, or `None` when empty.
+/// `[appliance]` as a TOML table (keys sorted), for templates and the file.
+fn appliance_table(spec: &Spec) -> Result<toml::Table, OverlayError> {
+    toml::Table::try_from(&spec.appliance).map_err(|source| OverlayError::Appliance {
+        file: spec.file.clone(),
+        source,
+    })
+}
+
+/// `[appliance]` as the TOML file the agent reads, or `None` when empty. The
+/// spec loader has checked it with the agent's own rules.
 pub fn appliance_toml(spec: &Spec) -> Result<Option<String>, OverlayError> {
     if spec.appliance.is_empty() {
         return Ok(None);
     }
-    let text =
-        toml::to_string(&spec.appliance).map_err(|e| OverlayError::Appliance(e.to_string()))?;
-    validate_appliance(spec, &text)?;
-    Ok(Some(text))
-}
-
-/// Checks the table with the agent's own parser and rules, so a key the agent
-/// would reject at boot fails the build instead.
-fn validate_appliance(spec: &Spec, text: &str) -> Result<(), OverlayError> {
-    use softap_agent::config::{self, ConfigError};
-    let invalid = |message: String| OverlayError::ApplianceInvalid {
-        file: spec.file.clone(),
-        message,
-    };
-    // Whatever is in this table ends up in an image layer, readable by
-    // anyone who pulls the image.
-    if spec.appliance.contains_key("passphrase") {
-        return Err(invalid(
-            "`passphrase` would be stored in the image; leave it out (the agent generates \
-             one at first boot) or set it after flashing in softap.toml on the EFI partition, \
-             or with the systemd credential softap.passphrase"
-                .into(),
-        ));
-    }
-    let layer = config::parse_layer(text, &spec.file).map_err(|e| match e {
-        // The line and column are those of the re-serialised table, not the spec's.
-        ConfigError::Parse { message, .. } => invalid(message),
-        other => invalid(other.to_string()),
-    })?;
-    let origin = spec.file.display().to_string();
-    config::from_layer(layer, Vec::new())
-        .validate(&|_| origin.clone())
-        .map_err(|e| invalid(e.to_string()))
+    let table = appliance_table(spec)?;
+    toml::to_string(&table)
+        .map(Some)
+        .map_err(|source| OverlayError::Appliance {
+            file: spec.file.clone(),
+            source,
+        })
 }
 
 pub fn appliance_entry(spec: &Spec) -> Result<Option<Entry>, OverlayError> {
