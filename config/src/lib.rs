@@ -15,6 +15,7 @@
 //! [`Layer`] struct, `nix/module.nix` and `docs/configuration.md` together.
 
 pub mod config;
+pub mod country;
 pub mod docs;
 pub mod error;
 pub mod keys;
