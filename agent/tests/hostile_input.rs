@@ -225,3 +225,39 @@ fn status_escapes_control_characters() {
     assert!(got.contains("Passphrase: pass\\u{1b}[8mword\n"), "{got}");
     assert!(got.contains("on br\\u{1b}[31m"), "{got}");
 }
+
+/// Public, multicast, link-local and "this network" subnets and unassigned
+/// country codes are refused naming file, line, column and key; nothing is
+/// rendered.
+#[test]
+fn config_refuses_public_subnets_and_unassigned_countries() {
+    let dir = tempfile::tempdir().unwrap();
+    for (toml, key) in [
+        ("subnet_pool = [\"8.8.8.0/24\"]", "subnet_pool"),
+        ("subnet_pool = [\"224.0.0.0/24\"]", "subnet_pool"),
+        ("subnet_pool = [\"169.254.0.0/16\"]", "subnet_pool"),
+        ("subnet_pool = [\"0.0.0.0/8\"]", "subnet_pool"),
+        ("country = \"ZZ\"", "country"),
+    ] {
+        let cfg = write(
+            dir.path(),
+            "softap.toml",
+            &format!("ssid = \"x\"\n{toml}\n"),
+        );
+        let err = fails(
+            &[
+                "plan".as_ref(),
+                "--facts".as_ref(),
+                data("guest.json").as_os_str(),
+                "--config".as_ref(),
+                cfg.as_os_str(),
+            ],
+            2,
+        );
+        let column = key.len() + 4;
+        assert!(
+            err.contains(&format!("softap.toml:2:{column}: `{key}`: ")),
+            "{toml}: {err}"
+        );
+    }
+}

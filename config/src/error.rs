@@ -18,6 +18,8 @@ pub enum ConfigError {
         #[source]
         source: std::io::Error,
     },
+    #[error("{}: larger than {cap} bytes, the limit for a configuration file; is this the right file?", path.display())]
+    TooLarge { path: PathBuf, cap: u64 },
     #[error("{}:{line}:{column}: {}", path.display(), source.message().trim())]
     Parse {
         path: PathBuf,

@@ -9,14 +9,42 @@ use crate::layer::{parse_located, Layer, Located};
 use crate::origin::{Origin, DEFAULTS};
 use crate::paths;
 
-fn read_located(path: &Path) -> Result<Option<Located>, ConfigError> {
-    match std::fs::read_to_string(path) {
-        Ok(text) => parse_located(&text, path).map(Some),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(source) => Err(ConfigError::Read {
+/// The largest configuration file read: a real one is well under 1 KiB,
+/// and `--config /dev/zero` must not take all memory.
+pub const FILE_CAP: u64 = 1 << 20;
+/// The largest credential read: one value.
+pub const CREDENTIAL_CAP: u64 = 64 << 10;
+
+/// The text of `path`, or `None` when it does not exist; at most `cap`
+/// bytes, read through a `take` so that an endless file stops there.
+fn read_capped(path: &Path, cap: u64) -> Result<Option<String>, ConfigError> {
+    use std::io::Read;
+    let io = |source| ConfigError::Read {
+        path: path.to_path_buf(),
+        source,
+    };
+    let file = match std::fs::File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(source) => return Err(io(source)),
+    };
+    let mut text = String::new();
+    file.take(cap.saturating_add(1))
+        .read_to_string(&mut text)
+        .map_err(io)?;
+    if text.len() as u64 > cap {
+        return Err(ConfigError::TooLarge {
             path: path.to_path_buf(),
-            source,
-        }),
+            cap,
+        });
+    }
+    Ok(Some(text))
+}
+
+fn read_located(path: &Path) -> Result<Option<Located>, ConfigError> {
+    match read_capped(path, FILE_CAP)? {
+        Some(text) => parse_located(&text, path).map(Some),
+        None => Ok(None),
     }
 }
 
@@ -25,10 +53,8 @@ pub fn credentials_layer(dir: &Path) -> Result<Located, ConfigError> {
     let mut found = Located::default();
     for key in KEYS.iter().filter(|k| k.credential) {
         let path = dir.join(format!("{}{}", paths::CREDENTIAL_PREFIX, key.name));
-        let value = match std::fs::read_to_string(&path) {
-            Ok(v) => v,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-            Err(source) => return Err(ConfigError::Read { path, source }),
+        let Some(value) = read_capped(&path, CREDENTIAL_CAP)? else {
+            continue;
         };
         // Credentials are usually written with a trailing newline.
         let value = value.strip_suffix('\n').unwrap_or(&value);
@@ -183,6 +209,25 @@ mod tests {
         );
         assert_eq!(c.origins.get("channel"), Origin::Flag { flag: "channel" });
         assert_eq!(c.origins.get("bridge"), Origin::Default);
+    }
+
+    #[test]
+    fn an_endless_file_stops_at_the_cap() {
+        let src = Sources {
+            explicit: Some(PathBuf::from("/dev/zero")),
+            ..Sources::default()
+        };
+        let e = load(&src).unwrap_err();
+        assert!(matches!(e, ConfigError::TooLarge { .. }), "{e}");
+        assert!(e.to_string().starts_with("/dev/zero: larger than"), "{e}");
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("softap.ssid"),
+            "x".repeat(CREDENTIAL_CAP as usize + 1),
+        )
+        .unwrap();
+        let e = credentials_layer(dir.path()).unwrap_err();
+        assert!(e.to_string().contains("softap.ssid: larger than"), "{e}");
     }
 
     #[test]
