@@ -200,7 +200,12 @@ pub fn phy_by_mac(class_dir: &Path, mac: &str) -> Option<String> {
 /// checks it as the kernel checks live facts (names, channels).
 pub fn read_facts(path: &Path) -> Result<Facts, AgentError> {
     let text = crate::input::read_capped(path, crate::input::FACTS_CAP, "facts")?;
-    let facts = serde_json::from_str(&text).map_err(|source| AgentError::FactsParse {
+    parse_facts(&text, path)
+}
+
+/// [`read_facts`] on text already read; `path` names it in errors.
+pub fn parse_facts(text: &str, path: &Path) -> Result<Facts, AgentError> {
+    let facts = serde_json::from_str(text).map_err(|source| AgentError::FactsParse {
         path: path.to_path_buf(),
         line: source.line(),
         column: source.column(),

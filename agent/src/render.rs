@@ -82,28 +82,31 @@ pub enum RenderError {
     },
 }
 
+/// Characters that would end an XML attribute or element early.
+pub const MARKUP: [char; 5] = ['<', '>', '&', '\'', '"'];
+
 /// The last line of defence for values the templates write into
 /// line-oriented files (networkd's INI, hostapd's `key=value`): the planner
 /// takes them from checked facts and configuration, and a newline or a
 /// space here would still add a line or cut a value short.
 fn check_tokens(plan: &Plan) -> Result<(), RenderError> {
+    // (field, value, written into libvirt's XML)
     let tokens = [
-        ("interface", plan.interface.as_str()),
-        ("bridge", plan.bridge.as_str()),
-        ("phy", plan.phy.name.as_str()),
-        ("network name", plan.network_name.as_str()),
-        ("AP address", plan.ap_address.as_str()),
-        ("hw_mode", plan.channel.hw_mode.as_str()),
-        ("country", plan.country.as_deref().unwrap_or("XX")),
+        ("interface", plan.interface.as_str(), false),
+        ("bridge", plan.bridge.as_str(), true),
+        ("phy", plan.phy.name.as_str(), false),
+        ("network name", plan.network_name.as_str(), true),
+        ("AP address", plan.ap_address.as_str(), false),
+        ("hw_mode", plan.channel.hw_mode.as_str(), false),
+        ("country", plan.country.as_deref().unwrap_or("XX"), false),
     ];
-    for (field, value) in tokens {
+    for (field, value, xml) in tokens {
         let why = if value.is_empty() {
             Some("empty")
-        } else if value
-            .chars()
-            .any(|c| c.is_whitespace() || c.is_control() || matches!(c, '<' | '>' | '&' | '"'))
-        {
-            Some("it contains whitespace, a control character or markup")
+        } else if value.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            Some("it contains whitespace or a control character")
+        } else if xml && value.contains(MARKUP) {
+            Some("it contains XML markup")
         } else {
             None
         };

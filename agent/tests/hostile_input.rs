@@ -261,3 +261,114 @@ fn config_refuses_public_subnets_and_unassigned_countries() {
         );
     }
 }
+
+mod properties {
+    use std::path::Path;
+
+    use proptest::prelude::*;
+    use softap_agent::bringup::{parse_facts, AgentError};
+    use softap_agent::plan::plan;
+    use softap_agent::render::{render, Templates, NETDEV};
+    use softap_agent::state::State;
+
+    const FILE: &str = "/tmp/facts.json";
+
+    /// A JSON pointer into the guest's facts and a value to put there.
+    fn mutation() -> impl Strategy<Value = (String, serde_json::Value)> {
+        let name = prop_oneof![
+            any::<String>(),
+            "[a-z0-9]{1,20}",
+            "phy[0-9]{1,2}",
+            Just("phy0\n[Match]".to_owned()),
+            Just(String::new()),
+        ]
+        .prop_map(serde_json::Value::from);
+        let number = prop_oneof![
+            any::<u32>().prop_map(serde_json::Value::from),
+            (0u32..200).prop_map(serde_json::Value::from),
+            (2400u32..6000).prop_map(serde_json::Value::from),
+            Just(serde_json::Value::from(-1)),
+            Just(serde_json::Value::from("6")),
+        ];
+        let place = prop_oneof![
+            (0usize..3).prop_map(|p| format!("/phys/{p}/name")),
+            (0usize..3).prop_map(|p| format!("/phys/{p}/index")),
+            (0usize..3).prop_map(|p| format!("/phys/{p}/driver")),
+            (0usize..3, 0usize..3, 0usize..20)
+                .prop_map(|(p, b, c)| format!("/phys/{p}/bands/{b}/channels/{c}/number")),
+            (0usize..3, 0usize..3, 0usize..20)
+                .prop_map(|(p, b, c)| format!("/phys/{p}/bands/{b}/channels/{c}/freq_mhz")),
+            Just("/machine_id".to_owned()),
+            Just("/interfaces".to_owned()),
+            Just("/libvirt/networks".to_owned()),
+        ];
+        (place, name, number).prop_map(|(place, name, number)| {
+            let value = if place.ends_with("name")
+                || place.ends_with("driver")
+                || place.ends_with("machine_id")
+            {
+                name
+            } else if place == "/interfaces" {
+                serde_json::json!([{ "name": name, "ifindex": 9, "phy": 0,
+                                     "iftype": "managed", "channel": number }])
+            } else if place == "/libvirt/networks" {
+                serde_json::json!([{ "name": "softap", "bridge": name, "active": true }])
+            } else {
+                number
+            };
+            (place, value)
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        /// Damaged facts are refused naming the file and the field, or pass
+        /// and then plan and render without anything odd in the netdev.
+        #[test]
+        fn damaged_facts_are_refused_or_render_cleanly(
+            mutations in proptest::collection::vec(mutation(), 1..4)
+        ) {
+            let mut facts: serde_json::Value =
+                serde_json::from_str(&std::fs::read_to_string(super::data("guest.json")).unwrap()).unwrap();
+            for (place, value) in mutations {
+                if let Some(slot) = facts.pointer_mut(&place) {
+                    *slot = value;
+                }
+            }
+            match parse_facts(&facts.to_string(), Path::new(FILE)) {
+                Err(e) => {
+                    let msg = e.to_string();
+                    prop_assert!(msg.starts_with(&format!("{FILE}:")), "{msg}");
+                    if let AgentError::FactsInvalid { source, .. } = &e {
+                        let root = source.field.split(['.', '[']).next().unwrap_or("");
+                        prop_assert!(
+                            ["phys", "interfaces", "addresses", "routes", "libvirt", "machine_id"]
+                                .contains(&root),
+                            "{msg}"
+                        );
+                        prop_assert!(msg.contains(&format!(": {}: ", source.field)), "{msg}");
+                    }
+                }
+                Ok(f) => {
+                    let cfg = super::common::config("");
+                    if let Ok(p) = plan(&f, &cfg, &State::default()) {
+                        let files = render(&p, Some("correct-horse-battery"), &Templates::embedded());
+                        let files = files.map_err(|e| TestCaseError::fail(e.to_string()))?;
+                        let netdev = files.iter().find(|x| x.path == NETDEV).unwrap();
+                        prop_assert_eq!(netdev.content.matches('[').count(), 2, "{}", netdev.content);
+                        prop_assert!(p.channel.number > 0);
+                    }
+                }
+            }
+        }
+
+        #[test]
+        fn arbitrary_text_never_panics(text in "\\PC{0,300}") {
+            if let Err(e) = parse_facts(&text, Path::new(FILE)) {
+                let msg = e.to_string();
+                prop_assert!(msg.starts_with(&format!("{FILE}:")), "{msg}");
+            }
+        }
+    }
+}

@@ -266,6 +266,10 @@ fn validate_network(f: &Facts) -> Result<(), InvalidFact> {
             if let Some(why) = ifname_problem(b) {
                 return Err(invalid(at("bridge"), b, why));
             }
+            // The AP joins this bridge, whose name goes into libvirt's XML.
+            if b.contains(['<', '>', '&', '\'', '"']) {
+                return Err(invalid(at("bridge"), b, "contains XML markup"));
+            }
         }
     }
     if let Some(e) = &f.libvirt.error {
