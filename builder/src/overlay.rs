@@ -19,11 +19,20 @@ pub enum OverlayError {
         overlay: PathBuf,
         message: String,
     },
-    #[error("{at}: template {}: {message}", file.display())]
+    #[error("{at}: template {}", file.display())]
+    ReadTemplate {
+        at: Location,
+        file: PathBuf,
+        #[source]
+        source: crate::capped::CappedError,
+    },
+    #[error("{at}: template {}{}", file.display(), line.map(|l| format!(": line {l}")).unwrap_or_default())]
     Template {
         at: Location,
         file: PathBuf,
-        message: String,
+        line: Option<usize>,
+        #[source]
+        source: minijinja::Error,
     },
     #[error(transparent)]
     Layer(#[from] LayerError),
@@ -97,23 +106,24 @@ pub const MAX_TEMPLATE_BYTES: u64 = 1 << 20;
 /// `image` and `appliance` tables.
 fn render(spec: &Spec, o: &Overlay, src: &std::path::Path) -> Result<Vec<u8>, OverlayError> {
     let vars = &o.vars;
-    let terr = |message: String| OverlayError::Template {
+    let terr = |source: minijinja::Error| OverlayError::Template {
         at: o.path.at.clone(),
         file: src.to_owned(),
-        message,
+        line: source.line(),
+        source,
     };
-    let text = crate::capped::read_to_string(src, MAX_TEMPLATE_BYTES).map_err(|e| match e {
-        crate::capped::CappedError::TooLarge { cap } => terr(format!(
-            "the template is larger than {cap} bytes, the most a template may hold"
-        )),
-        crate::capped::CappedError::Io(e) => terr(e.to_string()),
+    let text = crate::capped::read_to_string(src, MAX_TEMPLATE_BYTES).map_err(|source| {
+        OverlayError::ReadTemplate {
+            at: o.path.at.clone(),
+            file: src.to_owned(),
+            source,
+        }
     })?;
     let mut env = minijinja::Environment::new();
     env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
     env.set_keep_trailing_newline(true);
     let name = src.display().to_string();
-    env.add_template_owned(name.clone(), text)
-        .map_err(|e| terr(template_error(&e)))?;
+    env.add_template_owned(name.clone(), text).map_err(terr)?;
     let mut ctx = vars.clone();
     let mut image = toml::Table::new();
     image.insert("name".into(), spec.image.name.clone().into());
@@ -125,20 +135,11 @@ fn render(spec: &Spec, o: &Overlay, src: &std::path::Path) -> Result<Vec<u8>, Ov
     ctx.insert("image".into(), toml::Value::Table(image));
     let appliance = appliance_table(spec)?;
     ctx.insert("appliance".into(), toml::Value::Table(appliance));
-    let t = env
-        .get_template(&name)
-        .map_err(|e| terr(template_error(&e)))?;
+    let t = env.get_template(&name).map_err(terr)?;
     let out = t
         .render(minijinja::Value::from_serialize(&ctx))
-        .map_err(|e| terr(template_error(&e)))?;
+        .map_err(terr)?;
     Ok(out.into_bytes())
-}
-
-fn template_error(e: &minijinja::Error) -> String {
-    match e.line() {
-        Some(l) => format!("line {l}: {e}"),
-        None => e.to_string(),
-    }
 }
 
 pub fn agent_entry(spec: &Spec) -> Option<Entry> {

@@ -8,7 +8,7 @@ use std::os::unix::fs::symlink;
 use std::path::Path;
 
 use common::*;
-use softap_build::{build, BuildOptions};
+use softap_build::build;
 
 const BASE: &str = "[base]\nkind = \"rootfs\"\npath = \"root\"\n";
 
@@ -25,17 +25,9 @@ fn fails(text: &str, setup: impl FnOnce(&Path)) -> String {
     setup(tmp.path());
     let spec = write_spec(tmp.path(), "spec.toml", text);
     let out = tmp.path().join("out");
-    let err = build(
-        &spec,
-        &BuildOptions {
-            out_dir: out.clone(),
-            cache_dir: Some(tmp.path().join("cache")),
-            progress: false,
-            source_date_epoch: None,
-        },
-    )
-    .expect_err("the build must fail")
-    .to_string();
+    let err =
+        build(&spec, &options(&out, &tmp.path().join("cache"))).expect_err("the build must fail");
+    let err = message(&err);
     assert!(!out.exists(), "{} was created: {err}", out.display());
     let file = spec.display().to_string();
     assert!(err.contains(&file), "error does not name {file}: {err}");

@@ -466,7 +466,7 @@ fn choose_phy<'a>(
                 format!(
                     "{}: could host the AP too, but {} is preferred (free radios first, then the previous choice, then by index)",
                     p.name,
-                    chosen.as_ref().map(|c: &PhyPick| c.0.name.as_str()).unwrap_or("")
+                    chosen.as_ref().map(|c: &PhyPick<'_>| c.0.name.as_str()).unwrap_or("")
                 ),
             )),
             Err(reason) => failures.push(PhyRejection {

@@ -8,6 +8,7 @@
 //! with the agent's own configuration rules (the `softap-config` crate), so a
 //! value the agent would reject at boot fails here, at its line and column.
 
+mod base;
 mod raw;
 mod tagged;
 
@@ -16,9 +17,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use crate::base::debian::DebianSpec;
-use crate::base::nix::NixClosureSpec;
-
+pub use base::{DebianSpec, NixClosureSpec};
 pub use raw::{Compression, MAX_EPOCH, MAX_EXTENDS_DEPTH, MAX_SPEC_BYTES};
 
 /// Where in which file a value was written.
@@ -41,7 +40,7 @@ impl std::fmt::Display for Location {
 
 #[derive(Debug, thiserror::Error)]
 pub enum SpecError {
-    #[error("cannot read spec {}: {source}", file.display())]
+    #[error("cannot read spec {}", file.display())]
     Read {
         file: PathBuf,
         source: std::io::Error,

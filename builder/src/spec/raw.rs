@@ -7,10 +7,10 @@ use serde::{Deserialize, Serialize};
 use softap_config::{Combine, Layer};
 use toml::Spanned;
 
+use super::base::DebianSpec;
+use super::base::NixClosureSpec;
 use super::tagged::Tagged;
 use super::{Base, Container, Image, Location, Output, Overlay, Spec, SpecError, SpecPath};
-use crate::base::debian::DebianSpec;
-use crate::base::nix::NixClosureSpec;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
