@@ -122,6 +122,9 @@ impl Context {
     pub fn config(&self) -> Result<config::Config, AgentError> {
         let t = StepTimer::start("config");
         let mut c = config::load(&self.config_sources)?;
+        if let Some(problem) = esp_problem(&c) {
+            tracing::warn!("{problem}");
+        }
         // The facts name phys, not their addresses: on the live system a
         // `phy = "aa:bb:..."` is resolved through sysfs to the phy that
         // carries that address now.
@@ -294,11 +297,66 @@ pub fn facts_from_iw(list: &Path, dev: Option<&Path>) -> Result<Facts, AgentErro
     Ok(facts)
 }
 
+/// Why the ESP file was not used and what runs instead, when it was not:
+/// shown on the console, logged and kept for `status`. The file is edited by
+/// hand, so its text is shown escaped.
+pub fn esp_problem(cfg: &config::Config) -> Option<String> {
+    let config::EspLayer::Replaced {
+        path,
+        problem,
+        fallback,
+    } = &cfg.esp
+    else {
+        return None;
+    };
+    let instead = match fallback {
+        Some(kept) => format!(
+            "the last configuration that worked, kept in {}",
+            kept.display()
+        ),
+        None => format!(
+            "the image's defaults (/{}): no earlier version of the file worked",
+            config::ETC_CONFIG
+        ),
+    };
+    Some(crate::console::printable(&format!(
+        "{problem}. Until {} is fixed (then `softap-agent apply` or a reboot reads it again), \
+         the access point runs on {instead}.",
+        path.display()
+    )))
+}
+
+/// Keeps the ESP file's text once a configuration made from it has been
+/// applied, so that a later broken edit falls back to it; with no ESP file,
+/// nothing is kept. A replaced (broken) file leaves the kept text alone.
+fn keep_last_good_esp(ctx: &Context, cfg: &config::Config) -> Result<(), AgentError> {
+    if ctx.config_sources.explicit.is_some() {
+        return Ok(());
+    }
+    let path = ctx.root.join(config::LAST_GOOD_ESP_FILE);
+    match &cfg.esp {
+        // It may hold the passphrase.
+        config::EspLayer::Read { text, .. } => {
+            crate::fsutil::write_if_changed(&path, text.as_bytes(), 0o600)
+                .map_err(state::StateError::from)?;
+        }
+        config::EspLayer::Absent => match std::fs::remove_file(&path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(source) => return Err(state::StateError::Remove { path, source }.into()),
+        },
+        config::EspLayer::Replaced { .. } => {}
+    }
+    Ok(())
+}
+
 /// The result of one whole bring-up.
 pub struct Applied {
     pub plan: Plan,
     pub outcome: crate::apply::Outcome,
     pub passphrase: Option<String>,
+    /// Why the ESP file was not used, when it was not.
+    pub config_problem: Option<String>,
 }
 
 /// Decides the plan (timed, for the bring-up's step timings).
@@ -349,8 +407,16 @@ pub fn apply_plan(
     t.done();
     let mut hashed = cfg.clone();
     hashed.passphrase = pass.clone();
-    let new = crate::apply::new_state(&p, prev, &hashed.hash(), &files);
+    let mut new = crate::apply::new_state(&p, prev, &hashed.hash(), &files);
+    let problem = esp_problem(cfg);
+    new.config_problem = problem.clone();
     new.save(&ctx.root)?;
+    keep_last_good_esp(ctx, cfg)?;
+    if let Some(problem) = &problem {
+        if !ctx.dry_run {
+            crate::console::to_consoles(&format!("\nsoftap: {problem}\n"));
+        }
+    }
     if outcome.hostapd_started && !ctx.dry_run {
         let text = crate::console::banner(
             &p.ssid,
@@ -365,5 +431,6 @@ pub fn apply_plan(
         plan: p,
         outcome,
         passphrase: pass,
+        config_problem: problem,
     })
 }

@@ -42,6 +42,10 @@ pub struct State {
     pub files: BTreeMap<String, String>,
     /// Subnets that overlapped something in use at some point.
     pub conflicts: Vec<Ipv4Net>,
+    /// Why the last apply did not use the configuration file on the EFI
+    /// system partition (file, line, column and problem), for `status`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub config_problem: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -55,6 +59,11 @@ pub enum StateError {
     Parse {
         path: PathBuf,
         source: serde_json::Error,
+    },
+    #[error("{path}: cannot remove: {source}")]
+    Remove {
+        path: PathBuf,
+        source: std::io::Error,
     },
     #[error(transparent)]
     Write(#[from] fsutil::WriteError),

@@ -40,6 +40,9 @@ pub struct Status {
     pub clients: Vec<Station>,
     /// The `WIFI:` text the QR code encodes.
     pub wifi: Option<String>,
+    /// Why the configuration file on the EFI system partition was not used.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub config_problem: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -127,6 +130,7 @@ pub fn gather(
         services,
         clients,
         wifi,
+        config_problem: state.config_problem.clone(),
     })
 }
 
@@ -168,6 +172,9 @@ impl Status {
                 .map(|(u, st)| format!("{} {}", p(u), p(st)))
                 .collect();
             s.push_str(&format!("Services:   {}\n", list.join(", ")));
+        }
+        if let Some(problem) = &self.config_problem {
+            s.push_str(&format!("Config:     {}\n", p(problem)));
         }
         s.push_str(&format!("SSID:       {}\n", v(&self.ssid)));
         match (&self.passphrase, self.security) {
