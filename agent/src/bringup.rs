@@ -384,12 +384,30 @@ pub fn apply_plan(
     prev: &State,
     p: Plan,
 ) -> Result<Applied, AgentError> {
+    if ctx.dry_run {
+        apply_plan_on(&crate::host::DryRun::new(&ctx.root), ctx, cfg, prev, p)
+    } else {
+        apply_plan_on(&crate::host::Linux::with_root(&ctx.root), ctx, cfg, prev, p)
+    }
+}
+
+/// [`apply_plan`] on a given host. The order is what a power cut at any
+/// moment needs: the passphrase is on disk (fsynced, 0600) before anything
+/// uses it, the state is replaced atomically after the services took the
+/// files, and only then are the credentials shown.
+pub fn apply_plan_on(
+    host: &dyn crate::host::Host,
+    ctx: &Context,
+    cfg: &config::Config,
+    prev: &State,
+    p: Plan,
+) -> Result<Applied, AgentError> {
     let (pass, generated) =
-        crate::apply::ensure_passphrase(&ctx.root, cfg.passphrase.as_deref(), p.security)?;
+        crate::apply::ensure_passphrase(host, cfg.passphrase.as_deref(), p.security)?;
     if generated {
         tracing::info!(
             "generated a passphrase and stored it in {}",
-            ctx.root.join(state::PASSPHRASE_FILE).display()
+            host.root().join(state::PASSPHRASE_FILE).display()
         );
     }
     let t = StepTimer::start("render");
@@ -397,35 +415,27 @@ pub fn apply_plan(
     let files = render::render(&p, pass.as_deref(), &templates)?;
     t.done();
     let t = StepTimer::start("apply");
-    let outcome = if ctx.dry_run {
-        let host = crate::host::DryRun::new(&ctx.root);
-        crate::apply::apply(&host, &p, &files, prev, &ctx.timeouts)?
-    } else {
-        let host = crate::host::Linux::with_root(&ctx.root);
-        crate::apply::apply(&host, &p, &files, prev, &ctx.timeouts)?
-    };
+    let outcome = crate::apply::apply(host, &p, &files, prev, &ctx.timeouts)?;
     t.done();
     let mut hashed = cfg.clone();
     hashed.passphrase = pass.clone();
     let mut new = crate::apply::new_state(&p, prev, &hashed.hash(), &files);
     let problem = esp_problem(cfg);
     new.config_problem = problem.clone();
-    new.save(&ctx.root)?;
+    new.save(host.root())?;
     keep_last_good_esp(ctx, cfg)?;
     if let Some(problem) = &problem {
-        if !ctx.dry_run {
-            crate::console::to_consoles(&format!("\nsoftap: {problem}\n"));
-        }
+        host.show(&format!("\nsoftap: {problem}\n"));
     }
-    if outcome.hostapd_started && !ctx.dry_run {
+    if outcome.hostapd_started {
         let text = crate::console::banner(
             &p.ssid,
             pass.as_deref(),
             p.security,
             &p.subnet.net.to_string(),
         );
-        let written = crate::console::to_consoles(&text);
-        tracing::info!("credentials banner written to {} console(s)", written.len());
+        let written = host.show(&text);
+        tracing::info!("credentials banner written to {written} console(s)");
     }
     Ok(Applied {
         plan: p,
@@ -433,4 +443,68 @@ pub fn apply_plan(
         passphrase: pass,
         config_problem: problem,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    //! The order a power cut needs, through the fake host.
+
+    use super::*;
+    use crate::host::fake::{Fake, Fault};
+    use crate::host::Host;
+
+    fn setup() -> (tempfile::TempDir, Context, Facts) {
+        let dir = tempfile::tempdir().unwrap();
+        let ctx = Context::new(Options {
+            root: Some(dir.path().to_path_buf()),
+            config_file: None,
+            facts_file: None,
+            flags: Layer::default(),
+            ap_timeout: std::time::Duration::from_secs(1),
+        });
+        let text = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/data/guest.json"
+        ))
+        .unwrap();
+        (dir, ctx, serde_json::from_str(&text).unwrap())
+    }
+
+    #[test]
+    fn the_passphrase_is_on_disk_0600_and_the_state_saved_before_the_banner() {
+        let (_dir, ctx, facts) = setup();
+        let cfg = config::Config::default();
+        let prev = State::default();
+        let p = plan(&facts, &cfg, &prev).unwrap();
+        let host = Fake::new(&ctx.root);
+        let a = apply_plan_on(&host, &ctx, &cfg, &prev, p).unwrap();
+        let pass = a.passphrase.unwrap();
+        let shown = host.shown();
+        assert_eq!(shown.len(), 1, "{shown:?}");
+        assert!(shown[0].text.contains(&format!("Passphrase: {pass}\n")));
+        assert_eq!(shown[0].passphrase, Some((format!("{pass}\n"), 0o600)));
+        assert!(shown[0].state_saved);
+
+        // The next boot: the same passphrase, and nothing shown when
+        // nothing was restarted.
+        let prev = ctx.state().unwrap();
+        let p = plan(&facts, &cfg, &prev).unwrap();
+        let host = Fake::new(&ctx.root);
+        let again = apply_plan_on(&host, &ctx, &cfg, &prev, p).unwrap();
+        assert_eq!(again.passphrase.as_deref(), Some(pass.as_str()));
+    }
+
+    #[test]
+    fn a_passphrase_that_cannot_be_stored_is_never_used_or_shown() {
+        let (_dir, ctx, facts) = setup();
+        let cfg = config::Config::default();
+        let prev = State::default();
+        let p = plan(&facts, &cfg, &prev).unwrap();
+        let host = Fake::new(&ctx.root).fail(Fault::Write("passphrase".into()));
+        let e = apply_plan_on(&host, &ctx, &cfg, &prev, p).err().unwrap();
+        assert!(e.to_string().contains("passphrase"), "{e}");
+        assert!(host.shown().is_empty());
+        assert!(host.commands().is_empty(), "{:?}", host.commands());
+        assert!(!ctx.root.join(state::STATE_FILE).exists());
+    }
 }
