@@ -13,6 +13,7 @@ pub mod hostapd;
 pub mod input;
 pub mod overrides;
 pub mod plan;
+pub mod recovery;
 pub mod render;
 pub mod security;
 pub mod state;

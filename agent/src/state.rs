@@ -46,6 +46,10 @@ pub struct State {
     /// system partition (file, line, column and problem), for `status`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub config_problem: Option<String>,
+    /// What `watch` last did on its own (hostapd restarted, radio gone),
+    /// for `status`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub watch_note: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -43,6 +43,9 @@ pub struct Status {
     /// Why the configuration file on the EFI system partition was not used.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub config_problem: Option<String>,
+    /// What `watch` last did on its own (hostapd restarted, radio gone).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub watch_note: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -131,6 +134,7 @@ pub fn gather(
         clients,
         wifi,
         config_problem: state.config_problem.clone(),
+        watch_note: state.watch_note.clone(),
     })
 }
 
@@ -175,6 +179,9 @@ impl Status {
         }
         if let Some(problem) = &self.config_problem {
             s.push_str(&format!("Config:     {}\n", p(problem)));
+        }
+        if let Some(note) = &self.watch_note {
+            s.push_str(&format!("Watch:      {}\n", p(note)));
         }
         s.push_str(&format!("SSID:       {}\n", v(&self.ssid)));
         match (&self.passphrase, self.security) {

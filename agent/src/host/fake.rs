@@ -43,6 +43,8 @@ pub struct Fake {
     links: Vec<String>,
     log: RefCell<Vec<String>>,
     shown: RefCell<Vec<Shown>>,
+    /// How many more waits for the AP fail (a hostapd that is down).
+    ap_down: std::cell::Cell<u32>,
 }
 
 impl Fake {
@@ -54,7 +56,14 @@ impl Fake {
             links: Vec::new(),
             log: RefCell::new(Vec::new()),
             shown: RefCell::new(Vec::new()),
+            ap_down: std::cell::Cell::new(0),
         }
+    }
+
+    /// The next `n` waits for the AP fail, as with a killed hostapd.
+    pub fn ap_down_for(self, n: u32) -> Fake {
+        self.ap_down.set(n);
+        self
     }
 
     /// The messages shown, in order.
@@ -149,7 +158,11 @@ impl Host for Fake {
         iface: &str,
         timeout: Duration,
     ) -> Result<Vec<(String, String)>, CtrlError> {
-        if self.faults.contains(&Fault::Ap) {
+        let down = self.ap_down.get();
+        if down > 0 {
+            self.ap_down.set(down - 1);
+        }
+        if self.faults.contains(&Fault::Ap) || down > 0 {
             return Err(CtrlError::Timeout {
                 path: PathBuf::from(crate::hostapd::CTRL_DIR).join(iface),
                 command: "STATUS".into(),

@@ -85,6 +85,7 @@ impl Plan {
             files: previous.files.clone(),
             conflicts: self.conflicts.clone(),
             config_problem: None,
+            watch_note: previous.watch_note.clone(),
         }
     }
 
