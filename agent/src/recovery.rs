@@ -126,7 +126,7 @@ impl Supervisor {
             Ok(_) => Check::Restarted {
                 message: format!(
                     "hostapd stopped serving {iface} ({why}); restarted it, the AP is enabled \
-                     again (restart {} within {} s)",
+                     again (crash {} within {} s)",
                     self.crashes,
                     SERIES.as_secs()
                 ),

@@ -225,7 +225,10 @@ fn status_escapes_control_characters() {
     );
     assert!(got.contains("Passphrase: pass\\u{1b}[8mword\n"), "{got}");
     assert!(got.contains("on br\\u{1b}[31m"), "{got}");
-    assert!(got.contains("Watch:      hostapd restarted\\u{1b}[2J\n"), "{got}");
+    assert!(
+        got.contains("Watch:      hostapd restarted\\u{1b}[2J\n"),
+        "{got}"
+    );
 }
 
 /// Public, multicast, link-local and "this network" subnets and unassigned
