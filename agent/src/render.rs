@@ -12,6 +12,9 @@ use serde::Serialize;
 
 use crate::plan::{Plan, SecurityMode};
 
+/// The largest template read: the shipped ones are under 2 KiB.
+const TEMPLATE_CAP: u64 = 1 << 20;
+
 /// Relative to the root: where an image ships the templates.
 pub const TEMPLATE_DIR: &str = "usr/share/softap/templates";
 
@@ -67,11 +70,8 @@ pub enum RenderError {
         #[source]
         source: minijinja::Error,
     },
-    #[error("{path}: cannot read template: {source}")]
-    Read {
-        path: std::path::PathBuf,
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Read(crate::input::ReadError),
     #[error("security needs a passphrase, but none was given")]
     MissingPassphrase,
     #[error("{field} {value:?} cannot be written into a configuration file: {why}")]
@@ -157,10 +157,14 @@ impl Templates {
         let mut sources = Vec::new();
         for (name, embedded) in EMBEDDED {
             let path = dir.join(name);
-            let text = match std::fs::read_to_string(&path) {
+            let text = match crate::input::read_capped(&path, TEMPLATE_CAP, "template") {
                 Ok(t) => t,
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => embedded.to_string(),
-                Err(source) => return Err(RenderError::Read { path, source }),
+                Err(crate::input::ReadError::Io { source, .. })
+                    if source.kind() == std::io::ErrorKind::NotFound =>
+                {
+                    embedded.to_string()
+                }
+                Err(e) => return Err(RenderError::Read(e)),
             };
             sources.push((name.to_string(), text));
         }
