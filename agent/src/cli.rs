@@ -192,6 +192,9 @@ pub fn apply_summary(ctx: &Context, a: &Applied) -> String {
             "already up to date, nothing changed"
         }
     );
+    if let Some(problem) = &a.config_problem {
+        s.push_str(&format!("  warning:  {problem}\n"));
+    }
     for st in &a.outcome.steps {
         s.push_str(&format!(
             "  {:<9} {} ({:.0} ms)\n",
