@@ -142,43 +142,49 @@ impl ScratchDir {
     }
 }
 
-/// Whether a name is one the builder gives its temporaries (`tempfile`'s
-/// six random characters in the middle): `.tmpXXXXXX` (the cache),
-/// `.NAME.oci.tar.XXXXXX` and `.NAME.oci.XXXXXX` (the OCI outputs),
-/// `.softap-disk.XXXXXX[.raw.partial]` (the disk), and
-/// `.debian-KEY.XXXXXX.tar.partial` (the Debian base).
-pub fn is_temporary_name(name: &str) -> bool {
-    let random = |r: &str| r.len() == 6 && r.bytes().all(|b| b.is_ascii_alphanumeric());
+fn random(r: &str) -> bool {
+    r.len() == 6 && r.bytes().all(|b| b.is_ascii_alphanumeric())
+}
+
+/// Whether a name in an output directory is one the builder gives its
+/// temporaries there (`tempfile`'s six random characters in the middle):
+/// `.NAME.oci.tar.XXXXXX` and `.NAME.oci.XXXXXX` (the OCI outputs) and
+/// `.softap-disk.XXXXXX[.raw.partial]` (the disk).
+pub fn is_output_temporary(name: &str) -> bool {
     let Some(name) = name.strip_prefix('.') else {
         return false;
     };
-    if name.strip_prefix("tmp").is_some_and(random) {
-        return true;
-    }
-    let (core, suffix) = [".raw.partial", ".tar.partial"]
-        .iter()
-        .find_map(|s| name.strip_suffix(s).map(|c| (c, *s)))
-        .unwrap_or((name, ""));
+    let (core, partial) = match name.strip_suffix(".raw.partial") {
+        Some(c) => (c, true),
+        None => (name, false),
+    };
     let Some((head, r)) = core.rsplit_once('.') else {
         return false;
     };
-    if !random(r) {
-        return false;
-    }
-    match suffix {
-        ".raw.partial" => head == "softap-disk",
-        ".tar.partial" => head.starts_with("debian-"),
-        _ => {
-            head == "softap-disk"
-                || head.len() > ".oci".len()
-                    && (head.ends_with(".oci.tar") || head.ends_with(".oci"))
-        }
-    }
+    random(r)
+        && (head == "softap-disk"
+            || !partial
+                && head.len() > ".oci".len()
+                && (head.ends_with(".oci.tar") || head.ends_with(".oci")))
 }
 
-/// Removes the temporaries in `dir` (see [`is_temporary_name`]) that no
-/// running build holds; returns what it removed. A missing `dir` has none.
-pub fn sweep(dir: &Path) -> io::Result<Vec<PathBuf>> {
+/// Whether a name in the cache is a temporary: `.tmpXXXXXX` (blobs and
+/// scratch trees, in its `tmp`) and `.debian-KEY.XXXXXX.tar.partial` (the
+/// Debian base, in its `debian`).
+pub fn is_cache_temporary(name: &str) -> bool {
+    if name.strip_prefix(".tmp").is_some_and(random) {
+        return true;
+    }
+    name.strip_prefix(".debian-")
+        .and_then(|n| n.strip_suffix(".tar.partial"))
+        .and_then(|n| n.rsplit_once('.'))
+        .is_some_and(|(key, r)| !key.is_empty() && random(r))
+}
+
+/// Removes the temporaries in `dir` (the names `ours` accepts, e.g.
+/// [`is_output_temporary`]) that no running build holds; returns what it
+/// removed. A missing `dir` has none.
+pub fn sweep(dir: &Path, ours: fn(&str) -> bool) -> io::Result<Vec<PathBuf>> {
     let d = match open_dir(dir) {
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
         d => d?,
@@ -188,7 +194,7 @@ pub fn sweep(dir: &Path) -> io::Result<Vec<PathBuf>> {
     for entry in fs::read_dir(dir)? {
         let entry = entry?;
         let name = entry.file_name();
-        if !is_temporary_name(&name.to_string_lossy()) {
+        if !ours(&name.to_string_lossy()) {
             continue;
         }
         let path = entry.path();
@@ -271,14 +277,17 @@ mod tests {
     #[test]
     fn temporary_names() {
         for ok in [
-            ".tmpAb12Cd",
             ".softap.oci.tar.Ab12Cd",
             ".my.image.oci.Ab12Cd",
             ".softap-disk.Ab12Cd",
             ".softap-disk.Ab12Cd.raw.partial",
-            ".debian-0123abcd.Ab12Cd.tar.partial",
         ] {
-            assert!(is_temporary_name(ok), "{ok}");
+            assert!(is_output_temporary(ok), "{ok}");
+            assert!(!is_cache_temporary(ok), "{ok}");
+        }
+        for ok in [".tmpAb12Cd", ".debian-0123abcd.Ab12Cd.tar.partial"] {
+            assert!(is_cache_temporary(ok), "{ok}");
+            assert!(!is_output_temporary(ok), "{ok}");
         }
         for not in [
             "softap.oci.tar",
@@ -287,11 +296,16 @@ mod tests {
             ".softap.oci.tar.Ab12C",
             ".softap.raw.Ab12Cd",
             ".softap-disk.Ab12Cd.tar.partial",
+            ".softap.oci.tar.Ab12Cd.raw.partial",
+            ".debian-.Ab12Cd.tar.partial",
             ".bashrc",
             ".tmp",
             ".git",
         ] {
-            assert!(!is_temporary_name(not), "{not}");
+            assert!(
+                !is_output_temporary(not) && !is_cache_temporary(not),
+                "{not}"
+            );
         }
     }
 
@@ -307,7 +321,7 @@ mod tests {
         fs::create_dir_all(stale_dir.join("a/b")).unwrap();
         let user = d.path().join("softap.oci.tar");
         fs::write(&user, "keep").unwrap();
-        let mut removed = sweep(d.path()).unwrap();
+        let mut removed = sweep(d.path(), is_output_temporary).unwrap();
         removed.sort();
         assert_eq!(removed, [stale_dir.clone(), stale.clone()]);
         assert!(held.path().exists() && held_dir.path().exists() && user.exists());
@@ -316,8 +330,10 @@ mod tests {
         drop(held);
         drop(held_dir);
         assert!(!held_path.exists() && !dir_path.exists());
-        assert!(sweep(d.path()).unwrap().is_empty());
-        assert!(sweep(&d.path().join("missing")).unwrap().is_empty());
+        assert!(sweep(d.path(), is_output_temporary).unwrap().is_empty());
+        assert!(sweep(&d.path().join("missing"), is_output_temporary)
+            .unwrap()
+            .is_empty());
     }
 
     #[test]

@@ -138,7 +138,7 @@ impl Store {
     /// build holds.
     pub fn sweep(&self) -> Result<(), StoreError> {
         for d in [self.root.join("tmp"), self.root.join("debian")] {
-            scratch::sweep(&d).map_err(err(&d))?;
+            scratch::sweep(&d, scratch::is_cache_temporary).map_err(err(&d))?;
         }
         Ok(())
     }

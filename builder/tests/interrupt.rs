@@ -142,23 +142,29 @@ fn the_next_build_sweeps_what_a_sigkill_left() {
     let tmp = tempfile::tempdir().unwrap();
     let t = tmp.path();
     let spec = big_spec(t, 192);
-    let mut child = start(&spec, t);
-    assert!(wait_for_temporary(&mut child, t, "cache/tmp"));
-    signal(&child, "KILL");
-    child.wait().unwrap();
-    let left = temporaries(t);
-    assert!(!left.is_empty(), "SIGKILL left nothing to sweep");
+    for (round, which) in ["cache/tmp", "out"].into_iter().enumerate() {
+        let mut child = start(&spec, t);
+        assert!(wait_for_temporary(&mut child, t, which), "round {round}");
+        signal(&child, "KILL");
+        child.wait().unwrap();
+        let left = temporaries(t);
+        assert!(!left.is_empty(), "round {round}: SIGKILL left nothing");
+        // A user's own hidden file beside the outputs stays.
+        fs::create_dir_all(t.join("out")).unwrap();
+        fs::write(t.join("out/.keep"), "mine").unwrap();
 
-    let (status, stderr) = stderr_of(start(&spec, t));
-    assert!(status.success(), "{stderr}");
-    for p in &left {
-        assert!(!p.exists(), "{} was not swept", p.display());
+        let (status, stderr) = stderr_of(start(&spec, t));
+        assert!(status.success(), "round {round}: {stderr}");
+        for p in &left {
+            assert!(!p.exists(), "round {round}: {} was not swept", p.display());
+        }
+        assert_eq!(temporaries(t), vec![t.join("out/.keep")], "round {round}");
+        run(Command::new("umoci")
+            .args(["unpack", "--image"])
+            .arg(format!("{}:latest", t.join("out/big.oci").display()))
+            .arg(t.join(format!("u{round}"))));
+        fs::remove_dir_all(t.join("out")).unwrap();
     }
-    assert_eq!(temporaries(t), Vec::<PathBuf>::new());
-    run(Command::new("umoci")
-        .args(["unpack", "--image"])
-        .arg(format!("{}:latest", t.join("out/big.oci").display()))
-        .arg(t.join("u")));
 }
 
 #[test]

@@ -9,6 +9,7 @@ use crate::hygiene::{self, HostData};
 use crate::layer::source::{index_tar, Normalise};
 use crate::oci::{self, ImageLayer, OciError};
 use crate::overlay;
+use crate::scratch;
 use crate::spec::{self, Base, Spec};
 use crate::store::{Store, StoreError};
 
@@ -75,9 +76,10 @@ pub fn build(spec_path: &Path, opts: &BuildOptions) -> Result<BuildReport, Build
     let spec = spec::load(spec_path, env_epoch(opts).as_deref())?;
     let cache = opts.cache_dir.clone().unwrap_or_else(Store::default_dir);
     let store = Store::open(&cache)?;
-    // What interrupted builds left (see `scratch.rs`); the output
-    // directory's are swept where the outputs are staged.
+    // What interrupted builds left (see `scratch.rs`).
     store.sweep()?;
+    scratch::sweep(&opts.out_dir, scratch::is_output_temporary)
+        .map_err(error::out_err(&opts.out_dir))?;
     let t = Instant::now();
     let plan = plan(&spec, &store)?;
     tracing::info!(

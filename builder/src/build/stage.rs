@@ -35,7 +35,6 @@ pub(super) fn stage(
     out: &Path,
 ) -> Result<Staged, BuildError> {
     fs::create_dir_all(out).map_err(out_err(out))?;
-    scratch::sweep(out).map_err(out_err(out))?;
     let name = &spec.image.name;
     let mut archive = None;
     let t = Instant::now();
