@@ -289,14 +289,18 @@ pub fn check(layers: &[Layer], needles: &[Needle]) -> Result<(), HygieneError> {
                 source,
             };
             buf.clear();
-            data.open(*size)
-                .map_err(read_err)?
-                .take(READ_CAP.min(*size))
+            let mut r = data.open(*size).map_err(read_err)?;
+            // The probe first, so a binary's bytes past it are never read.
+            (&mut r)
+                .take(BINARY_PROBE as u64)
                 .read_to_end(&mut buf)
                 .map_err(read_err)?;
-            if buf[..buf.len().min(BINARY_PROBE)].contains(&0) {
+            if buf.contains(&0) {
                 continue;
             }
+            r.take(READ_CAP.min(*size).saturating_sub(buf.len() as u64))
+                .read_to_end(&mut buf)
+                .map_err(read_err)?;
             for i in scan(&buf, &finder, needles) {
                 found.push(Finding {
                     layer: l.name.clone(),
