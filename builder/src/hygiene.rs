@@ -301,7 +301,19 @@ pub fn check(layers: &[Layer], needles: &[Needle]) -> Result<(), HygieneError> {
             r.take(READ_CAP.min(*size).saturating_sub(buf.len() as u64))
                 .read_to_end(&mut buf)
                 .map_err(read_err)?;
-            for i in scan(&buf, &finder, needles) {
+            let hits = scan(&buf, &finder, needles);
+            // A path below another found one says the same: name the longer.
+            let below = |i: usize| {
+                hits.iter().any(|&j| {
+                    needles[i].what == What::Path
+                        && needles[j].what == What::Path
+                        && needles[j]
+                            .text
+                            .strip_prefix(needles[i].text.as_str())
+                            .is_some_and(|rest| rest.starts_with('/'))
+                })
+            };
+            for i in hits.iter().copied().filter(|&i| !below(i)) {
                 found.push(Finding {
                     layer: l.name.clone(),
                     path: e.path.clone(),
@@ -397,7 +409,7 @@ mod tests {
             "kernel",
             &[(
                 "boot/config",
-                b"CMDLINE=\"/home/dev/.cache/softap/tmp/x\"\n",
+                b"CMDLINE=\"/home/dev/.cache/softap/tmp/x\"\nSRC=/home/dev/src/softap/x\n",
             )],
         );
         let err = check(&[base, kernel], &host().needles()).unwrap_err();
@@ -419,8 +431,19 @@ mod tests {
                 ("base", "etc/hosts", What::Hostname),
                 ("base", "var/lib/x", What::MachineId),
                 ("kernel", "boot/config", What::Path),
+                ("kernel", "boot/config", What::Path),
             ]
         );
+        let nested = HostData {
+            paths: vec!["/home/dev/src".into(), "/home/dev/src/softap".into()],
+            ..HostData::default()
+        };
+        let l = layer("base", &[("x", b"at /home/dev/src/softap/images\n")]);
+        let HygieneError::Found(found) = check(&[l], &nested.needles()).unwrap_err() else {
+            panic!("not a finding");
+        };
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(found[0].found, "/home/dev/src/softap");
         assert!(err.to_string().starts_with(
             "build-host data in the image: layer base: /etc/.resolv.conf.systemd-resolved.bak: the build host's nameserver `10.0.2.3`"
         ), "{err}");
