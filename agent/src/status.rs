@@ -1,14 +1,16 @@
 //! `status`: what the last apply set up, and what hostapd says now.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::Serialize;
+use sha2::{Digest, Sha256};
 
 use crate::console;
+use crate::fsutil;
 use crate::hostapd::{self, Ctrl, Station};
 use crate::plan::{SecurityMode, SubnetChoice};
-use crate::state::State;
+use crate::state::{State, STATE_FILE};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct HostapdStatus {
@@ -46,6 +48,11 @@ pub struct Status {
     /// What `watch` last did on its own (hostapd restarted, radio gone).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub watch_note: Option<String>,
+    /// The agent's files (by absolute path on the target) whose content is
+    /// no longer what the last completed apply wrote. The agent writes its
+    /// files first and the state last, so while this is not empty an apply
+    /// is under way, or someone edited the files by hand.
+    pub changed_files: Vec<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -117,6 +124,9 @@ pub fn gather(
             security.unwrap_or(SecurityMode::Wpa2),
         )
     });
+    let changed_files = root_of(&state_path)
+        .map(|root| changed_files(state, root))
+        .unwrap_or_default();
     Ok(Status {
         ssid: state.ssid.clone(),
         passphrase,
@@ -135,24 +145,49 @@ pub fn gather(
         wifi,
         config_problem: state.config_problem.clone(),
         watch_note: state.watch_note.clone(),
+        changed_files,
     })
+}
+
+/// The root a state file lies under (`<root>/var/lib/softap/state.json`).
+fn root_of(state_path: &Path) -> Option<&Path> {
+    if !state_path.ends_with(STATE_FILE) {
+        return None;
+    }
+    state_path
+        .ancestors()
+        .nth(Path::new(STATE_FILE).components().count())
+}
+
+/// The files of `state` under `root` that are missing or differ from the
+/// hash the last apply recorded.
+fn changed_files(state: &State, root: &Path) -> Vec<String> {
+    state
+        .files
+        .iter()
+        .filter(|(path, want)| {
+            std::fs::read(fsutil::under(root, path))
+                .map(|bytes| hex::encode(Sha256::digest(&bytes)) != **want)
+                .unwrap_or(true)
+        })
+        .map(|(path, _)| path.clone())
+        .collect()
 }
 
 /// `systemctl is-active UNIT`: active, inactive, failed... or why unknown.
 fn unit_state(unit: &str) -> String {
-    match std::process::Command::new("systemctl")
-        .args(["is-active", unit])
-        .output()
-    {
-        Ok(o) => {
-            let s = String::from_utf8_lossy(&o.stdout).trim().to_string();
-            if s.is_empty() {
-                "unknown".into()
-            } else {
-                s
-            }
-        }
-        Err(e) => format!("unknown ({e})"),
+    // `is-active` exits non-zero for every state but active and prints the
+    // state either way.
+    let state = match crate::cmd::run(&["systemctl", "is-active", unit]) {
+        Ok(out) => out,
+        Err(crate::cmd::CmdError::Failed { stderr, .. }) => stderr,
+        Err(e) => return format!("unknown ({e})"),
+    };
+    let state = state.trim();
+    if state.is_empty() {
+        "unknown".into()
+    } else {
+        state.to_owned()
     }
 }
 
@@ -213,6 +248,12 @@ impl Status {
             v(&self.dhcp_end),
             v(&self.bridge)
         ));
+        if !self.changed_files.is_empty() {
+            s.push_str(&format!(
+                "Changed:    {} (not what the last apply wrote: an apply is under way, or they were edited)\n",
+                self.changed_files.join(", ")
+            ));
+        }
         s.push_str(&format!("Clients:    {}\n", self.clients.len()));
         for c in &self.clients {
             let secs = c.get("connected_time").unwrap_or("?");
@@ -224,5 +265,111 @@ impl Status {
             s.push('\n');
         }
         s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sha(text: &str) -> String {
+        hex::encode(Sha256::digest(text.as_bytes()))
+    }
+
+    /// A state as apply leaves it, with its files written under `root`.
+    fn applied(root: &Path) -> State {
+        let mut state = State {
+            subnet: Some("10.42.0.0/24".parse().unwrap()),
+            bridge: Some("virbr7".into()),
+            ssid: Some("cafe".into()),
+            security: Some(SecurityMode::Wpa3Transition),
+            interface: Some("softap".into()),
+            ..State::default()
+        };
+        for (path, text) in [
+            ("/run/softap/hostapd.conf", "ssid=cafe\n"),
+            ("/run/softap/network.xml", "<network/>\n"),
+        ] {
+            let file = fsutil::under(root, path);
+            std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+            std::fs::write(&file, text).unwrap();
+            state.files.insert(path.into(), sha(text));
+        }
+        state
+    }
+
+    fn json(state: &State, root: &Path) -> serde_json::Value {
+        let status = gather(state, Some("pass".into()), true, root.join(STATE_FILE)).unwrap();
+        serde_json::to_value(status).unwrap()
+    }
+
+    /// What the end-to-end scripts (`overlays/e2e/usr/lib/softap-e2e`) read
+    /// with jq: flat keys with plain values.
+    #[test]
+    fn json_carries_the_network_the_clients_see() {
+        let dir = tempfile::tempdir().unwrap();
+        let v = json(&applied(dir.path()), dir.path());
+        assert_eq!(v["subnet"], "10.42.0.0/24");
+        assert_eq!(v["gateway"], "10.42.0.1");
+        assert_eq!(v["dhcp_start"], "10.42.0.128");
+        assert_eq!(v["dhcp_end"], "10.42.0.254");
+        assert_eq!(v["bridge"], "virbr7");
+        assert_eq!(v["interface"], "softap");
+        assert_eq!(v["ssid"], "cafe");
+        assert_eq!(v["passphrase"], "pass");
+        assert_eq!(v["security"], "wpa3-transition");
+        assert_eq!(v["changed_files"], serde_json::json!([]));
+    }
+
+    #[test]
+    fn files_rewritten_or_gone_since_the_apply_are_listed() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        let mut state = applied(root);
+        // The next apply's first step: a new network definition.
+        std::fs::write(
+            root.join("run/softap/network.xml"),
+            "<network>moved</network>\n",
+        )
+        .unwrap();
+        state
+            .files
+            .insert("/run/systemd/network/softap.network".into(), sha("gone"));
+        let v = json(&state, root);
+        assert_eq!(
+            v["changed_files"],
+            serde_json::json!([
+                "/run/softap/network.xml",
+                "/run/systemd/network/softap.network"
+            ])
+        );
+        let human = gather(&state, None, true, root.join(STATE_FILE))
+            .unwrap()
+            .human();
+        assert!(
+            human.contains(
+                "Changed:    /run/softap/network.xml, /run/systemd/network/softap.network"
+            ),
+            "{human}"
+        );
+    }
+
+    #[test]
+    fn the_root_is_found_above_the_state_file() {
+        assert_eq!(
+            root_of(&Path::new("/").join(STATE_FILE)),
+            Some(Path::new("/"))
+        );
+        assert_eq!(
+            root_of(&Path::new("/tmp/r").join(STATE_FILE)),
+            Some(Path::new("/tmp/r"))
+        );
+        assert_eq!(root_of(Path::new("/tmp/r/state.json")), None);
+    }
+
+    #[test]
+    fn no_subnet_means_not_applied() {
+        let e = gather(&State::default(), None, true, PathBuf::from("/s")).unwrap_err();
+        assert_eq!(e.path, PathBuf::from("/s"));
     }
 }

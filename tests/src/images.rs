@@ -62,8 +62,9 @@ pub fn build_disk(spec: &str, image_name: &str, out: &Path) -> Result<BuiltImage
 }
 
 /// The product's OCI archive for the container scenario: `spec` (relative to
-/// the workspace) built into `out` with the builder `build_disk` made, which
-/// reuses the cached Debian base. `SOFTAP_E2E_OCI` names a ready archive.
+/// the workspace) built into `out` with the builder `build_disk` made. Its
+/// Debian base is the product's, cached apart from the e2e image's (which
+/// adds the guest scripts' tools). `SOFTAP_E2E_OCI` names a ready archive.
 pub fn build_oci_archive(
     spec: &str,
     image_name: &str,
@@ -115,4 +116,37 @@ fn run_builder(
         });
     }
     Ok(written)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The guest scripts' tools, which the product image does without.
+    const TEST_PACKAGES: [&str; 2] = ["jq", "grepcidr"];
+
+    fn base_of(spec: &str) -> toml::Value {
+        let path = workspace_root().join("images").join(spec);
+        let text = std::fs::read_to_string(&path)
+            .unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
+        let table: toml::Table = text
+            .parse()
+            .unwrap_or_else(|e| panic!("parsing {}: {e}", path.display()));
+        table
+            .get("base")
+            .cloned()
+            .unwrap_or_else(|| panic!("{} has no [base]", path.display()))
+    }
+
+    /// `extends` replaces `[base]` as a whole, so the e2e image spells out
+    /// the product's: it must stay the product's plus the test tools.
+    #[test]
+    fn e2e_base_is_the_product_base_plus_the_test_tools() {
+        let mut want = base_of("softap.toml");
+        want.get_mut("packages")
+            .and_then(toml::Value::as_array_mut)
+            .expect("softap.toml's [base] lists packages")
+            .extend(TEST_PACKAGES.map(toml::Value::from));
+        assert_eq!(base_of("softap-e2e.toml"), want);
+    }
 }

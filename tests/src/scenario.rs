@@ -28,11 +28,13 @@ pub struct Scenario {
     pub listener_visitors: &'static [&'static str],
     /// More `key=value` for the guest.
     pub extra: &'static [(&'static str, &'static str)],
-    /// Whether the guest gets the product's OCI archive (check 8).
+    /// Whether the guest gets the product's OCI archive (the container path).
     pub oci_archive: bool,
 }
 
-/// Fresh stick, upstream overlapping the default pool: checks 1-4 and 6.
+/// Fresh stick, upstream overlapping the default pool: the AP on the radio
+/// left to the agent, WPA2 and SAE stations with leases, the gateway and the
+/// NAT, the overlap avoided, and the move off a subnet taken upstream.
 pub const A: Scenario = Scenario {
     name: "a",
     net: Some("172.16.0.0/16"),
@@ -65,7 +67,8 @@ pub const A: Scenario = Scenario {
     oci_archive: false,
 };
 
-/// The same stick booted again: check 7 (the caller compares a and b).
+/// The same stick booted again: the same choices and the AP back (the caller
+/// compares a and b).
 pub const B: Scenario = Scenario {
     name: "b",
     net: Some("172.16.0.0/16"),
@@ -87,7 +90,8 @@ pub const B: Scenario = Scenario {
     oci_archive: false,
 };
 
-/// The laptop case: check 5.
+/// The laptop case: the AP follows the upstream station's channel on a
+/// one-channel radio.
 pub const C: Scenario = Scenario {
     name: "c",
     net: None,
@@ -112,7 +116,7 @@ pub const C: Scenario = Scenario {
     oci_archive: false,
 };
 
-/// The container path, check 8: the product's OCI archive booted with
+/// The container path: the product's OCI archive booted with
 /// systemd-nspawn (privileged, host network) in a guest with hwsim radios,
 /// the guest's own agent skipped; then b's checks.
 pub const D: Scenario = Scenario {
@@ -266,7 +270,7 @@ pub fn figures(name: &str, booted: &Boot) -> String {
     line
 }
 
-/// Check 7: what must not change when the same stick boots again.
+/// What must not change when the same stick boots again.
 pub fn compare_reboot(before: &Report, after: &Report) -> Vec<String> {
     ["subnet", "ssid-hex", "passphrase-sha256"]
         .iter()

@@ -3,9 +3,9 @@
 //! as a USB stick (TCG unless the CPU really has VT-x/AMD-V), and read what the
 //! guest overlay (`overlays/e2e`) reports on the serial console.
 //!
-//! Scenario a (checks 1-4 and 6 of issue 11): the upstream QEMU provides
-//! overlaps the default pool (`net=172.16.0.0/16`); three hwsim radios, two of
-//! them moved into network namespaces. The agent must bring the AP up on the
+//! Scenario a: the upstream QEMU provides overlaps the default pool
+//! (`net=172.16.0.0/16`); three hwsim radios, two of them moved into network
+//! namespaces. The agent must bring the AP up on the
 //! radio left to it (hostapd `state=ENABLED`, WPA3 transition), a WPA2 and an
 //! SAE station join, get leases in the subnet `softap-agent status --json`
 //! reports, reach the gateway and, through the NAT and QEMU's user network, a
@@ -14,16 +14,16 @@
 //! 10 s, the network is redefined and the station gets a lease in the new
 //! subnet and reaches the listener again.
 //!
-//! Scenario b (check 7) boots a's stick again: the AP comes back with the
-//! same subnet, SSID and passphrase, and a WPA2 station gets a lease and
-//! reaches the listener. Scenario c (check 5, the laptop case) boots a fresh
-//! stick with one-channel radios: an upstream hostapd on channel 11 in a
+//! Scenario b boots a's stick again: the AP comes back with the same subnet,
+//! SSID and passphrase, and a WPA2 station gets a lease and reaches the
+//! listener. Scenario c (the laptop case) boots a fresh stick with one-channel
+//! radios: an upstream hostapd on channel 11 in a
 //! namespace, the appliance's station joins it, and the AP follows it onto
 //! channel 11 on the same radio. One test runs them in order so the image is
 //! built once and b reuses a's stick; by hand:
 //! `cargo run -p softap-tests --bin softap-e2e -- a b c`.
-//! Scenario d (check 8, the container path) boots a fresh stick whose own
-//! agent stays off, with the product's OCI archive (`images/softap.toml`'s,
+//! Scenario d (the container path) boots a fresh stick whose own agent stays
+//! off, with the product's OCI archive (`images/softap.toml`'s,
 //! built by `images/softap-container-e2e.toml` without a disk) as a second
 //! disk: the guest unpacks its layers and boots it with systemd-nspawn as a
 //! privileged container on its network; the AP comes up and a WPA2 station

@@ -56,25 +56,17 @@ wait_for() {
 	done
 }
 
-# IPv4 arithmetic for subnet checks.
-ip2int() { local IFS=.; set -- $1; echo $(( ($1 << 24) | ($2 << 16) | ($3 << 8) | $4 )); }
-int2ip() { echo "$(( ($1 >> 24) & 255 )).$(( ($1 >> 16) & 255 )).$(( ($1 >> 8) & 255 )).$(( $1 & 255 ))"; }
-mask_of() { echo $(( $1 == 0 ? 0 : (0xffffffff << (32 - $1)) & 0xffffffff )); }
-# in_subnet ADDR NET/PREFIX
-in_subnet() {
-	local net=${2%/*} len=${2#*/} m
-	m=$(mask_of "$len")
-	[ $(( $(ip2int "$1") & m )) -eq $(( $(ip2int "$net") & m )) ]
-}
-# overlaps A/P B/P
-overlaps() {
-	local la=${1#*/} lb=${2#*/} l
-	l=$(( la < lb ? la : lb ))
-	local m; m=$(mask_of "$l")
-	[ $(( $(ip2int "${1%/*}") & m )) -eq $(( $(ip2int "${2%/*}") & m )) ]
-}
-# host_in NET/PREFIX N: the Nth address of the subnet
-host_in() { local m; m=$(mask_of "${1#*/}"); int2ip $(( ($(ip2int "${1%/*}") & m) + $2 )); }
+# Subnet checks, by grepcidr. in_subnet ADDR NET/PREFIX
+in_subnet() { grepcidr -e "$2" <<<"$1" >/dev/null 2>&1; }
+# overlaps NET/PREFIX NET/PREFIX: subnets nest or are apart, so two overlap
+# exactly when one holds the other's (network) address.
+overlaps() { in_subnet "${1%/*}" "$2" || in_subnet "${2%/*}" "$1"; }
+
+# Scenario c's upstream Wi-Fi network in netns up: its AP's address and the
+# range its DHCP server hands out.
+UPSTREAM_WIFI_GW=192.168.77.1
+UPSTREAM_WIFI_PREFIX=24
+UPSTREAM_WIFI_DHCP=192.168.77.100,192.168.77.150
 
 # The phys in this network namespace, sorted by index (names are counters).
 phys_here() { iw phy 2>/dev/null | awk '/^Wiphy /{print $2}' | sort -V; }
@@ -117,6 +109,9 @@ dump_diagnostics() {
 			[ -f "$f" ] || continue
 			echo "== $f"; tail -n 40 "$f"
 		done
+		if [ -f "$E2E_RUN/status.json" ]; then
+			echo "== the last softap-agent status --json"; cat "$E2E_RUN/status.json"
+		fi
 		echo "== journal"
 		journalctl -b --no-pager -o short-monotonic \
 			-u softap-agent -u softap-hostapd -u libvirtd -u systemd-networkd \
