@@ -101,6 +101,9 @@ pub struct DiskSummary {
     pub size: u64,
     pub allocated: u64,
     pub root_partuuid: String,
+    /// The ESP boots through Debian's signed shim and systemd-boot, so the
+    /// stick starts with Secure Boot enforced.
+    pub secure_boot: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -547,5 +550,6 @@ fn build_disk(
         size: r.size,
         allocated: r.allocated,
         root_partuuid: r.root_partuuid,
+        secure_boot: r.boot_chain == disk::esp::BootChain::Signed,
     })
 }

@@ -14,6 +14,7 @@ use std::process::{Command, Stdio};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::disk::esp;
 use crate::disk::tools::{self, Tool};
 
 /// `[base] kind = "debian"`.
@@ -32,6 +33,11 @@ pub struct DebianSpec {
     /// disk only; installed into the same rootfs, split out when layering.
     #[serde(default)]
     pub disk_packages: Vec<String>,
+    /// Packages whose files are unpacked, not installed, under
+    /// [`esp::SIGNED_DIR`] (disk-only): the signed boot chain for the ESP,
+    /// without the dependencies apt would install with it (shim's pull GRUB).
+    #[serde(default)]
+    pub esp_packages: Vec<String>,
     /// Mirror; mmdebstrap's default or the host's apt configuration otherwise.
     #[serde(default)]
     pub mirror: Option<String>,
@@ -81,7 +87,7 @@ pub enum DebianError {
 
 /// Bumped whenever the arguments or hooks change what the rootfs contains,
 /// so caches made by an older builder are not reused.
-const RECIPE_VERSION: u32 = 3;
+const RECIPE_VERSION: u32 = 4;
 
 /// Makes (or finds in `cache_dir`) the rootfs for `spec` and returns the path
 /// of an uncompressed tar archive of it.
@@ -162,6 +168,7 @@ pub fn cache_key(spec: &DebianSpec, mmdebstrap_version: &str, source_date_epoch:
         "components": spec.components,
         "packages": sorted(&spec.packages),
         "disk_packages": sorted(&spec.disk_packages),
+        "esp_packages": sorted(&spec.esp_packages),
         "mirror": spec.mirror,
         "keyring": spec.keyring,
         "snapshot": spec.snapshot,
@@ -199,6 +206,9 @@ fn validate(spec: &DebianSpec) -> Result<(), DebianError> {
     }
     for p in &spec.disk_packages {
         check("disk_packages", p, "package name")?;
+    }
+    for p in &spec.esp_packages {
+        check("esp_packages", p, "package name")?;
     }
     if let Some(s) = &spec.snapshot {
         if !s.chars().all(|c| c.is_ascii_alphanumeric()) || s.is_empty() {
@@ -274,6 +284,24 @@ const CUSTOMIZE_HOOKS: &[&str] = &[
     r#"mkdir -p "$1/usr/share/softap" && chroot "$1" dpkg-query -W -f '${Package} ${Version} ${Architecture}\n' | LC_ALL=C sort > "$1/usr/share/softap/packages.txt""#,
 ];
 
+/// Unpacks `packages` into [`esp::SIGNED_DIR`] with the tree's own apt and
+/// dpkg (`apt-get download` + `dpkg-deb -x`): their files without their
+/// dependencies, and without a trace in dpkg's database. The names are
+/// checked by [`validate`], so they are safe inside the quotes.
+fn esp_packages_hook(packages: &[String]) -> Option<String> {
+    if packages.is_empty() {
+        return None;
+    }
+    let mut sorted = packages.to_vec();
+    sorted.sort();
+    sorted.dedup();
+    let dir = esp::SIGNED_DIR;
+    Some(format!(
+        r#"mkdir -p "$1/{dir}" && chroot "$1" sh -ec 'cd /{dir}; apt-get download -o APT::Sandbox::User=root {pkgs}; for d in ./*.deb; do dpkg-deb -x "$d" .; rm "$d"; done'"#,
+        pkgs = sorted.join(" ")
+    ))
+}
+
 /// The full mmdebstrap command line (without the program name).
 pub fn mmdebstrap_args(
     spec: &DebianSpec,
@@ -334,6 +362,9 @@ pub fn mmdebstrap_args(
             .iter()
             .map(|h| format!("--customize-hook={h}")),
     );
+    // After the hygiene hooks, so packages.txt lists only what dpkg installed;
+    // before mmdebstrap's cleanup, which drops the package lists it needs.
+    args.extend(esp_packages_hook(&spec.esp_packages).map(|h| format!("--customize-hook={h}")));
     args.push(spec.suite.clone());
     args.push(target.display().to_string());
     args.extend(mirror);
@@ -433,6 +464,7 @@ mod tests {
             components: vec!["main".into(), "non-free-firmware".into()],
             packages: vec!["systemd".into(), "hostapd".into()],
             disk_packages: vec!["linux-image-amd64".into()],
+            esp_packages: vec!["shim-signed".into()],
             mirror: None,
             keyring: None,
             snapshot: None,
@@ -459,6 +491,12 @@ mod tests {
         assert_ne!(
             cache_key(&a, "mmdebstrap 1.3.5", 1),
             cache_key(&d, "mmdebstrap 1.3.5", 1)
+        );
+        let mut e = spec();
+        e.esp_packages.push("shim-helpers-amd64-signed".into());
+        assert_ne!(
+            cache_key(&a, "mmdebstrap 1.3.5", 1),
+            cache_key(&e, "mmdebstrap 1.3.5", 1)
         );
     }
 
@@ -496,6 +534,30 @@ mod tests {
         assert!(!args.iter().any(|a| a.contains("://")));
         let unpriv = mmdebstrap_args(&spec(), false, None, Path::new("/c/x.tar")).unwrap();
         assert_eq!(unpriv[0], "--mode=unshare");
+    }
+
+    #[test]
+    fn esp_packages_are_unpacked_not_installed_into_the_disk_only_tree() {
+        let args = mmdebstrap_args(&spec(), true, None, Path::new("/c/x.tar")).unwrap();
+        let include = args.iter().find(|a| a.starts_with("--include=")).unwrap();
+        assert!(!include.contains("shim-signed"), "{include}");
+        let hooks: Vec<&String> = args
+            .iter()
+            .filter(|a| a.starts_with("--customize-hook="))
+            .collect();
+        let last = hooks.last().unwrap();
+        assert!(last.contains("apt-get download"), "{last}");
+        assert!(last.contains(" shim-signed;"), "{last}");
+        assert!(last.contains("dpkg-deb -x"), "{last}");
+        assert!(last.contains(&format!("/{}", esp::SIGNED_DIR)), "{last}");
+        assert!(crate::layer::is_kernel_path(&format!(
+            "{}/usr/lib/shim/shimx64.efi.signed",
+            esp::SIGNED_DIR
+        )));
+        let mut none = spec();
+        none.esp_packages.clear();
+        let args = mmdebstrap_args(&none, true, None, Path::new("/c/x.tar")).unwrap();
+        assert!(!args.iter().any(|a| a.contains("apt-get download")));
     }
 
     #[test]
@@ -538,6 +600,15 @@ mod tests {
         let mut s = spec();
         s.suite = "bookworm main".into();
         assert!(validate(&s).is_err());
+        let mut s = spec();
+        s.esp_packages.push("x' y".into());
+        assert!(matches!(
+            validate(&s),
+            Err(DebianError::InvalidField {
+                field: "esp_packages",
+                ..
+            })
+        ));
         assert!(validate(&spec()).is_ok());
     }
 
