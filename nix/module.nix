@@ -8,9 +8,9 @@ let
   cfg = config.services.softap;
   settingsFormat = pkgs.formats.toml { };
 
-  # The typed options below, as the agent's configuration keys (agent/src/config.rs,
-  # which rejects unknown keys); unset options are left out so that the agent's
-  # own defaults apply.
+  # The typed options below, as the agent's configuration keys (the table in
+  # config/src/keys.rs, whose test checks this mapping; the agent rejects unknown
+  # keys); unset options are left out so that the agent's own defaults apply.
   typedSettings = lib.filterAttrs (_: value: value != null) {
     inherit (cfg) ssid country channel phy bridge security;
     subnet_pool = cfg.subnetPool;

@@ -49,7 +49,7 @@ builtins.all (x: x) [
   (check (builtins.hasAttr "default" outputs.devShells.${system}) "devShells.${system}.default is missing")
   (check (builtins.hasAttr system outputs.formatter) "formatter.${system} is missing")
 
-  (check (sameSet workspace.workspace.members [ "builder" "agent" "tests" ])
+  (check (sameSet workspace.workspace.members [ "config" "builder" "agent" "tests" ])
     "the Cargo workspace members changed: update the source filter in nix/package.nix")
   (check (builtins.isString workspace.workspace.package.version)
     "nix/package.nix reads workspace.package.version from Cargo.toml")

@@ -26,6 +26,7 @@ rustPlatform.buildRustPackage {
     fileset = lib.fileset.unions [
       ../Cargo.toml
       ../Cargo.lock
+      ../config
       ../builder
       ../agent
       ../tests

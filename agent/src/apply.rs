@@ -4,7 +4,7 @@
 //! something changed (a second apply touches nothing), and a failure rolls
 //! back what this run changed.
 //!
-//! The order matters (DESIGN.md, "Seen working"): a hostapd started before
+//! The order matters (seen on real hardware): a hostapd started before
 //! libvirt made the bridge creates it itself, libvirt then fails with "File
 //! exists" and no DHCP is served.
 
@@ -13,12 +13,13 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
+use crate::cmd::CmdError;
 use crate::fsutil::{self, WriteError};
-use crate::hostapd;
+use crate::host::Host;
+use crate::hostapd::{self, CtrlError};
 use crate::plan::{Plan, SecurityMode};
 use crate::render::{Consumer, RenderedFile};
 use crate::state::{self, State};
-use crate::sys::{CmdError, Sys};
 
 /// The unit the image ships to run hostapd on our configuration (Debian
 /// masks `hostapd.service` on install).
@@ -63,12 +64,27 @@ pub struct Outcome {
     pub dry_run: bool,
 }
 
+/// Why a bring-up step failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StepFailure {
+    #[error(transparent)]
+    Command(#[from] CmdError),
+    #[error(transparent)]
+    Write(#[from] WriteError),
+    /// A link that did not appear in time, described.
+    #[error("{0}")]
+    Missing(String),
+    #[error("hostapd did not reach state=ENABLED: {0}")]
+    NotEnabled(#[from] CtrlError),
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ApplyError {
-    #[error("{step}: {message}{}{}", journal_text(.unit, .journal), rollback_text(.rollback))]
+    #[error("{step}: {cause}{}{}", journal_text(.unit, .journal), rollback_text(.rollback))]
     Step {
         step: &'static str,
-        message: String,
+        #[source]
+        cause: Box<StepFailure>,
         unit: Option<&'static str>,
         journal: Option<String>,
         rollback: Vec<String>,
@@ -215,14 +231,44 @@ struct Undo {
     hostapd: Option<bool>,
 }
 
+/// Which consumers' files the files step changed: it decides what the
+/// later steps must do.
+#[derive(Debug, Clone, Copy, Default)]
+struct Changed {
+    libvirt: bool,
+    networkd: bool,
+    hostapd: bool,
+    netdev: bool,
+}
+
+/// One bring-up in progress: the steps run in order, each records what it
+/// did in `undo`, and a failing step rolls back everything before it.
 struct Run<'a> {
-    sys: &'a Sys,
+    host: &'a dyn Host,
     plan: &'a Plan,
+    timeouts: &'a Timeouts,
     undo: Undo,
     steps: Vec<StepReport>,
 }
 
-impl Run<'_> {
+/// Rollback problems are collected, not returned: every undo is tried.
+fn note(problems: &mut Vec<String>, r: Result<String, CmdError>) {
+    if let Err(e) = r {
+        problems.push(e.to_string());
+    }
+}
+
+impl<'a> Run<'a> {
+    fn new(host: &'a dyn Host, plan: &'a Plan, timeouts: &'a Timeouts) -> Run<'a> {
+        Run {
+            host,
+            plan,
+            timeouts,
+            undo: Undo::default(),
+            steps: Vec::new(),
+        }
+    }
+
     fn record(&mut self, step: &'static str, start: Instant, changed: bool, detail: String) {
         let ms = start.elapsed().as_secs_f64() * 1000.0;
         tracing::info!(step, ms = format!("{ms:.1}"), changed, "{detail}");
@@ -234,86 +280,361 @@ impl Run<'_> {
         });
     }
 
+    /// Rolls back and describes a failed step.
     fn fail(
         &mut self,
         step: &'static str,
-        message: String,
+        cause: impl Into<StepFailure>,
         unit: Option<&'static str>,
     ) -> ApplyError {
-        let journal = unit.and_then(|u| self.sys.journal_tail(u, 25));
+        let journal = unit.and_then(|u| self.host.journal_tail(u, 25));
         let rollback = self.rollback();
         ApplyError::Step {
             step,
-            message,
+            cause: Box::new(cause.into()),
             unit,
             journal,
             rollback,
         }
     }
 
+    /// Undoes this run's changes, latest step first, except that hostapd
+    /// is stopped before and started again after everything else, so it
+    /// never runs on half-restored files. Returns what could not be undone.
     fn rollback(&mut self) -> Vec<String> {
-        let sys = self.sys;
+        let undo = std::mem::take(&mut self.undo);
         let mut problems = Vec::new();
-        fn note(problems: &mut Vec<String>, r: Result<String, CmdError>) {
-            if let Err(e) = r {
-                problems.push(e.to_string());
+        self.undo_hostapd_stop(&undo, &mut problems);
+        self.undo_files(&undo, &mut problems);
+        self.undo_libvirt(&undo, &mut problems);
+        self.undo_networkd(&undo, &mut problems);
+        self.undo_hostapd_start(&undo, &mut problems);
+        problems
+    }
+
+    // 1. Files.
+
+    fn write_files(&mut self, files: &[RenderedFile]) -> Result<Changed, ApplyError> {
+        let start = Instant::now();
+        let mut consumers = Vec::new();
+        let mut changed = Changed::default();
+        for f in files {
+            let path = fsutil::under(self.host.root(), f.path);
+            let old = std::fs::read(&path).ok().map(|b| {
+                let mode = std::fs::metadata(&path)
+                    .map(|m| std::os::unix::fs::PermissionsExt::mode(&m.permissions()) & 0o7777)
+                    .unwrap_or(0o644);
+                (b, mode)
+            });
+            match self
+                .host
+                .write_if_changed(&path, f.content.as_bytes(), f.mode)
+            {
+                Ok(true) => {
+                    self.undo.files.push((path, old));
+                    consumers.push(f.consumer);
+                    changed.netdev |= f.path == crate::render::NETDEV;
+                }
+                Ok(false) => {}
+                Err(e) => return Err(self.fail("files", e, None)),
             }
         }
-        let undo = std::mem::take(&mut self.undo);
-        if undo.hostapd.is_some() {
-            note(
-                &mut problems,
-                sys.change(&["systemctl", "stop", HOSTAPD_UNIT]),
-            );
-        }
+        let n = consumers.len();
+        self.record(
+            "files",
+            start,
+            n > 0,
+            format!("{n} of {} files changed", files.len()),
+        );
+        changed.libvirt = consumers.contains(&Consumer::Libvirt);
+        changed.networkd = consumers.contains(&Consumer::Networkd);
+        changed.hostapd = consumers.contains(&Consumer::Hostapd);
+        Ok(changed)
+    }
+
+    fn undo_files(&self, undo: &Undo, problems: &mut Vec<String>) {
         for (path, old) in undo.files.iter().rev() {
             let r = match old {
-                Some((bytes, mode)) => {
-                    fsutil::write_atomic(path, bytes, *mode).map_err(|e| e.to_string())
-                }
+                Some((bytes, mode)) => self
+                    .host
+                    .write_atomic(path, bytes, *mode)
+                    .map_err(|e| e.to_string()),
                 None => std::fs::remove_file(path).map_err(|e| format!("{}: {e}", path.display())),
             };
             if let Err(e) = r {
                 problems.push(e);
             }
         }
+    }
+
+    // 2. The libvirt network: defined, autostarted, started, its bridge up.
+
+    /// Returns whether the network was (re)started.
+    fn libvirt(
+        &mut self,
+        files: &[RenderedFile],
+        previous: &State,
+        changed: Changed,
+    ) -> Result<bool, ApplyError> {
+        let host = self.host;
+        let plan = self.plan;
+        let start = Instant::now();
+        let name = plan.network_name.as_str();
+        let xml_path = crate::render::NETWORK_XML;
+        let info = match host.query(&["virsh", "-q", "net-info", name]) {
+            // Dry run: no libvirt to ask; the previous state says whether this
+            // root has seen our network defined and started.
+            None => previous.subnet.map(|_| NetInfo {
+                uuid: None,
+                active: true,
+                autostart: true,
+                bridge: previous.bridge.clone(),
+            }),
+            Some(Ok(text)) => Some(parse_net_info(&text)),
+            // "Network not found": not defined yet.
+            Some(Err(_)) => None,
+        };
+        let mut did = Vec::new();
+        let subnet_moved = previous.subnet != Some(plan.subnet.net);
+        let bridge_moved = info
+            .as_ref()
+            .is_some_and(|i| i.bridge.as_deref() != Some(plan.bridge.as_str()));
+        let needs_define = info.is_none() || changed.libvirt;
+        let restart = info.as_ref().is_some_and(|i| i.active)
+            && needs_define
+            && (subnet_moved || bridge_moved);
+        if needs_define {
+            let old = info.as_ref().and_then(|i| {
+                host.query(&["virsh", "net-dumpxml", "--inactive", name])
+                    .and_then(|r| r.ok())
+                    .map(|xml| (xml, i.active))
+            });
+            // libvirt refuses a definition of an existing name without its
+            // UUID ("already exists with uuid"): redefine with the UUID it has.
+            let define_path = match info.as_ref().and_then(|i| i.uuid.as_deref()) {
+                Some(uuid) => {
+                    let xml = files
+                        .iter()
+                        .find(|f| f.consumer == Consumer::Libvirt)
+                        .map(|f| with_uuid(&f.content, uuid))
+                        .unwrap_or_default();
+                    let path = fsutil::under(host.root(), NETWORK_DEFINE_XML);
+                    if let Err(e) = host.write_atomic(&path, xml.as_bytes(), 0o644) {
+                        return Err(self.fail("libvirt", e, None));
+                    }
+                    NETWORK_DEFINE_XML
+                }
+                None => xml_path,
+            };
+            if let Err(e) = host.change(&["virsh", "net-define", define_path]) {
+                return Err(self.fail("libvirt", e, Some(LIBVIRT_UNIT)));
+            }
+            // Only what succeeded is undone.
+            self.undo.libvirt_new = info.is_none();
+            self.undo.libvirt_old = old;
+            did.push(if info.is_some() {
+                "redefined"
+            } else {
+                "defined"
+            });
+        }
+        if restart {
+            if let Err(e) = host.change(&["virsh", "net-destroy", name]) {
+                return Err(self.fail("libvirt", e, Some(LIBVIRT_UNIT)));
+            }
+            self.undo.libvirt_started = true;
+            did.push("stopped for the new subnet");
+        }
+        if !info.as_ref().is_some_and(|i| i.autostart) {
+            if let Err(e) = host.change(&["virsh", "net-autostart", name]) {
+                return Err(self.fail("libvirt", e, Some(LIBVIRT_UNIT)));
+            }
+            did.push("autostart set");
+        }
+        let started = restart || !info.as_ref().is_some_and(|i| i.active);
+        if started {
+            if let Err(e) = host.change(&["virsh", "net-start", name]) {
+                // libvirtd's own autostart may have started it meanwhile (it
+                // reports ready before its networks are up).
+                let now_active = host
+                    .query(&["virsh", "-q", "net-info", name])
+                    .and_then(|r| r.ok())
+                    .is_some_and(|t| parse_net_info(&t).active);
+                if !now_active {
+                    return Err(self.fail("libvirt", e, Some(LIBVIRT_UNIT)));
+                }
+            }
+            self.undo.libvirt_started = true;
+            did.push("started");
+        }
+        if !host.wait_link(&plan.bridge, self.timeouts.bridge) {
+            let m = format!(
+                "the bridge {} did not appear within {:?} after starting the libvirt network {name}",
+                plan.bridge, self.timeouts.bridge
+            );
+            return Err(self.fail("libvirt", StepFailure::Missing(m), Some(LIBVIRT_UNIT)));
+        }
+        let detail = if did.is_empty() {
+            format!("network {name} on {} unchanged and active", plan.bridge)
+        } else {
+            format!("network {name} on {}: {}", plan.bridge, did.join(", "))
+        };
+        self.record("libvirt", start, !did.is_empty(), detail);
+        Ok(started)
+    }
+
+    fn undo_libvirt(&self, undo: &Undo, problems: &mut Vec<String>) {
+        let host = self.host;
         let name = self.plan.network_name.as_str();
         if undo.libvirt_new {
             if undo.libvirt_started {
-                note(&mut problems, sys.change(&["virsh", "net-destroy", name]));
+                note(problems, host.change(&["virsh", "net-destroy", name]));
             }
-            note(&mut problems, sys.change(&["virsh", "net-undefine", name]));
+            note(problems, host.change(&["virsh", "net-undefine", name]));
         } else if let Some((xml, was_active)) = &undo.libvirt_old {
             let tmp =
                 std::env::temp_dir().join(format!("softap-rollback-{}.xml", std::process::id()));
             match std::fs::write(&tmp, xml) {
                 Ok(()) => {
                     let t = tmp.to_string_lossy().into_owned();
-                    note(&mut problems, sys.change(&["virsh", "net-define", &t]));
+                    note(problems, host.change(&["virsh", "net-define", &t]));
                     let _ = std::fs::remove_file(&tmp);
                 }
                 Err(e) => problems.push(format!("{}: {e}", tmp.display())),
             }
             if undo.libvirt_started {
-                note(&mut problems, sys.change(&["virsh", "net-destroy", name]));
+                note(problems, host.change(&["virsh", "net-destroy", name]));
                 if *was_active {
-                    note(&mut problems, sys.change(&["virsh", "net-start", name]));
+                    note(problems, host.change(&["virsh", "net-start", name]));
                 }
             }
         }
+    }
+
+    // 3. networkd makes the AP interface on the phy found now.
+
+    /// Returns whether networkd was reloaded (the interface may be new).
+    fn networkd(&mut self, changed: Changed) -> Result<bool, ApplyError> {
+        let host = self.host;
+        let plan = self.plan;
+        let start = Instant::now();
+        let iface = plan.interface.as_str();
+        let existed = host.dry_run() || host.link_exists(iface);
+        let mut did = Vec::new();
+        if changed.networkd || !existed {
+            if changed.netdev && existed && !host.dry_run() {
+                // A netdev is created once; on another phy it must be recreated.
+                if let Err(e) = delete_wlan(host, iface) {
+                    return Err(self.fail("networkd", e, Some(NETWORKD_UNIT)));
+                }
+                did.push("old interface deleted");
+            }
+            if let Err(e) = host.change(&["networkctl", "reload"]) {
+                return Err(self.fail("networkd", e, Some(NETWORKD_UNIT)));
+            }
+            self.undo.networkd_reloaded = true;
+            self.undo.link_created = !existed || changed.networkd;
+            did.push("reloaded");
+        }
+        if !host.wait_link(iface, self.timeouts.link) {
+            let m = format!(
+                "the interface {iface} did not appear on {} within {:?} (check that the phy still exists: `iw dev`, `networkctl status {iface}`)",
+                plan.phy.name, self.timeouts.link
+            );
+            return Err(self.fail("networkd", StepFailure::Missing(m), Some(NETWORKD_UNIT)));
+        }
+        let detail = if did.is_empty() {
+            format!("{iface} on {} unchanged", plan.phy.name)
+        } else {
+            format!("{iface} on {}: {}", plan.phy.name, did.join(", "))
+        };
+        self.record("networkd", start, !did.is_empty(), detail);
+        Ok(!did.is_empty())
+    }
+
+    fn undo_networkd(&self, undo: &Undo, problems: &mut Vec<String>) {
         if undo.networkd_reloaded {
             if undo.link_created {
-                note(&mut problems, delete_wlan(sys, &self.plan.interface));
+                note(problems, delete_wlan(self.host, &self.plan.interface));
             }
-            note(&mut problems, sys.change(&["networkctl", "reload"]));
+            note(problems, self.host.change(&["networkctl", "reload"]));
         }
-        if undo.hostapd == Some(true) {
+    }
+
+    // 4. hostapd: restarted when its configuration, the bridge or the
+    // interface changed (a restarted bridge loses its ports).
+
+    /// Returns whether hostapd was (re)started.
+    fn hostapd(&mut self, changed: Changed, underneath_moved: bool) -> Result<bool, ApplyError> {
+        let host = self.host;
+        let start = Instant::now();
+        let active = match host.query(&["systemctl", "is-active", "--quiet", HOSTAPD_UNIT]) {
+            Some(r) => r.is_ok(),
+            None => !changed.hostapd,
+        };
+        let restart = changed.hostapd || !active || underneath_moved;
+        if restart {
+            self.undo.hostapd = Some(active);
+            if let Err(e) = host.change(&["systemctl", "restart", HOSTAPD_UNIT]) {
+                return Err(self.fail("hostapd", e, Some(HOSTAPD_UNIT)));
+            }
+        }
+        self.record(
+            "hostapd",
+            start,
+            restart,
+            if restart {
+                format!("{HOSTAPD_UNIT} (re)started")
+            } else {
+                format!("{HOSTAPD_UNIT} unchanged and active")
+            },
+        );
+        Ok(restart)
+    }
+
+    fn undo_hostapd_stop(&self, undo: &Undo, problems: &mut Vec<String>) {
+        if undo.hostapd.is_some() {
             note(
-                &mut problems,
-                sys.change(&["systemctl", "start", HOSTAPD_UNIT]),
+                problems,
+                self.host.change(&["systemctl", "stop", HOSTAPD_UNIT]),
             );
         }
-        problems
+    }
+
+    fn undo_hostapd_start(&self, undo: &Undo, problems: &mut Vec<String>) {
+        if undo.hostapd == Some(true) {
+            note(
+                problems,
+                self.host.change(&["systemctl", "start", HOSTAPD_UNIT]),
+            );
+        }
+    }
+
+    // 5. Verify: hostapd's own word that the AP beacons. Nothing to undo of
+    // its own; a failure rolls back the steps before it.
+
+    fn verify(&mut self) -> Result<(), ApplyError> {
+        let start = Instant::now();
+        if self.host.dry_run() {
+            self.record("verify", start, false, "dry run: not verified".into());
+            return Ok(());
+        }
+        match self
+            .host
+            .wait_ap_enabled(&self.plan.interface, self.timeouts.ap)
+        {
+            Ok(status) => {
+                let ch = hostapd::get(&status, "channel").unwrap_or("?").to_string();
+                self.record(
+                    "verify",
+                    start,
+                    false,
+                    format!("hostapd state=ENABLED on channel {ch}"),
+                );
+                Ok(())
+            }
+            Err(e) => Err(self.fail("verify", e, Some(HOSTAPD_UNIT))),
+        }
     }
 }
 
@@ -321,260 +642,34 @@ impl Run<'_> {
 /// from the current netdev file. systemd 252's `networkctl delete` answers
 /// "Operation not supported" for a `Kind=wlan` netdev; nl80211 deletes it
 /// (via `iw`, shipped in the image). An interface already gone is fine.
-fn delete_wlan(sys: &Sys, iface: &str) -> Result<String, CmdError> {
-    if !sys.dry_run && !sys.link_exists(iface) {
+fn delete_wlan(host: &dyn Host, iface: &str) -> Result<String, CmdError> {
+    if !host.dry_run() && !host.link_exists(iface) {
         return Ok(String::new());
     }
-    sys.change(&["iw", "dev", iface, "del"])
+    host.change(&["iw", "dev", iface, "del"])
 }
 
 /// Applies a rendered plan. `previous` is the state before this run.
 pub fn apply(
-    sys: &Sys,
+    host: &dyn Host,
     plan: &Plan,
     files: &[RenderedFile],
     previous: &State,
     timeouts: &Timeouts,
 ) -> Result<Outcome, ApplyError> {
-    let mut run = Run {
-        sys,
-        plan,
-        undo: Undo::default(),
-        steps: Vec::new(),
-    };
-
-    // 1. Files.
-    let start = Instant::now();
-    let mut changed = Vec::new();
-    let mut netdev_changed = false;
-    for f in files {
-        let path = fsutil::under(&sys.root, f.path);
-        let old = std::fs::read(&path).ok().map(|b| {
-            let mode = std::fs::metadata(&path)
-                .map(|m| std::os::unix::fs::PermissionsExt::mode(&m.permissions()) & 0o7777)
-                .unwrap_or(0o644);
-            (b, mode)
-        });
-        match fsutil::write_if_changed(&path, f.content.as_bytes(), f.mode) {
-            Ok(true) => {
-                run.undo.files.push((path, old));
-                changed.push(f.consumer);
-                netdev_changed |= f.path == crate::render::NETDEV;
-            }
-            Ok(false) => {}
-            Err(e) => {
-                let message = e.to_string();
-                return Err(run.fail("files", message, None));
-            }
-        }
-    }
-    let n = changed.len();
-    run.record(
-        "files",
-        start,
-        n > 0,
-        format!("{n} of {} files changed", files.len()),
-    );
-    let libvirt_changed = changed.contains(&Consumer::Libvirt);
-    let networkd_changed = changed.contains(&Consumer::Networkd);
-    let hostapd_changed = changed.contains(&Consumer::Hostapd);
-
-    // 2. libvirt network.
-    let start = Instant::now();
-    let name = plan.network_name.as_str();
-    let xml_path = crate::render::NETWORK_XML;
-    let info = match sys.query(&["virsh", "-q", "net-info", name]) {
-        // Dry run: no libvirt to ask; the previous state says whether this
-        // root has seen our network defined and started.
-        None => previous.subnet.map(|_| NetInfo {
-            uuid: None,
-            active: true,
-            autostart: true,
-            bridge: previous.bridge.clone(),
-        }),
-        Some(Ok(text)) => Some(parse_net_info(&text)),
-        // "Network not found": not defined yet.
-        Some(Err(_)) => None,
-    };
-    let mut libvirt_did = Vec::new();
-    let subnet_moved = previous.subnet != Some(plan.subnet.net);
-    let bridge_moved = info
-        .as_ref()
-        .is_some_and(|i| i.bridge.as_deref() != Some(plan.bridge.as_str()));
-    let needs_define = info.is_none() || libvirt_changed;
-    let restart =
-        info.as_ref().is_some_and(|i| i.active) && needs_define && (subnet_moved || bridge_moved);
-    if needs_define {
-        let old = info.as_ref().and_then(|i| {
-            sys.query(&["virsh", "net-dumpxml", "--inactive", name])
-                .and_then(|r| r.ok())
-                .map(|xml| (xml, i.active))
-        });
-        // libvirt refuses a definition of an existing name without its
-        // UUID ("already exists with uuid"): redefine with the UUID it has.
-        let define_path = match info.as_ref().and_then(|i| i.uuid.as_deref()) {
-            Some(uuid) => {
-                let xml = files
-                    .iter()
-                    .find(|f| f.consumer == Consumer::Libvirt)
-                    .map(|f| with_uuid(&f.content, uuid))
-                    .unwrap_or_default();
-                let path = fsutil::under(&sys.root, NETWORK_DEFINE_XML);
-                if let Err(e) = fsutil::write_atomic(&path, xml.as_bytes(), 0o644) {
-                    return Err(run.fail("libvirt", e.to_string(), None));
-                }
-                NETWORK_DEFINE_XML
-            }
-            None => xml_path,
-        };
-        if let Err(e) = sys.change(&["virsh", "net-define", define_path]) {
-            return Err(run.fail("libvirt", e.to_string(), Some(LIBVIRT_UNIT)));
-        }
-        // Only what succeeded is undone.
-        run.undo.libvirt_new = info.is_none();
-        run.undo.libvirt_old = old;
-        libvirt_did.push(if info.is_some() {
-            "redefined"
-        } else {
-            "defined"
-        });
-    }
-    if restart {
-        if let Err(e) = sys.change(&["virsh", "net-destroy", name]) {
-            return Err(run.fail("libvirt", e.to_string(), Some(LIBVIRT_UNIT)));
-        }
-        run.undo.libvirt_started = true;
-        libvirt_did.push("stopped for the new subnet");
-    }
-    if !info.as_ref().is_some_and(|i| i.autostart) {
-        if let Err(e) = sys.change(&["virsh", "net-autostart", name]) {
-            return Err(run.fail("libvirt", e.to_string(), Some(LIBVIRT_UNIT)));
-        }
-        libvirt_did.push("autostart set");
-    }
-    let started = restart || !info.as_ref().is_some_and(|i| i.active);
-    if started {
-        if let Err(e) = sys.change(&["virsh", "net-start", name]) {
-            // libvirtd's own autostart may have started it meanwhile (it
-            // reports ready before its networks are up).
-            let now_active = sys
-                .query(&["virsh", "-q", "net-info", name])
-                .and_then(|r| r.ok())
-                .is_some_and(|t| parse_net_info(&t).active);
-            if !now_active {
-                return Err(run.fail("libvirt", e.to_string(), Some(LIBVIRT_UNIT)));
-            }
-        }
-        run.undo.libvirt_started = true;
-        libvirt_did.push("started");
-    }
-    if !sys.wait_link(&plan.bridge, timeouts.bridge) {
-        let m = format!(
-            "the bridge {} did not appear within {:?} after starting the libvirt network {name}",
-            plan.bridge, timeouts.bridge
-        );
-        return Err(run.fail("libvirt", m, Some(LIBVIRT_UNIT)));
-    }
-    let detail = if libvirt_did.is_empty() {
-        format!("network {name} on {} unchanged and active", plan.bridge)
-    } else {
-        format!(
-            "network {name} on {}: {}",
-            plan.bridge,
-            libvirt_did.join(", ")
-        )
-    };
-    run.record("libvirt", start, !libvirt_did.is_empty(), detail);
-
-    // 3. networkd makes the AP interface on the phy found now.
-    let start = Instant::now();
-    let iface = plan.interface.as_str();
-    let existed = sys.dry_run || sys.link_exists(iface);
-    let mut networkd_did = Vec::new();
-    if networkd_changed || !existed {
-        if netdev_changed && existed && !sys.dry_run {
-            // A netdev is created once; on another phy it must be recreated.
-            if let Err(e) = delete_wlan(sys, iface) {
-                return Err(run.fail("networkd", e.to_string(), Some(NETWORKD_UNIT)));
-            }
-            networkd_did.push("old interface deleted");
-        }
-        if let Err(e) = sys.change(&["networkctl", "reload"]) {
-            return Err(run.fail("networkd", e.to_string(), Some(NETWORKD_UNIT)));
-        }
-        run.undo.networkd_reloaded = true;
-        run.undo.link_created = !existed || networkd_changed;
-        networkd_did.push("reloaded");
-    }
-    if !sys.wait_link(iface, timeouts.link) {
-        let m = format!(
-            "the interface {iface} did not appear on {} within {:?} (check that the phy still exists: `iw dev`, `networkctl status {iface}`)",
-            plan.phy.name, timeouts.link
-        );
-        return Err(run.fail("networkd", m, Some(NETWORKD_UNIT)));
-    }
-    let detail = if networkd_did.is_empty() {
-        format!("{iface} on {} unchanged", plan.phy.name)
-    } else {
-        format!("{iface} on {}: {}", plan.phy.name, networkd_did.join(", "))
-    };
-    run.record("networkd", start, !networkd_did.is_empty(), detail);
-
-    // 4. hostapd: restarted when its configuration, the bridge or the
-    // interface changed (a restarted bridge loses its ports).
-    let start = Instant::now();
-    let active = match sys.query(&["systemctl", "is-active", "--quiet", HOSTAPD_UNIT]) {
-        Some(r) => r.is_ok(),
-        None => !hostapd_changed,
-    };
-    let restart_hostapd = hostapd_changed || !active || started || !networkd_did.is_empty();
-    if restart_hostapd {
-        run.undo.hostapd = Some(active);
-        if let Err(e) = sys.change(&["systemctl", "restart", HOSTAPD_UNIT]) {
-            return Err(run.fail("hostapd", e.to_string(), Some(HOSTAPD_UNIT)));
-        }
-    }
-    run.record(
-        "hostapd",
-        start,
-        restart_hostapd,
-        if restart_hostapd {
-            format!("{HOSTAPD_UNIT} (re)started")
-        } else {
-            format!("{HOSTAPD_UNIT} unchanged and active")
-        },
-    );
-
-    // 5. Verify: hostapd's own word that the AP beacons.
-    let start = Instant::now();
-    if sys.dry_run {
-        run.record("verify", start, false, "dry run: not verified".into());
-    } else {
-        let socket = PathBuf::from(hostapd::CTRL_DIR).join(iface);
-        match hostapd::wait_enabled(&socket, timeouts.ap) {
-            Ok(status) => {
-                let ch = hostapd::get(&status, "channel").unwrap_or("?").to_string();
-                run.record(
-                    "verify",
-                    start,
-                    false,
-                    format!("hostapd state=ENABLED on channel {ch}"),
-                );
-            }
-            Err(e) => {
-                let m = format!("hostapd did not reach state=ENABLED: {e}");
-                return Err(run.fail("verify", m, Some(HOSTAPD_UNIT)));
-            }
-        }
-    }
-
+    let mut run = Run::new(host, plan, timeouts);
+    let changed = run.write_files(files)?;
+    let network_started = run.libvirt(files, previous, changed)?;
+    let networkd_did = run.networkd(changed)?;
+    let hostapd_started = run.hostapd(changed, network_started || networkd_did)?;
+    run.verify()?;
     let any = run.steps.iter().any(|s| s.changed);
     Ok(Outcome {
         steps: run.steps,
-        commands: sys.commands(),
+        commands: host.commands(),
         changed: any,
-        hostapd_started: restart_hostapd,
-        dry_run: sys.dry_run,
+        hostapd_started,
+        dry_run: host.dry_run(),
     })
 }
 
@@ -597,6 +692,271 @@ pub fn new_state(
         })
         .collect();
     s
+}
+
+#[cfg(test)]
+mod step_tests {
+    //! Every step's failure, injected through the fake host, and the
+    //! rollback of the steps before it; no libvirt, no hostapd.
+
+    use super::*;
+    use crate::host::fake::{Fake, Fault};
+
+    struct Case {
+        root: tempfile::TempDir,
+        plan: Plan,
+        files: Vec<RenderedFile>,
+    }
+
+    fn case() -> Case {
+        let text = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/data/guest.json"
+        ))
+        .unwrap();
+        let facts: crate::facts::Facts = serde_json::from_str(&text).unwrap();
+        let cfg = crate::config::Config::default();
+        let plan = crate::plan::plan(&facts, &cfg, &State::default()).unwrap();
+        let templates = crate::render::Templates::embedded();
+        let files = crate::render::render(&plan, Some("a passphrase"), &templates).unwrap();
+        Case {
+            root: tempfile::tempdir().unwrap(),
+            plan,
+            files,
+        }
+    }
+
+    impl Case {
+        fn host(&self) -> Fake {
+            Fake::new(self.root.path())
+        }
+
+        fn apply(&self, host: &Fake) -> Result<Outcome, ApplyError> {
+            apply(
+                host,
+                &self.plan,
+                &self.files,
+                &State::default(),
+                &Timeouts::default(),
+            )
+        }
+
+        fn written(&self) -> Vec<&'static str> {
+            self.files
+                .iter()
+                .map(|f| f.path)
+                .filter(|p| fsutil::under(self.root.path(), p).exists())
+                .collect()
+        }
+
+        /// The failed step's name, its rollback problems, and the commands
+        /// run after the failing one (the rollback's).
+        fn fail(&self, host: &Fake, failing: &str) -> (&'static str, Vec<String>, Vec<String>) {
+            let e = self.apply(host).unwrap_err();
+            let ApplyError::Step { step, rollback, .. } = e else {
+                panic!("not a step failure: {e}");
+            };
+            let cmds = host.commands();
+            let after = match cmds.iter().position(|c| c.starts_with(failing)) {
+                Some(i) => cmds[i + 1..].to_vec(),
+                None => cmds,
+            };
+            (step, rollback, after)
+        }
+    }
+
+    fn strs(v: &[String]) -> Vec<&str> {
+        v.iter().map(String::as_str).collect()
+    }
+
+    #[test]
+    fn a_fresh_machine_runs_every_step_in_order() {
+        let c = case();
+        let host = c.host();
+        let out = c.apply(&host).unwrap();
+        let steps: Vec<&str> = out.steps.iter().map(|s| s.step).collect();
+        assert_eq!(steps, ["files", "libvirt", "networkd", "hostapd", "verify"]);
+        let n = c.plan.network_name.as_str();
+        assert_eq!(
+            strs(&out.commands),
+            [
+                "virsh net-define /run/softap/network.xml".to_string(),
+                format!("virsh net-autostart {n}"),
+                format!("virsh net-start {n}"),
+                "networkctl reload".to_string(),
+                format!("systemctl restart {HOSTAPD_UNIT}"),
+            ]
+        );
+        assert!(out.hostapd_started && out.changed);
+        assert_eq!(c.written().len(), c.files.len());
+    }
+
+    #[test]
+    fn a_failed_file_write_removes_the_files_written_before_it() {
+        let c = case();
+        let last = c.files.last().unwrap().path;
+        let host = c.host().fail(Fault::Write(last.into()));
+        let (step, problems, after) = c.fail(&host, "none");
+        assert_eq!(step, "files");
+        assert!(problems.is_empty(), "{problems:?}");
+        assert!(after.is_empty(), "{after:?}");
+        assert!(c.written().is_empty(), "{:?}", c.written());
+    }
+
+    #[test]
+    fn a_changed_file_is_restored_with_its_old_content_and_mode() {
+        let c = case();
+        let first = fsutil::under(c.root.path(), c.files[0].path);
+        fsutil::write_atomic(&first, b"old\n", 0o600).unwrap();
+        let host = c.host().fail(Fault::Command("virsh net-define".into()));
+        let (step, problems, _) = c.fail(&host, "virsh net-define");
+        assert_eq!(step, "libvirt");
+        assert!(problems.is_empty(), "{problems:?}");
+        assert_eq!(std::fs::read(&first).unwrap(), b"old\n");
+        let mode = std::os::unix::fs::PermissionsExt::mode(
+            &std::fs::metadata(&first).unwrap().permissions(),
+        );
+        assert_eq!(mode & 0o777, 0o600);
+        assert_eq!(c.written(), [c.files[0].path]);
+    }
+
+    #[test]
+    fn a_failed_network_start_undefines_the_new_network_and_removes_the_files() {
+        let c = case();
+        let n = c.plan.network_name.clone();
+        let host = c.host().fail(Fault::Command("virsh net-start".into()));
+        let (step, problems, after) = c.fail(&host, "virsh net-start");
+        assert_eq!(step, "libvirt");
+        assert!(problems.is_empty(), "{problems:?}");
+        assert_eq!(strs(&after), [format!("virsh net-undefine {n}")]);
+        assert!(c.written().is_empty());
+    }
+
+    #[test]
+    fn a_bridge_that_never_appears_destroys_and_undefines_the_network() {
+        let c = case();
+        let n = c.plan.network_name.clone();
+        let host = c.host().fail(Fault::Link(c.plan.bridge.clone()));
+        let (step, _, after) = c.fail(&host, "virsh net-start");
+        assert_eq!(step, "libvirt");
+        assert_eq!(
+            strs(&after),
+            [
+                format!("virsh net-destroy {n}"),
+                format!("virsh net-undefine {n}")
+            ]
+        );
+        assert!(c.written().is_empty());
+    }
+
+    #[test]
+    fn a_failed_networkd_reload_rolls_back_libvirt_and_the_files() {
+        let c = case();
+        let n = c.plan.network_name.clone();
+        let host = c.host().fail(Fault::Command("networkctl reload".into()));
+        let (step, problems, after) = c.fail(&host, "networkctl reload");
+        assert_eq!(step, "networkd");
+        // The reload that failed is tried again by nobody: nothing to undo.
+        assert_eq!(problems, Vec::<String>::new());
+        assert_eq!(
+            strs(&after),
+            [
+                format!("virsh net-destroy {n}"),
+                format!("virsh net-undefine {n}")
+            ]
+        );
+        assert!(c.written().is_empty());
+    }
+
+    #[test]
+    fn an_interface_that_never_appears_reloads_networkd_again() {
+        let c = case();
+        let n = c.plan.network_name.clone();
+        let host = c.host().fail(Fault::Link(c.plan.interface.clone()));
+        let (step, _, after) = c.fail(&host, "networkctl reload");
+        assert_eq!(step, "networkd");
+        assert_eq!(
+            strs(&after),
+            [
+                format!("virsh net-destroy {n}"),
+                format!("virsh net-undefine {n}"),
+                "networkctl reload".to_string(),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_failed_hostapd_restart_stops_it_and_rolls_back_everything_before() {
+        let c = case();
+        let n = c.plan.network_name.clone();
+        let host = c.host().fail(Fault::Command("systemctl restart".into()));
+        let (step, _, after) = c.fail(&host, "systemctl restart");
+        assert_eq!(step, "hostapd");
+        assert_eq!(
+            strs(&after),
+            [
+                format!("systemctl stop {HOSTAPD_UNIT}"),
+                format!("virsh net-destroy {n}"),
+                format!("virsh net-undefine {n}"),
+                "networkctl reload".to_string(),
+            ]
+        );
+        assert!(c.written().is_empty());
+    }
+
+    #[test]
+    fn a_hostapd_that_ran_before_is_started_again_last() {
+        let c = case();
+        let host = c
+            .host()
+            .answer("systemctl is-active", "")
+            .fail(Fault::Command("systemctl restart".into()));
+        let (_, _, after) = c.fail(&host, "systemctl restart");
+        assert_eq!(
+            after.first().map(String::as_str),
+            Some(&*format!("systemctl stop {HOSTAPD_UNIT}"))
+        );
+        assert_eq!(
+            after.last().map(String::as_str),
+            Some(&*format!("systemctl start {HOSTAPD_UNIT}"))
+        );
+    }
+
+    #[test]
+    fn an_ap_that_never_comes_up_rolls_back_every_step() {
+        let c = case();
+        let n = c.plan.network_name.clone();
+        let host = c.host().fail(Fault::Ap);
+        let (step, problems, after) = c.fail(&host, "systemctl restart");
+        assert_eq!(step, "verify");
+        assert!(problems.is_empty(), "{problems:?}");
+        assert_eq!(
+            strs(&after),
+            [
+                format!("systemctl stop {HOSTAPD_UNIT}"),
+                format!("virsh net-destroy {n}"),
+                format!("virsh net-undefine {n}"),
+                "networkctl reload".to_string(),
+            ]
+        );
+        assert!(c.written().is_empty());
+    }
+
+    #[test]
+    fn failed_undos_are_reported() {
+        let c = case();
+        let host = c
+            .host()
+            .fail(Fault::Ap)
+            .fail(Fault::Command("virsh net-undefine".into()));
+        let e = c.apply(&host).unwrap_err().to_string();
+        assert!(e.contains("Rollback was incomplete"), "{e}");
+        assert!(e.contains("virsh net-undefine"), "{e}");
+        assert!(
+            e.starts_with("verify: hostapd did not reach state=ENABLED"),
+            "{e}"
+        );
+    }
 }
 
 #[cfg(test)]

@@ -2,15 +2,16 @@
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::time::Instant;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Parser, Subcommand};
 
-use crate::config::{self, Layer, Security};
-use crate::facts::Facts;
-use crate::plan::{self, Plan, PlanError};
-use crate::render::{self, RenderedFile, Templates};
-use crate::state::{self, State};
+use crate::bringup::{
+    apply_with, facts_from_iw, known_passphrase, plan_and_render, AgentError, Applied, Context,
+    Options, PASSPHRASE_PLACEHOLDER,
+};
+use crate::config;
+pub use crate::overrides::Overrides;
+use crate::state;
 
 const ABOUT: &str = "First-boot agent of the softap appliance: finds a radio that can host an \
 access point, picks a channel and a free subnet, writes the libvirt, systemd-networkd and \
@@ -58,27 +59,6 @@ pub struct Cli {
     pub command: Command,
 }
 
-/// Configuration overrides: the highest layer. (The passphrase is not a
-/// flag, as command lines are visible to every user; use a credential.)
-#[derive(Debug, Args, Default)]
-pub struct Overrides {
-    /// Network name (1-32 bytes).
-    #[arg(long, global = true)]
-    pub ssid: Option<String>,
-    /// Security: wpa2, wpa3-transition, auto or open.
-    #[arg(long, global = true)]
-    pub security: Option<Security>,
-    /// Regulatory country code, e.g. DE (needed for 5 GHz).
-    #[arg(long, global = true)]
-    pub country: Option<String>,
-    /// Channel (ignored where the AP must follow an upstream station).
-    #[arg(long, global = true)]
-    pub channel: Option<u16>,
-    /// The phy to use: its name (phy1), index, or MAC address.
-    #[arg(long, global = true)]
-    pub phy: Option<String>,
-}
-
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Show the facts: phys, modes, combinations, channels and their flags, interfaces, addresses, routes, libvirt networks.
@@ -109,238 +89,6 @@ pub enum Command {
     },
     /// Stay running: re-plan and re-apply when the upstream network moves into our subnet or a phy appears.
     Watch,
-}
-
-/// Everything a command can fail with, each with its exit status.
-#[derive(Debug, thiserror::Error)]
-pub enum AgentError {
-    #[error(transparent)]
-    Config(#[from] config::ConfigError),
-    #[error(transparent)]
-    Plan(#[from] PlanError),
-    #[error(transparent)]
-    Render(#[from] render::RenderError),
-    #[error(transparent)]
-    State(#[from] state::StateError),
-    #[error(transparent)]
-    Apply(#[from] crate::apply::ApplyError),
-    #[error(transparent)]
-    NotApplied(#[from] crate::status::NotApplied),
-    #[error("{path}: cannot read facts: {source}")]
-    FactsRead {
-        path: PathBuf,
-        source: std::io::Error,
-    },
-    #[error("{path}:{line}:{column}: not valid facts JSON: {source}")]
-    FactsParse {
-        path: PathBuf,
-        line: usize,
-        column: usize,
-        source: serde_json::Error,
-    },
-    #[error("{0}")]
-    Facts(String),
-}
-
-impl AgentError {
-    pub fn exit_code(&self) -> u8 {
-        match self {
-            AgentError::Config(_) => 2,
-            AgentError::Plan(e) => e.exit_code(),
-            AgentError::Apply(crate::apply::ApplyError::Step { .. }) => 5,
-            _ => 1,
-        }
-    }
-}
-
-/// Logs how long a step took, so the end-to-end test can report the agent's
-/// own share of the bring-up time.
-pub struct StepTimer {
-    step: &'static str,
-    start: Instant,
-}
-
-impl StepTimer {
-    pub fn start(step: &'static str) -> Self {
-        tracing::debug!(step, "started");
-        StepTimer {
-            step,
-            start: Instant::now(),
-        }
-    }
-    pub fn done(self) {
-        let ms = self.start.elapsed().as_secs_f64() * 1000.0;
-        tracing::info!(step = self.step, ms = format!("{ms:.1}"), "step done");
-    }
-}
-
-/// The resolved context every command works in.
-pub struct Context {
-    pub root: PathBuf,
-    pub dry_run: bool,
-    pub cli_facts: Option<PathBuf>,
-    pub config_sources: config::Sources,
-    pub timeouts: crate::apply::Timeouts,
-}
-
-impl Context {
-    pub fn new(cli: &Cli) -> Context {
-        let root = cli.root.clone().unwrap_or_else(|| PathBuf::from("/"));
-        let o = &cli.overrides;
-        let flags = Layer {
-            ssid: o.ssid.clone(),
-            security: o.security,
-            country: o.country.clone(),
-            channel: o.channel,
-            phy: o.phy.clone(),
-            ..Layer::default()
-        };
-        Context {
-            dry_run: cli.root.is_some(),
-            cli_facts: cli.facts.clone(),
-            config_sources: config::Sources::system(&root, cli.config.clone(), flags),
-            root,
-            timeouts: crate::apply::Timeouts {
-                ap: std::time::Duration::from_secs(cli.ap_timeout),
-                ..crate::apply::Timeouts::default()
-            },
-        }
-    }
-
-    pub fn config(&self) -> Result<config::Config, AgentError> {
-        let t = StepTimer::start("config");
-        let mut c = config::load(&self.config_sources)?;
-        // The facts name phys, not their addresses: on the live system a
-        // `phy = "aa:bb:..."` is resolved through sysfs to the phy that
-        // carries that address now.
-        if self.cli_facts.is_none() {
-            if let Some(wanted) = c.phy.clone() {
-                if let Some(name) = phy_by_mac(Path::new("/sys/class/ieee80211"), &wanted) {
-                    tracing::info!("phy {wanted} is {name} now");
-                    c.phy = Some(name);
-                }
-            }
-        }
-        t.done();
-        Ok(c)
-    }
-
-    /// Facts from `--facts FILE`, else from the live system.
-    pub fn facts(&self) -> Result<Facts, AgentError> {
-        let t = StepTimer::start("facts");
-        let mut facts = match &self.cli_facts {
-            Some(path) => read_facts(path)?,
-            None => gather_live()?,
-        };
-        if facts.machine_id.is_none() {
-            facts.machine_id = read_machine_id(&self.root);
-        }
-        t.done();
-        Ok(facts)
-    }
-
-    /// For `watch`: with `--facts FILE`, the radios and libvirt networks
-    /// come from the file and the addresses and routes from the live network
-    /// namespace, so the reaction to real network changes is testable on a
-    /// machine without radios. Without `--facts`, everything is live.
-    pub fn facts_for_watch(&self) -> Result<Facts, AgentError> {
-        let Some(path) = &self.cli_facts else {
-            return self.facts();
-        };
-        let t = StepTimer::start("facts");
-        let mut facts = read_facts(path)?;
-        let (addresses, routes) =
-            crate::facts::rtnl::gather().map_err(|e| AgentError::Facts(e.to_string()))?;
-        facts.addresses = addresses;
-        facts.routes = routes;
-        if facts.machine_id.is_none() {
-            facts.machine_id = read_machine_id(&self.root);
-        }
-        t.done();
-        Ok(facts)
-    }
-
-    pub fn state(&self) -> Result<State, AgentError> {
-        Ok(State::load(&self.root)?)
-    }
-}
-
-/// The phy (under `/sys/class/ieee80211`) whose permanent or any assigned
-/// address is `mac`.
-pub fn phy_by_mac(class_dir: &Path, mac: &str) -> Option<String> {
-    if !plan::phy::looks_like_mac(mac) {
-        return None;
-    }
-    let mac = mac.trim().to_ascii_lowercase();
-    let mut entries: Vec<_> = std::fs::read_dir(class_dir).ok()?.flatten().collect();
-    entries.sort_by_key(|e| e.file_name());
-    entries.into_iter().find_map(|e| {
-        let dir = e.path();
-        let mut text = std::fs::read_to_string(dir.join("macaddress")).unwrap_or_default();
-        text.push('\n');
-        text.push_str(&std::fs::read_to_string(dir.join("addresses")).unwrap_or_default());
-        text.lines()
-            .any(|l| l.trim().eq_ignore_ascii_case(&mac))
-            .then(|| e.file_name().to_string_lossy().into_owned())
-    })
-}
-
-/// Reads a facts JSON file, reporting errors with line and column.
-pub fn read_facts(path: &Path) -> Result<Facts, AgentError> {
-    let text = std::fs::read_to_string(path).map_err(|source| AgentError::FactsRead {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    serde_json::from_str(&text).map_err(|source| AgentError::FactsParse {
-        path: path.to_path_buf(),
-        line: source.line(),
-        column: source.column(),
-        source,
-    })
-}
-
-/// Facts from the running system: nl80211 (cross-checked with sysfs),
-/// rtnetlink, libvirt and the machine id.
-pub fn gather_live() -> Result<Facts, AgentError> {
-    crate::facts::live::gather().map_err(|e| AgentError::Facts(e.to_string()))
-}
-
-fn read_machine_id(root: &Path) -> Option<String> {
-    std::fs::read_to_string(root.join("etc/machine-id"))
-        .ok()
-        .map(|s| s.trim().to_string())
-        .filter(|s| !s.is_empty())
-}
-
-/// The passphrase shown by `plan`: configured, else stored, else a note.
-pub fn known_passphrase(cfg: &config::Config, root: &Path) -> Option<String> {
-    cfg.passphrase.clone().or_else(|| {
-        std::fs::read_to_string(root.join(state::PASSPHRASE_FILE))
-            .ok()
-            .map(|s| s.trim_end_matches('\n').to_string())
-            .filter(|s| !s.is_empty())
-    })
-}
-
-/// Placeholder rendered by `plan` before the first apply generated one.
-pub const PASSPHRASE_PLACEHOLDER: &str = "(generated-at-first-apply)";
-
-/// Facts, config and state to a plan and its files; writes nothing.
-pub fn plan_and_render(
-    ctx: &Context,
-    facts: &Facts,
-    cfg: &config::Config,
-    prev: &State,
-    passphrase: Option<&str>,
-) -> Result<(Plan, Vec<RenderedFile>, Templates), AgentError> {
-    let t = StepTimer::start("plan");
-    let p = plan::plan(facts, cfg, prev)?;
-    t.done();
-    let t = StepTimer::start("render");
-    let templates = Templates::load(&ctx.root)?;
-    let files = render::render(&p, passphrase, &templates)?;
-    t.done();
-    Ok((p, files, templates))
 }
 
 fn cmd_plan(ctx: &Context, json: bool) -> Result<(), AgentError> {
@@ -390,75 +138,6 @@ fn cmd_detect(
         emit(&crate::detect::describe(&facts));
     }
     Ok(())
-}
-
-fn facts_from_iw(list: &Path, dev: Option<&Path>) -> Result<Facts, AgentError> {
-    let read = |p: &Path| {
-        std::fs::read_to_string(p).map_err(|source| AgentError::FactsRead {
-            path: p.to_path_buf(),
-            source,
-        })
-    };
-    let list_text = read(list)?;
-    let dev_text = dev.map(read).transpose()?;
-    crate::facts::iw::from_iw_text(&list_text, dev_text.as_deref()).map_err(|e| {
-        let file = match e.input {
-            crate::facts::iw::IwInput::List => list,
-            crate::facts::iw::IwInput::Dev => dev.unwrap_or(list),
-        };
-        AgentError::Facts(format!("{}: {e}", file.display()))
-    })
-}
-
-/// The result of one whole bring-up.
-pub struct Applied {
-    pub plan: Plan,
-    pub outcome: crate::apply::Outcome,
-    pub passphrase: Option<String>,
-}
-
-/// Plans and applies once with the given facts; saves the state.
-pub fn apply_with(ctx: &Context, facts: &Facts) -> Result<Applied, AgentError> {
-    let cfg = ctx.config()?;
-    let prev = ctx.state()?;
-    let t = StepTimer::start("plan");
-    let p = plan::plan(facts, &cfg, &prev)?;
-    t.done();
-    let (pass, generated) =
-        crate::apply::ensure_passphrase(&ctx.root, cfg.passphrase.as_deref(), p.security)?;
-    if generated {
-        tracing::info!(
-            "generated a passphrase and stored it in {}",
-            ctx.root.join(state::PASSPHRASE_FILE).display()
-        );
-    }
-    let t = StepTimer::start("render");
-    let templates = Templates::load(&ctx.root)?;
-    let files = render::render(&p, pass.as_deref(), &templates)?;
-    t.done();
-    let sys = crate::sys::Sys::new(&ctx.root, ctx.dry_run);
-    let t = StepTimer::start("apply");
-    let outcome = crate::apply::apply(&sys, &p, &files, &prev, &ctx.timeouts)?;
-    t.done();
-    let mut hashed = cfg.clone();
-    hashed.passphrase = pass.clone();
-    let new = crate::apply::new_state(&p, &prev, &hashed.hash(), &files);
-    new.save(&ctx.root)?;
-    if outcome.hostapd_started && !ctx.dry_run {
-        let text = crate::console::banner(
-            &p.ssid,
-            pass.as_deref(),
-            p.security,
-            &p.subnet.net.to_string(),
-        );
-        let written = crate::console::to_consoles(&text);
-        tracing::info!("credentials banner written to {} console(s)", written.len());
-    }
-    Ok(Applied {
-        plan: p,
-        outcome,
-        passphrase: pass,
-    })
 }
 
 fn cmd_apply(ctx: &Context) -> Result<(), AgentError> {
@@ -539,10 +218,22 @@ fn json_text<T: serde::Serialize>(v: &T) -> String {
     s
 }
 
+/// The flags resolved once into the context every command works in.
+fn context(cli: &Cli) -> Context {
+    let flags = cli.overrides.layer();
+    Context::new(Options {
+        root: cli.root.clone(),
+        config_file: cli.config.clone(),
+        facts_file: cli.facts.clone(),
+        flags,
+        ap_timeout: std::time::Duration::from_secs(cli.ap_timeout),
+    })
+}
+
 /// Runs the parsed command line; returns the process exit status.
 pub fn run(cli: Cli) -> ExitCode {
     init_logging(cli.verbose, &cli.command);
-    let ctx = Context::new(&cli);
+    let ctx = context(&cli);
     let result = match &cli.command {
         Command::Detect {
             json,

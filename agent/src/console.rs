@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use qrcode::render::unicode::Dense1x2;
 use qrcode::QrCode;
 
-use crate::plan::SecurityMode;
+use crate::security::SecurityMode;
 
 /// Escapes `\ ; , : "` as the Wi-Fi QR format (ZXing's `WIFI:`) requires.
 fn wifi_escape(s: &str) -> String {

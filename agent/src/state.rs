@@ -10,10 +10,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::fsutil;
 
-/// Relative to the root: the state file.
-pub const STATE_FILE: &str = "var/lib/softap/state.json";
-/// Relative to the root: the generated passphrase (0600).
-pub const PASSPHRASE_FILE: &str = "var/lib/softap/passphrase";
+/// Relative to the root: the state file, and the generated passphrase (0600).
+pub use crate::config::paths::{PASSPHRASE_FILE, STATE_FILE};
 /// How many remembered conflicts are kept; the oldest go first.
 const MAX_CONFLICTS: usize = 64;
 
@@ -35,7 +33,7 @@ pub struct State {
     pub bridge: Option<String>,
     pub channel: Option<u16>,
     pub ssid: Option<String>,
-    pub security: Option<crate::plan::SecurityMode>,
+    pub security: Option<crate::security::SecurityMode>,
     /// The AP interface hostapd serves.
     pub interface: Option<String>,
     /// Hash of the merged configuration (passphrase included).

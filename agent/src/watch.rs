@@ -6,10 +6,10 @@
 
 use std::time::{Duration, Instant};
 
-use crate::cli::{apply_with, AgentError, Context};
+use crate::bringup::{self, apply_plan, AgentError, Context};
 use crate::facts::events::ChangeWatcher;
 use crate::facts::Facts;
-use crate::plan::{self, Plan, PlanError};
+use crate::plan::{Plan, PlanError};
 use crate::state::State;
 
 /// Changes arrive in bursts (a DHCP lease adds an address and routes): wait
@@ -71,7 +71,7 @@ pub fn run(
     gather: &dyn Fn() -> Result<Facts, AgentError>,
 ) -> Result<(), AgentError> {
     // Subscribe before the first look, so nothing between them is missed.
-    let mut watcher = ChangeWatcher::new().map_err(|e| AgentError::Facts(e.to_string()))?;
+    let mut watcher = ChangeWatcher::new()?;
     let mut first = true;
     let mut last_problem: Option<String> = None;
     loop {
@@ -95,7 +95,9 @@ pub fn run(
                 continue;
             }
         };
-        match plan::plan(&facts, &cfg, &applied) {
+        // One plan per pass: it decides whether to apply, and is what is
+        // applied.
+        match bringup::plan(&facts, &cfg, &applied) {
             Ok(p) => {
                 let reason = if first {
                     Some("start".to_string())
@@ -104,7 +106,7 @@ pub fn run(
                 };
                 if let Some(reason) = reason {
                     tracing::info!("applying: {reason}");
-                    match apply_with(ctx, &facts) {
+                    match apply_plan(ctx, &cfg, &applied, p) {
                         Ok(a) => {
                             first = false;
                             last_problem = None;
@@ -170,7 +172,7 @@ fn wait_for_change(w: &mut ChangeWatcher, retry: Option<Duration>) -> Result<(),
         if deadline.is_some() && left.is_zero() {
             return Ok(());
         }
-        let change = w.wait(left).map_err(|e| AgentError::Facts(e.to_string()))?;
+        let change = w.wait(left)?;
         if let Some(change) = change {
             tracing::debug!(?change, "change");
             break;
@@ -186,7 +188,7 @@ fn drain(w: &mut ChangeWatcher, until: Instant) -> Result<(), AgentError> {
         if left.is_zero() {
             return Ok(());
         }
-        match w.wait(left).map_err(|e| AgentError::Facts(e.to_string()))? {
+        match w.wait(left)? {
             Some(change) => tracing::debug!(?change, "change (settling)"),
             None => return Ok(()),
         }
@@ -206,7 +208,7 @@ mod tests {
         .unwrap();
         let facts: Facts = serde_json::from_str(&text).unwrap();
         let cfg = crate::config::Config::default();
-        let p = plan::plan(&facts, &cfg, &State::default()).unwrap();
+        let p = crate::plan::plan(&facts, &cfg, &State::default()).unwrap();
         let applied = p.to_state(&State::default(), "h");
         assert_eq!(reason_to_reapply(&applied, &p), None);
         let mut moved = facts.clone();
@@ -214,7 +216,7 @@ mod tests {
             ifname: "eth1".into(),
             addr: "172.16.9.9/24".parse().unwrap(),
         });
-        let p2 = plan::plan(&moved, &cfg, &applied).unwrap();
+        let p2 = crate::plan::plan(&moved, &cfg, &applied).unwrap();
         let why = reason_to_reapply(&applied, &p2).unwrap();
         assert!(
             why.contains("172.16.0.0/16 ->") && why.contains("eth1"),

@@ -5,23 +5,27 @@ mod common;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
-use std::process::Output;
+use std::process::{Command, Output};
 
-use common::{agent, data};
+use common::{agent, data, run_json, run_ok, text};
 
-fn apply(root: &Path, facts: &str) -> Output {
-    agent()
-        .env_remove("CREDENTIALS_DIRECTORY")
+fn apply_cmd(root: &Path, facts: &str) -> Command {
+    let mut cmd = agent();
+    cmd.env_remove("CREDENTIALS_DIRECTORY")
         .args(["apply", "--root"])
         .arg(root)
         .arg("--facts")
-        .arg(data(facts))
-        .output()
-        .unwrap()
+        .arg(data(facts));
+    cmd
 }
 
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
+fn apply(root: &Path, facts: &str) -> Output {
+    apply_cmd(root, facts).output().unwrap()
+}
+
+/// An apply that must succeed.
+fn apply_ok(root: &Path, facts: &str) -> Output {
+    run_ok(&mut apply_cmd(root, facts))
 }
 
 fn mode(p: &Path) -> u32 {
@@ -32,8 +36,7 @@ fn mode(p: &Path) -> u32 {
 fn first_apply_writes_everything_and_a_second_touches_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
-    let out = apply(root, "guest.json");
-    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = apply_ok(root, "guest.json");
     let stdout = text(&out.stdout);
     // The order that avoids hostapd creating the bridge before libvirt.
     let order = [
@@ -85,8 +88,7 @@ fn first_apply_writes_everything_and_a_second_touches_nothing() {
         .collect()
     };
     let before = mtimes(root);
-    let out = apply(root, "guest.json");
-    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = apply_ok(root, "guest.json");
     let stdout = text(&out.stdout);
     assert!(
         stdout.contains("nothing changed") && stdout.contains("no command would run"),
@@ -101,10 +103,9 @@ fn first_apply_writes_everything_and_a_second_touches_nothing() {
 fn a_subnet_conflict_redefines_and_restarts_the_network() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
-    assert!(apply(root, "guest.json").status.success());
+    apply_ok(root, "guest.json");
     // Now the upstream sits in 172.16.4.0/22.
-    let out = apply(root, "one-channel-station.json");
-    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = apply_ok(root, "one-channel-station.json");
     let stdout = text(&out.stdout);
     for cmd in [
         "virsh net-define",
@@ -158,15 +159,14 @@ fn credentials_supply_the_passphrase_and_nothing_is_generated() {
     std::fs::create_dir_all(&creds).unwrap();
     std::fs::write(creds.join("softap.passphrase"), "from a credential\n").unwrap();
     std::fs::write(creds.join("softap.ssid"), "Credential AP\n").unwrap();
-    let out = agent()
-        .env("CREDENTIALS_DIRECTORY", &creds)
-        .args(["apply", "--root"])
-        .arg(&root)
-        .arg("--facts")
-        .arg(data("guest.json"))
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", text(&out.stderr));
+    run_ok(
+        agent()
+            .env("CREDENTIALS_DIRECTORY", &creds)
+            .args(["apply", "--root"])
+            .arg(&root)
+            .arg("--facts")
+            .arg(data("guest.json")),
+    );
     assert!(!root.join("var/lib/softap/passphrase").exists());
     let conf = std::fs::read_to_string(root.join("run/softap/hostapd.conf")).unwrap();
     assert!(
@@ -192,14 +192,8 @@ fn status_reads_back_what_apply_did() {
         text(&out.stderr)
     );
 
-    assert!(apply(root, "guest.json").status.success());
-    let out = agent()
-        .args(["status", "--json", "--root"])
-        .arg(root)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    apply_ok(root, "guest.json");
+    let v: serde_json::Value = run_json(agent().args(["status", "--json", "--root"]).arg(root));
     let pass = std::fs::read_to_string(root.join("var/lib/softap/passphrase")).unwrap();
     assert_eq!(v["subnet"], "172.16.0.0/16");
     assert_eq!(v["gateway"], "172.16.0.1");

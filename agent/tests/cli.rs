@@ -2,13 +2,12 @@
 
 mod common;
 
-use common::{agent, data};
+use common::{agent, data, run_json, run_ok, text};
 
 #[test]
 fn help_names_every_subcommand_and_the_global_flags() {
-    let out = agent().arg("--help").output().unwrap();
-    assert!(out.status.success());
-    let text = String::from_utf8_lossy(&out.stdout);
+    let out = run_ok(agent().arg("--help"));
+    let text = text(&out.stdout);
     for want in [
         "detect",
         "plan",
@@ -27,18 +26,12 @@ fn help_names_every_subcommand_and_the_global_flags() {
 
 #[test]
 fn plan_json_from_facts_file() {
-    let out = agent()
-        .args(["plan", "--json", "--facts"])
-        .arg(data("guest.json"))
-        .args(["--root", "/nonexistent-softap-root"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let v: serde_json::Value = run_json(
+        agent()
+            .args(["plan", "--json", "--facts"])
+            .arg(data("guest.json"))
+            .args(["--root", "/nonexistent-softap-root"]),
     );
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["plan"]["subnet"]["net"], "172.16.0.0/16");
     assert_eq!(v["plan"]["phy"]["name"], "phy0");
     assert_eq!(v["files"].as_array().unwrap().len(), 4);
@@ -62,7 +55,7 @@ fn no_usable_phy_has_its_own_exit_status() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(3));
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = text(&out.stderr);
     assert!(err.contains("phy0 (modes: managed): no AP mode"), "{err}");
     assert!(out.stdout.is_empty(), "nothing is rendered on failure");
 }
@@ -80,7 +73,7 @@ fn config_errors_name_file_line_and_column_and_exit_2() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = text(&out.stderr);
     assert!(
         err.contains("softap.toml:2:1:") && err.contains("chanel"),
         "{err}"
@@ -96,19 +89,13 @@ fn flags_override_the_config_file() {
         "ssid = \"from-file\"\n",
     )
     .unwrap();
-    let out = agent()
-        .args(["plan", "--json", "--ssid", "from-flag", "--facts"])
-        .arg(data("guest.json"))
-        .arg("--root")
-        .arg(dir.path())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let v: serde_json::Value = run_json(
+        agent()
+            .args(["plan", "--json", "--ssid", "from-flag", "--facts"])
+            .arg(data("guest.json"))
+            .arg("--root")
+            .arg(dir.path()),
     );
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["plan"]["ssid"], "from-flag");
 }
 
@@ -123,30 +110,24 @@ fn bad_facts_json_points_at_the_error() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = text(&out.stderr);
     assert!(err.contains("facts.json:3:"), "{err}");
 }
 
 #[test]
 fn detect_prints_facts_back_in_the_same_format() {
-    let out = agent()
-        .args(["detect", "--json", "--facts"])
-        .arg(data("typical.json"))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let back: softap_agent::facts::Facts = run_json(
+        agent()
+            .args(["detect", "--json", "--facts"])
+            .arg(data("typical.json")),
     );
-    let back: softap_agent::facts::Facts = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(back, common::facts("typical.json"));
     let out = agent()
         .args(["detect", "--facts"])
         .arg(data("typical.json"))
         .output()
         .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
+    let text = text(&out.stdout);
     assert!(
         text.contains("#channels <= 1") && text.contains("12(no-IR)"),
         "{text}"
@@ -168,7 +149,7 @@ fn a_phy_given_by_mac_is_found_through_sysfs() {
         )
         .unwrap();
     }
-    let find = |m| softap_agent::cli::phy_by_mac(dir.path(), m);
+    let find = |m| softap_agent::bringup::phy_by_mac(dir.path(), m);
     assert_eq!(find("02:00:00:00:01:00").as_deref(), Some("phy4"));
     assert_eq!(find("42:00:00:00:01:00").as_deref(), Some("phy4"));
     assert_eq!(find("02:00:00:00:00:00").as_deref(), Some("phy3"));
@@ -189,6 +170,6 @@ fn an_ap_timeout_of_zero_is_refused_naming_the_flag() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = text(&out.stderr);
     assert!(err.contains("--ap-timeout"), "{err}");
 }

@@ -1,15 +1,16 @@
 //! `iw list` / `iw dev` texts from real drivers, as published in bug reports,
 //! wikis and mailing lists (see `fixtures/iw/*.source`), read into facts.
 
+mod common;
+
 use std::path::PathBuf;
 
+use common::iw_fixture;
 use softap_agent::facts::iw::{from_iw_text, IwInput};
 use softap_agent::facts::{BandId, Facts, IfType, Phy};
 
 fn fixture(name: &str) -> String {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/iw")
-        .join(name);
+    let path = iw_fixture(name);
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()))
 }
 
@@ -194,7 +195,7 @@ fn hwsim_reads_the_wiphy_wide_combinations_only() {
 
 #[test]
 fn every_fixture_parses_and_names_its_source() {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/iw");
+    let dir = iw_fixture("");
     let mut lists = 0;
     for entry in std::fs::read_dir(&dir).unwrap() {
         let path = entry.unwrap().path();
@@ -387,7 +388,7 @@ mod properties {
 /// planner's to check.
 #[test]
 fn expect_files_agree_with_the_facts() {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/iw");
+    let dir = iw_fixture("");
     let mut checked = 0;
     for entry in std::fs::read_dir(&dir).unwrap() {
         let path = entry.unwrap().path();

@@ -1,6 +1,8 @@
 //! rtnetlink facts and change events, read back from network namespaces this
 //! test makes with iproute2 (root required, as in CI).
 
+mod common;
+
 use std::net::IpAddr;
 use std::os::fd::AsRawFd;
 use std::process::Command;
@@ -66,16 +68,7 @@ impl Drop for Netns {
 }
 
 fn ip(args: &[&str]) {
-    let out = Command::new("ip")
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("running ip (install iproute2): {e}"));
-    assert!(
-        out.status.success(),
-        "ip {}: {}",
-        args.join(" "),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::run_ok(common::tool("ip", "iproute2").args(args));
 }
 
 fn has_address(addresses: &[Address], ifname: &str, addr: &str) -> bool {

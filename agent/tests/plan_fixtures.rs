@@ -4,7 +4,9 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
+
+use common::{agent, iw_fixture, run_json, run_ok};
 
 use serde::Deserialize;
 use softap_agent::facts::iw::from_iw_text;
@@ -82,8 +84,7 @@ fn wanted(fixture: &str, index: usize) -> Want {
 }
 
 fn fixtures() -> Vec<(String, PathBuf)> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/iw");
-    let mut out: Vec<(String, PathBuf)> = std::fs::read_dir(&dir)
+    let mut out: Vec<(String, PathBuf)> = std::fs::read_dir(iw_fixture(""))
         .unwrap()
         .filter_map(|e| {
             let p = e.unwrap().path();
@@ -100,8 +101,7 @@ fn fixtures() -> Vec<(String, PathBuf)> {
 }
 
 fn load(name: &str) -> Facts {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/iw");
-    let text = std::fs::read_to_string(dir.join(format!("{name}.iw-list.txt"))).unwrap();
+    let text = std::fs::read_to_string(iw_fixture(&format!("{name}.iw-list.txt"))).unwrap();
     let mut f = from_iw_text(&text, None).unwrap();
     // Fragments carry combinations only; give them a plain 2.4 GHz band so
     // the combination rule, which is what they are for, can be exercised.
@@ -270,53 +270,33 @@ fn every_scenario_gets_the_right_decision() {
 fn detect_from_iw_list_then_plan_through_the_cli() {
     // The path a user takes: iw text -> facts JSON -> plan.
     let dir = tempfile::tempdir().unwrap();
-    let list =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/iw/rtw88-rtl8821ce.iw-list.txt");
-    let out = common::agent()
-        .args(["detect", "--json", "--from-iw-list"])
-        .arg(&list)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let out = run_ok(
+        agent()
+            .args(["detect", "--json", "--from-iw-list"])
+            .arg(iw_fixture("rtw88-rtl8821ce.iw-list.txt")),
     );
     let facts = dir.path().join("facts.json");
     std::fs::write(&facts, &out.stdout).unwrap();
-    let out = common::agent()
-        .args(["plan", "--json", "--root"])
-        .arg(dir.path())
-        .arg("--facts")
-        .arg(&facts)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let v: serde_json::Value = run_json(
+        agent()
+            .args(["plan", "--json", "--root"])
+            .arg(dir.path())
+            .arg("--facts")
+            .arg(&facts),
     );
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["plan"]["phy"]["name"], "phy0");
     assert_eq!(v["plan"]["security"], "wpa3-transition");
 }
 
 #[test]
 fn iw_dev_interfaces_count_as_neighbours() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/iw");
-    let out = common::agent()
-        .args(["detect", "--json", "--from-iw-list"])
-        .arg(dir.join("hwsim-6.1-radios2.iw-list.txt"))
-        .arg("--iw-dev")
-        .arg(dir.join("hwsim-6.1-radios2.iw-dev.txt"))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let facts: Facts = run_json(
+        agent()
+            .args(["detect", "--json", "--from-iw-list"])
+            .arg(iw_fixture("hwsim-6.1-radios2.iw-list.txt"))
+            .arg("--iw-dev")
+            .arg(iw_fixture("hwsim-6.1-radios2.iw-dev.txt")),
     );
-    let facts: Facts = serde_json::from_slice(&out.stdout).unwrap();
     let p = plan(&facts, &common::config(""), &State::default()).unwrap();
     assert_eq!(p.phy.name, "phy0");
     assert_eq!(p.phy.fit.beside, vec!["wlan0 (IBSS)".to_string()]);

@@ -1,4 +1,5 @@
-//! The planning rules of DESIGN.md, each on plain facts.
+//! The planning rules (the module docs of agent/src/plan/phy.rs, channel.rs
+//! and subnet.rs), each on plain facts.
 
 mod common;
 

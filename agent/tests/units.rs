@@ -76,12 +76,7 @@ fn the_agent_is_enabled_and_its_command_exists() {
         .unwrap();
     let mut words = exec.split_whitespace();
     assert_eq!(words.next(), Some("/usr/bin/softap-agent"));
-    let out = common::agent().args(words).arg("--help").output().unwrap();
-    assert!(
-        out.status.success(),
-        "{exec}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::run_ok(common::agent().args(words).arg("--help"));
     // hostapd's unit runs the file the agent renders.
     let hostapd =
         std::fs::read_to_string(overlay().join("usr/lib/systemd/system/softap-hostapd.service"))

@@ -44,15 +44,10 @@ impl Watch {
 
     /// Runs `ip ARGS` inside the watcher's namespace.
     fn ip(&self, args: &[&str]) {
-        let out = common::tool("nsenter", "util-linux")
-            .args(["-t", &self.child.id().to_string(), "-n", "ip"])
-            .args(args)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "ip {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
+        common::run_ok(
+            common::tool("nsenter", "util-linux")
+                .args(["-t", &self.child.id().to_string(), "-n", "ip"])
+                .args(args),
         );
     }
 

@@ -6,9 +6,12 @@
 pub mod base;
 pub mod build;
 pub mod capped;
+pub mod cause;
 pub mod compress;
+pub mod digest;
 pub mod disk;
 pub mod flash;
+pub mod host;
 pub mod layer;
 pub mod oci;
 pub mod overlay;

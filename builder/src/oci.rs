@@ -9,13 +9,14 @@ use std::io::{self, Write};
 use std::path::Path;
 
 use oci_spec::image::{
-    Arch, ConfigBuilder, Descriptor, DescriptorBuilder, HistoryBuilder, ImageConfigurationBuilder,
-    ImageIndexBuilder, ImageManifestBuilder, MediaType, Os, RootFsBuilder,
+    Arch, ConfigBuilder, Descriptor, DescriptorBuilder, Digest, HistoryBuilder,
+    ImageConfigurationBuilder, ImageIndexBuilder, ImageManifestBuilder, MediaType, Os,
+    RootFsBuilder,
 };
 use oci_spec::OciSpecError;
 
 use crate::spec::Spec;
-use crate::store::{sha256_hex, BlobInfo, Store};
+use crate::store::{BlobInfo, Store, StoreError};
 
 pub const REF_NAME: &str = "org.opencontainers.image.ref.name";
 pub const CREATED: &str = "org.opencontainers.image.created";
@@ -23,13 +24,16 @@ pub const PACKAGES: &str = "org.softap.packages";
 
 #[derive(Debug, thiserror::Error)]
 pub enum OciError {
-    #[error("OCI document: {0}")]
+    #[error("OCI document")]
     Spec(#[from] OciSpecError),
-    #[error("OCI document: {0}")]
+    #[error("OCI document")]
     Json(#[from] serde_json::Error),
-    #[error("{}: {source}", path.display())]
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("{}", path.display())]
     Io {
         path: std::path::PathBuf,
+        #[source]
         source: io::Error,
     },
 }
@@ -45,9 +49,9 @@ pub struct ImageLayer {
 #[derive(Debug, Clone)]
 pub struct Image {
     pub config: Vec<u8>,
-    pub config_digest: String,
+    pub config_digest: Digest,
     pub manifest: Vec<u8>,
-    pub manifest_digest: String,
+    pub manifest_digest: Digest,
     pub index: Vec<u8>,
     /// Docker's `manifest.json`, so `docker load` takes the archive.
     pub docker_manifest: Vec<u8>,
@@ -113,13 +117,10 @@ fn media(m: &str) -> MediaType {
     MediaType::from(m)
 }
 
-fn descriptor(m: MediaType, digest: &str, size: u64) -> Result<Descriptor, OciError> {
+fn descriptor(m: MediaType, digest: &Digest, size: u64) -> Result<Descriptor, OciError> {
     Ok(DescriptorBuilder::default()
         .media_type(m)
-        .digest(
-            oci_spec::image::Digest::try_from(digest)
-                .map_err(|e| OciSpecError::Other(e.to_string()))?,
-        )
+        .digest(digest.clone())
         .size(size)
         .build()?)
 }
@@ -176,7 +177,7 @@ pub fn assemble(
                 .diff_ids(
                     layers
                         .iter()
-                        .map(|l| l.blob.diff_id.clone())
+                        .map(|l| l.blob.diff_id.to_string())
                         .collect::<Vec<_>>(),
                 )
                 .build()?,
@@ -184,10 +185,7 @@ pub fn assemble(
         .history(history)
         .build()?;
     let config_bytes = canonical_json(&config)?;
-    let config_digest = store.put_bytes(&config_bytes).map_err(|e| OciError::Io {
-        path: e.path,
-        source: e.source,
-    })?;
+    let config_digest = store.put_bytes(&config_bytes)?;
 
     let mut annotations = HashMap::new();
     annotations.insert(CREATED.to_owned(), created);
@@ -211,11 +209,7 @@ pub fn assemble(
         .annotations(annotations)
         .build()?;
     let manifest_bytes = canonical_json(&manifest)?;
-    let manifest_digest = format!("sha256:{}", sha256_hex(&manifest_bytes));
-    store.put_bytes(&manifest_bytes).map_err(|e| OciError::Io {
-        path: e.path,
-        source: e.source,
-    })?;
+    let manifest_digest = store.put_bytes(&manifest_bytes)?;
 
     let mut mdesc = descriptor(
         MediaType::ImageManifest,
@@ -233,7 +227,7 @@ pub fn assemble(
         .build()?;
     let index_bytes = canonical_json(&index)?;
 
-    let blob = |d: &str| format!("blobs/sha256/{}", d.trim_start_matches("sha256:"));
+    let blob = |d: &Digest| format!("blobs/{}/{}", d.algorithm(), d.digest());
     let docker = serde_json::json!([{
         "Config": blob(&config_digest),
         "RepoTags": [format!("{}:{}", spec.image.name, spec.image.tag)],
@@ -255,19 +249,20 @@ const OCI_LAYOUT: &[u8] = br#"{"imageLayoutVersion":"1.0.0"}"#;
 /// The files of the layout, in the order they are written: small documents
 /// by content, blobs by store path.
 fn layout_files(image: &Image, store: &Store) -> Vec<(String, LayoutFile)> {
+    // By path under `blobs/`, so they are written in a fixed order.
     let mut blobs: BTreeMap<String, LayoutFile> = BTreeMap::new();
-    let hex = |d: &str| d.trim_start_matches("sha256:").to_owned();
+    let path = |d: &Digest| format!("blobs/{}/{}", d.algorithm(), d.digest());
     blobs.insert(
-        hex(&image.config_digest),
+        path(&image.config_digest),
         LayoutFile::Bytes(image.config.clone()),
     );
     blobs.insert(
-        hex(&image.manifest_digest),
+        path(&image.manifest_digest),
         LayoutFile::Bytes(image.manifest.clone()),
     );
     for l in &image.layers {
         blobs.insert(
-            hex(&l.blob.digest),
+            path(&l.blob.digest),
             LayoutFile::Path(store.blob_path(&l.blob.digest), l.blob.size),
         );
     }
@@ -283,9 +278,7 @@ fn layout_files(image: &Image, store: &Store) -> Vec<(String, LayoutFile)> {
         "manifest.json".to_owned(),
         LayoutFile::Bytes(image.docker_manifest.clone()),
     ));
-    for (h, f) in blobs {
-        files.push((format!("blobs/sha256/{h}"), f));
-    }
+    files.extend(blobs);
     files
 }
 

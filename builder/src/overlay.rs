@@ -9,8 +9,7 @@ use crate::layer::source::{walk_dir, Normalise};
 use crate::layer::LayerError;
 use crate::spec::{Location, Overlay, Spec};
 
-pub const AGENT_PATH: &str = "usr/bin/softap-agent";
-pub const APPLIANCE_PATH: &str = "etc/softap/softap.toml";
+pub use softap_config::paths::{AGENT_PATH, ETC_CONFIG as APPLIANCE_PATH};
 
 #[derive(Debug, thiserror::Error)]
 pub enum OverlayError {
@@ -20,18 +19,30 @@ pub enum OverlayError {
         overlay: PathBuf,
         message: String,
     },
-    #[error("{at}: template {}: {message}", file.display())]
+    #[error("{at}: template {}", file.display())]
+    ReadTemplate {
+        at: Location,
+        file: PathBuf,
+        #[source]
+        source: crate::capped::CappedError,
+    },
+    #[error("{at}: template {}{}", file.display(), line.map(|l| format!(": line {l}")).unwrap_or_default())]
     Template {
         at: Location,
         file: PathBuf,
-        message: String,
+        line: Option<usize>,
+        #[source]
+        source: minijinja::Error,
     },
     #[error(transparent)]
     Layer(#[from] LayerError),
-    #[error("appliance table: {0}")]
-    Appliance(String),
-    #[error("{}: [appliance]: {message}", file.display())]
-    ApplianceInvalid { file: PathBuf, message: String },
+    /// The cause is left to the chain, which `softap-build` prints.
+    #[error("{}: [appliance]: cannot write it as TOML", file.display())]
+    Appliance {
+        file: PathBuf,
+        #[source]
+        source: toml::ser::Error,
+    },
 }
 
 /// Each overlay's entries, in spec order (later overlays win on the same
@@ -95,23 +106,24 @@ pub const MAX_TEMPLATE_BYTES: u64 = 1 << 20;
 /// `image` and `appliance` tables.
 fn render(spec: &Spec, o: &Overlay, src: &std::path::Path) -> Result<Vec<u8>, OverlayError> {
     let vars = &o.vars;
-    let terr = |message: String| OverlayError::Template {
+    let terr = |source: minijinja::Error| OverlayError::Template {
         at: o.path.at.clone(),
         file: src.to_owned(),
-        message,
+        line: source.line(),
+        source,
     };
-    let text = crate::capped::read_to_string(src, MAX_TEMPLATE_BYTES).map_err(|e| match e {
-        crate::capped::CappedError::TooLarge { cap } => terr(format!(
-            "the template is larger than {cap} bytes, the most a template may hold"
-        )),
-        crate::capped::CappedError::Io(e) => terr(e.to_string()),
+    let text = crate::capped::read_to_string(src, MAX_TEMPLATE_BYTES).map_err(|source| {
+        OverlayError::ReadTemplate {
+            at: o.path.at.clone(),
+            file: src.to_owned(),
+            source,
+        }
     })?;
     let mut env = minijinja::Environment::new();
     env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
     env.set_keep_trailing_newline(true);
     let name = src.display().to_string();
-    env.add_template_owned(name.clone(), text)
-        .map_err(|e| terr(template_error(&e)))?;
+    env.add_template_owned(name.clone(), text).map_err(terr)?;
     let mut ctx = vars.clone();
     let mut image = toml::Table::new();
     image.insert("name".into(), spec.image.name.clone().into());
@@ -121,24 +133,13 @@ fn render(spec: &Spec, o: &Overlay, src: &std::path::Path) -> Result<Vec<u8>, Ov
         toml::Value::Integer(spec.image.source_date_epoch as i64),
     );
     ctx.insert("image".into(), toml::Value::Table(image));
-    ctx.insert(
-        "appliance".into(),
-        toml::Value::Table(spec.appliance.clone()),
-    );
-    let t = env
-        .get_template(&name)
-        .map_err(|e| terr(template_error(&e)))?;
+    let appliance = appliance_table(spec)?;
+    ctx.insert("appliance".into(), toml::Value::Table(appliance));
+    let t = env.get_template(&name).map_err(terr)?;
     let out = t
         .render(minijinja::Value::from_serialize(&ctx))
-        .map_err(|e| terr(template_error(&e)))?;
+        .map_err(terr)?;
     Ok(out.into_bytes())
-}
-
-fn template_error(e: &minijinja::Error) -> String {
-    match e.line() {
-        Some(l) => format!("line {l}: {e}"),
-        None => e.to_string(),
-    }
 }
 
 pub fn agent_entry(spec: &Spec) -> Option<Entry> {
@@ -159,44 +160,27 @@ pub fn agent_entry(spec: &Spec) -> Option<Entry> {
     })
 }
 
-/// `[appliance]` as the TOML file the agent reads, or `None` when empty.
+/// `[appliance]` as a TOML table (keys sorted), for templates and the file.
+fn appliance_table(spec: &Spec) -> Result<toml::Table, OverlayError> {
+    toml::Table::try_from(&spec.appliance).map_err(|source| OverlayError::Appliance {
+        file: spec.file.clone(),
+        source,
+    })
+}
+
+/// `[appliance]` as the TOML file the agent reads, or `None` when empty. The
+/// spec loader has checked it with the agent's own rules.
 pub fn appliance_toml(spec: &Spec) -> Result<Option<String>, OverlayError> {
     if spec.appliance.is_empty() {
         return Ok(None);
     }
-    let text =
-        toml::to_string(&spec.appliance).map_err(|e| OverlayError::Appliance(e.to_string()))?;
-    validate_appliance(spec, &text)?;
-    Ok(Some(text))
-}
-
-/// Checks the table with the agent's own parser and rules, so a key the agent
-/// would reject at boot fails the build instead.
-fn validate_appliance(spec: &Spec, text: &str) -> Result<(), OverlayError> {
-    use softap_agent::config::{self, ConfigError};
-    let invalid = |message: String| OverlayError::ApplianceInvalid {
-        file: spec.file.clone(),
-        message,
-    };
-    // Whatever is in this table ends up in an image layer, readable by
-    // anyone who pulls the image.
-    if spec.appliance.contains_key("passphrase") {
-        return Err(invalid(
-            "`passphrase` would be stored in the image; leave it out (the agent generates \
-             one at first boot) or set it after flashing in softap.toml on the EFI partition, \
-             or with the systemd credential softap.passphrase"
-                .into(),
-        ));
-    }
-    let layer = config::parse_layer(text, &spec.file).map_err(|e| match e {
-        // The line and column are those of the re-serialised table, not the spec's.
-        ConfigError::Parse { message, .. } => invalid(message),
-        other => invalid(other.to_string()),
-    })?;
-    let origin = spec.file.display().to_string();
-    config::from_layer(layer, Vec::new())
-        .validate(&|_| origin.clone())
-        .map_err(|e| invalid(e.to_string()))
+    let table = appliance_table(spec)?;
+    toml::to_string(&table)
+        .map(Some)
+        .map_err(|source| OverlayError::Appliance {
+            file: spec.file.clone(),
+            source,
+        })
 }
 
 pub fn appliance_entry(spec: &Spec) -> Result<Option<Entry>, OverlayError> {

@@ -9,30 +9,39 @@ use std::io::{self, Read, Write};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
+use oci_spec::image::Digest;
+use oci_spec::OciSpecError;
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
+use sha2::Sha256;
+
+use crate::digest;
 
 #[derive(Debug, thiserror::Error)]
-#[error("cache {}: {source}", path.display())]
-pub struct StoreError {
-    pub path: PathBuf,
-    pub source: io::Error,
+pub enum StoreError {
+    #[error("cache {}", path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("cache: invalid blob digest")]
+    Digest(#[from] OciSpecError),
 }
 
-fn err(path: &Path) -> impl FnOnce(io::Error) -> StoreError + '_ {
-    move |source| StoreError {
+pub(crate) fn err(path: &Path) -> impl FnOnce(io::Error) -> StoreError + '_ {
+    move |source| StoreError::Io {
         path: path.to_owned(),
         source,
     }
 }
 
-/// A written layer blob.
+/// A written layer blob (also the record of a cached layer, as JSON).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BlobInfo {
-    /// `sha256:<hex>` of the compressed blob.
-    pub digest: String,
-    /// `sha256:<hex>` of the uncompressed tar.
-    pub diff_id: String,
+    /// Of the compressed blob.
+    pub digest: Digest,
+    /// Of the uncompressed tar.
+    pub diff_id: Digest,
     pub size: u64,
     pub media_type: String,
     pub compressor: String,
@@ -42,7 +51,8 @@ pub struct Store {
     root: PathBuf,
 }
 
-pub fn sha256_hex(b: &[u8]) -> String {
+fn sha256_hex(b: &[u8]) -> String {
+    use sha2::Digest as _;
     hex::encode(Sha256::digest(b))
 }
 
@@ -70,12 +80,14 @@ impl Store {
         home.join(".cache/softap")
     }
 
-    pub fn blob_path(&self, digest: &str) -> PathBuf {
-        let hex = digest.strip_prefix("sha256:").unwrap_or(digest);
-        self.root.join("blobs/sha256").join(hex)
+    pub fn blob_path(&self, digest: &Digest) -> PathBuf {
+        self.root
+            .join("blobs")
+            .join(digest.algorithm().as_ref())
+            .join(digest.digest())
     }
 
-    pub fn has_blob(&self, digest: &str) -> bool {
+    pub fn has_blob(&self, digest: &Digest) -> bool {
         self.blob_path(digest).is_file()
     }
 
@@ -92,7 +104,7 @@ impl Store {
 
     /// Moves a finished temp file to its digest's place (a blob already there
     /// is kept: same digest, same bytes).
-    pub fn commit(&self, tmp: tempfile::NamedTempFile, digest: &str) -> Result<(), StoreError> {
+    pub fn commit(&self, tmp: tempfile::NamedTempFile, digest: &Digest) -> Result<(), StoreError> {
         let dst = self.blob_path(digest);
         if dst.is_file() {
             return Ok(());
@@ -102,16 +114,16 @@ impl Store {
             .set_permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644))
             .map_err(err(&dst))?;
         tmp.as_file().sync_all().map_err(err(&dst))?;
-        tmp.persist(&dst).map_err(|e| StoreError {
+        tmp.persist(&dst).map_err(|e| StoreError::Io {
             path: dst.clone(),
             source: e.error,
         })?;
         Ok(())
     }
 
-    /// Stores small bytes (config, manifest) as a blob; returns `sha256:<hex>`.
-    pub fn put_bytes(&self, bytes: &[u8]) -> Result<String, StoreError> {
-        let digest = format!("sha256:{}", sha256_hex(bytes));
+    /// Stores small bytes (config, manifest) as a blob; returns its digest.
+    pub fn put_bytes(&self, bytes: &[u8]) -> Result<Digest, StoreError> {
+        let digest = digest::sha256(bytes)?;
         if !self.has_blob(&digest) {
             let mut t = self.temp()?;
             t.write_all(bytes).map_err(err(t.path()))?;
@@ -134,7 +146,7 @@ impl Store {
 
     pub fn record_layer(&self, key: &str, info: &BlobInfo) -> Result<(), StoreError> {
         let p = self.layer_record(key);
-        let bytes = serde_json::to_vec_pretty(info).map_err(|e| StoreError {
+        let bytes = serde_json::to_vec_pretty(info).map_err(|e| StoreError::Io {
             path: p.clone(),
             source: io::Error::other(e),
         })?;
@@ -164,6 +176,7 @@ impl Store {
             }
         }
         let mut f = File::open(path).map_err(err(path))?;
+        use sha2::Digest as _;
         let mut h = Sha256::new();
         let mut buf = vec![0u8; 1 << 20];
         loop {

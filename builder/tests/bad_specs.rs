@@ -8,7 +8,7 @@ use std::os::unix::fs::symlink;
 use std::path::Path;
 
 use common::*;
-use softap_build::{build, BuildOptions};
+use softap_build::build;
 
 const BASE: &str = "[base]\nkind = \"rootfs\"\npath = \"root\"\n";
 
@@ -25,17 +25,9 @@ fn fails(text: &str, setup: impl FnOnce(&Path)) -> String {
     setup(tmp.path());
     let spec = write_spec(tmp.path(), "spec.toml", text);
     let out = tmp.path().join("out");
-    let err = build(
-        &spec,
-        &BuildOptions {
-            out_dir: out.clone(),
-            cache_dir: Some(tmp.path().join("cache")),
-            progress: false,
-            source_date_epoch: None,
-        },
-    )
-    .expect_err("the build must fail")
-    .to_string();
+    let err =
+        build(&spec, &options(&out, &tmp.path().join("cache"))).expect_err("the build must fail");
+    let err = message(&err);
     assert!(!out.exists(), "{} was created: {err}", out.display());
     let file = spec.display().to_string();
     assert!(err.contains(&file), "error does not name {file}: {err}");
@@ -354,4 +346,82 @@ fn a_template_larger_than_the_cap_is_refused_naming_it() {
     assert!(e.contains("big.conf.j2"), "{e}");
     assert!(e.contains("spec.toml:8:8: template"), "{e}");
     assert!(e.contains(&format!("larger than {cap} bytes")), "{e}");
+}
+
+#[test]
+fn appliance_errors_point_at_the_specs_own_line_and_column() {
+    let e = fails(
+        &format!(
+            "{}{BASE}[appliance]\nssid = \"lab\"\n  ssidd = \"lab\"\n",
+            image()
+        ),
+        |_| {},
+    );
+    assert!(e.contains("spec.toml:9:3: [appliance] key `ssidd`"), "{e}");
+    let e = fails(
+        &format!("{}{BASE}[appliance]\nchannel = \"six\"\n", image()),
+        |_| {},
+    );
+    assert!(
+        e.contains("spec.toml:8:11: [appliance] key `channel`"),
+        "{e}"
+    );
+    let e = fails(
+        &format!(
+            "{}{BASE}[appliance]\nssid = \"lab\"\ncountry = \"Germany\"\n",
+            image()
+        ),
+        |_| {},
+    );
+    assert!(
+        e.contains("spec.toml:9:11: [appliance] key `country`: \"GERMANY\" is not"),
+        "{e}"
+    );
+    let e = fails(
+        &format!(
+            "{}{BASE}[appliance]\npassphrase = \"correct horse\"\n",
+            image()
+        ),
+        |_| {},
+    );
+    assert!(
+        e.contains("spec.toml:8:14: [appliance] key `passphrase`"),
+        "{e}"
+    );
+}
+
+#[test]
+fn an_appliance_value_points_into_the_file_of_the_chain_that_set_it() {
+    // The extending file's value wins, and so does its place.
+    let e = fails(
+        &format!(
+            "extends = \"parent.toml\"\n{}{BASE}[appliance]\nbridge = \"a-very-long-bridge-name\"\n",
+            image()
+        ),
+        |d| fs::write(d.join("parent.toml"), "[appliance]\nbridge = \"br0\"\n").unwrap(),
+    );
+    assert!(
+        e.contains("spec.toml:9:10: [appliance] key `bridge`"),
+        "{e}"
+    );
+    // A value only the extended file sets is reported there.
+    let tmp = tempfile::tempdir().unwrap();
+    fs::create_dir_all(tmp.path().join("root")).unwrap();
+    fs::write(
+        tmp.path().join("parent.toml"),
+        "[appliance]\nssid = \"ok\"\nbridge = \"a-very-long-bridge-name\"\n",
+    )
+    .unwrap();
+    let spec = write_spec(
+        tmp.path(),
+        "spec.toml",
+        &format!("extends = \"parent.toml\"\n{}{BASE}", image()),
+    );
+    let e = softap_build::spec::load(&spec, None)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("parent.toml:3:10: [appliance] key `bridge`"),
+        "{e}"
+    );
 }

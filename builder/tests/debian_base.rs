@@ -1,6 +1,8 @@
 //! A real, small Debian base through `prepare`: image hygiene and the cache.
 //! The full default image is built and booted by the end-to-end tests.
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::fs;
 use std::io::Read;
@@ -8,6 +10,8 @@ use std::path::Path;
 use std::time::Instant;
 
 use softap_build::base::debian::{prepare, DebianSpec};
+
+use common::require;
 
 /// Reads every entry of the tar: path → (type, contents of small files).
 fn entries(tar_path: &Path) -> BTreeMap<String, (tar::EntryType, Vec<u8>, u64)> {
@@ -34,16 +38,12 @@ fn entries(tar_path: &Path) -> BTreeMap<String, (tar::EntryType, Vec<u8>, u64)> 
 
 #[test]
 fn small_base_is_clean_and_cached() {
-    assert!(
-        softap_build::disk::tools::find("mmdebstrap").is_some(),
-        "mmdebstrap is missing: apt-get install mmdebstrap"
-    );
+    let real = require("mmdebstrap", "mmdebstrap");
     // mmdebstrap is wrapped so the test sees how often it really runs.
     let work = tempfile::tempdir().unwrap();
     let bin = work.path().join("bin");
     fs::create_dir(&bin).unwrap();
     let log = work.path().join("runs.log");
-    let real = softap_build::disk::tools::find("mmdebstrap").unwrap();
     let wrapper = bin.join("mmdebstrap");
     fs::write(
         &wrapper,

@@ -1,6 +1,8 @@
 //! Assembling a disk from a small tree with the real tools, then reading it
 //! back with sfdisk, e2fsck, fsck.fat, mtools and debugfs.
 
+mod common;
+
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -8,12 +10,9 @@ use std::process::Command;
 use softap_build::disk::esp::{BootChain, SIGNED_MOK_MANAGER, SIGNED_SHIM, SIGNED_SYSTEMD_BOOT};
 use softap_build::disk::{assemble, DiskError, DiskInputs, DiskReport};
 
-const EPOCH: u64 = 1_700_000_000;
+use common::require;
 
-fn need(program: &str, package: &str) -> PathBuf {
-    softap_build::disk::tools::find(program)
-        .unwrap_or_else(|| panic!("{program} is missing: apt-get install {package}"))
-}
+const EPOCH: u64 = 1_700_000_000;
 
 /// A tiny root tree with what a disk needs (fake kernel and initrd).
 fn tree(dir: &Path) -> PathBuf {
@@ -83,11 +82,11 @@ fn output(cmd: &mut Command) -> String {
 
 #[test]
 fn disk_is_valid_bootable_layout_and_reproducible() {
-    let sfdisk = need("sfdisk", "fdisk");
-    let e2fsck = need("e2fsck", "e2fsprogs");
-    let debugfs = need("debugfs", "e2fsprogs");
-    let fsck_fat = need("fsck.fat", "dosfstools");
-    let mtype = need("mtype", "mtools");
+    let sfdisk = require("sfdisk", "fdisk");
+    let e2fsck = require("e2fsck", "e2fsprogs");
+    let debugfs = require("debugfs", "e2fsprogs");
+    let fsck_fat = require("fsck.fat", "dosfstools");
+    let mtype = require("mtype", "mtools");
     let d = tempfile::tempdir().unwrap();
     let (a, report) = build(d.path(), "a", None);
 

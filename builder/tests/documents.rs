@@ -7,7 +7,7 @@ use std::fs;
 use std::os::unix::fs::PermissionsExt;
 
 use common::*;
-use softap_build::{build, BuildOptions};
+use softap_build::build;
 
 fn pretty(bytes: &[u8]) -> String {
     let v: serde_json::Value = serde_json::from_slice(bytes).unwrap();
@@ -37,22 +37,12 @@ fn tiny_image_documents() {
     );
     let r = build(
         &spec,
-        &BuildOptions {
-            out_dir: tmp.path().join("out"),
-            cache_dir: Some(tmp.path().join("cache")),
-            progress: false,
-            source_date_epoch: None,
-        },
+        &options(&tmp.path().join("out"), &tmp.path().join("cache")),
     )
     .unwrap();
     let dir = tmp.path().join("out/tiny.oci");
-    let blob = |d: &str| {
-        fs::read(
-            dir.join("blobs/sha256")
-                .join(d.trim_start_matches("sha256:")),
-        )
-        .unwrap()
-    };
+    let blob =
+        |d: &oci_spec::image::Digest| fs::read(dir.join("blobs/sha256").join(d.digest())).unwrap();
     assert_eq!(
         fs::read_to_string(dir.join("oci-layout")).unwrap(),
         r#"{"imageLayoutVersion":"1.0.0"}"#

@@ -3,6 +3,8 @@
 //! garbage, checked with the filesystem tools and byte comparison, and over
 //! a target that held an ISO, checked with `blkid -p`.
 
+mod common;
+
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -10,6 +12,8 @@ use std::process::Command;
 use sha2::{Digest, Sha256};
 use softap_build::disk::{assemble, DiskInputs, DiskReport};
 use softap_build::flash::{run, FlashError, FlashOptions};
+
+use common::require;
 
 struct Fake {
     _dir: tempfile::TempDir,
@@ -214,10 +218,7 @@ fn flashes_only_data_and_verifies() {
         ("e2fsck", "e2fsprogs"),
         ("fsck.fat", "dosfstools"),
     ] {
-        assert!(
-            softap_build::disk::tools::find(p).is_some(),
-            "{p} is missing: apt-get install {pkg}"
-        );
+        require(p, pkg);
     }
     let work = tempfile::tempdir().unwrap();
     let (image, disk) = disk_image(work.path());
@@ -300,10 +301,7 @@ fn blkid(p: &Path) -> String {
 #[test]
 fn a_stick_that_held_an_iso_keeps_no_old_signature() {
     for (p, pkg) in [("xorriso", "xorriso"), ("blkid", "util-linux")] {
-        assert!(
-            softap_build::disk::tools::find(p).is_some(),
-            "{p} is missing: apt-get install {pkg}"
-        );
+        require(p, pkg);
     }
     let work = tempfile::tempdir().unwrap();
     let (image, disk) = disk_image(work.path());

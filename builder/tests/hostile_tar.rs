@@ -16,7 +16,7 @@ use softap_build::layer::{Data, Entry, Kind, Layer};
 use softap_build::unpack::materialise;
 use softap_build::{build, check, BuildOptions};
 
-use common::EPOCH;
+use common::{options, EPOCH};
 
 /// A tree to materialise into and a sentinel directory beside it.
 struct Scene {
@@ -308,12 +308,7 @@ fn tar_spec(dir: &Path, tar: &Path) -> PathBuf {
 }
 
 fn opts(dir: &Path) -> BuildOptions {
-    BuildOptions {
-        out_dir: dir.join("out"),
-        cache_dir: Some(dir.join("cache")),
-        progress: false,
-        source_date_epoch: None,
-    }
+    options(&dir.join("out"), &dir.join("cache"))
 }
 
 #[test]

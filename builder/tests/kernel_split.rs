@@ -8,7 +8,7 @@ use std::os::unix::fs::symlink;
 use std::process::Command;
 
 use common::*;
-use softap_build::{build, BuildOptions};
+use softap_build::build;
 
 #[test]
 fn kernel_content_is_disk_only() {
@@ -36,12 +36,7 @@ fn kernel_content_is_disk_only() {
     );
     let r = build(
         &spec,
-        &BuildOptions {
-            out_dir: tmp.path().join("out"),
-            cache_dir: Some(tmp.path().join("cache")),
-            progress: false,
-            source_date_epoch: None,
-        },
+        &options(&tmp.path().join("out"), &tmp.path().join("cache")),
     )
     .unwrap();
     assert_eq!(r.disk_only_layers, ["kernel"]);

@@ -12,7 +12,7 @@ use std::os::unix::fs::{symlink, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::{require, run, snapshot, EPOCH};
+use common::{message, require, run, snapshot, EPOCH};
 use softap_build::base::nix;
 use softap_build::build::write_layer;
 use softap_build::oci::{self, ImageLayer};
@@ -219,37 +219,37 @@ struct Built {
 /// The spec's Nix base through the builder's own layer writer and OCI
 /// assembly, into `dir/<tag>` with its own blob cache.
 fn build_nix(spec_path: &Path, dir: &Path, tag: &str) -> Result<Built, String> {
-    let spec = spec::load(spec_path, None).map_err(|e| e.to_string())?;
+    let spec = spec::load(spec_path, None).map_err(|e| message(&e))?;
     let Base::NixClosure(n) = &spec.base else {
         panic!("the spec's base is not nix-closure: {:?}", spec.base);
     };
     let out = dir.join(tag);
-    let store = Store::open(&out.join("cache")).map_err(|e| e.to_string())?;
-    let layers = nix::layers(n, spec.image.source_date_epoch).map_err(|e| e.to_string())?;
+    let store = Store::open(&out.join("cache")).map_err(|e| message(&e))?;
+    let layers = nix::layers(n, spec.image.source_date_epoch).map_err(|e| message(&e))?;
     let mut image_layers = Vec::new();
     for l in &layers {
-        let (blob, _) = write_layer(l, &spec, &store, false).map_err(|e| e.to_string())?;
+        let (blob, _) = write_layer(l, &spec, &store, false).map_err(|e| message(&e))?;
         image_layers.push(ImageLayer {
             name: l.name.clone(),
             blob,
         });
     }
-    let image = oci::assemble(&spec, image_layers, None, &store).map_err(|e| e.to_string())?;
+    let image = oci::assemble(&spec, image_layers, None, &store).map_err(|e| message(&e))?;
     let oci_dir = out.join("oci");
-    oci::write_dir(&image, &store, &oci_dir).map_err(|e| e.to_string())?;
+    oci::write_dir(&image, &store, &oci_dir).map_err(|e| message(&e))?;
     let archive = out.join("softap-nix.oci.tar");
-    let f = fs::File::create(&archive).map_err(|e| e.to_string())?;
+    let f = fs::File::create(&archive).map_err(|e| message(&e))?;
     let w = oci::write_archive(
         &image,
         &store,
         BufWriter::new(f),
         spec.image.source_date_epoch,
     )
-    .map_err(|e| e.to_string())?;
-    w.into_inner().map_err(|e| e.to_string())?;
+    .map_err(|e| message(&e))?;
+    w.into_inner().map_err(|e| message(&e))?;
     Ok(Built {
         names: layers.iter().map(|l| l.name.clone()).collect(),
-        manifest_digest: image.manifest_digest,
+        manifest_digest: image.manifest_digest.to_string(),
         oci_dir,
         archive,
     })
@@ -508,12 +508,7 @@ fn the_cli_builds_it_as_the_flake_does_and_keeps_the_last_good_output() {
 /// is and builds the closure; only `store_root` is added to read the fake store.
 #[test]
 fn the_flakes_image_spec_is_accepted_and_builds() {
-    let nix_instantiate = std::env::var_os("PATH")
-        .and_then(|p| std::env::split_paths(&p).find(|d| d.join("nix-instantiate").is_file()))
-        .map(|d| d.join("nix-instantiate"));
-    let Some(nix_instantiate) = nix_instantiate else {
-        panic!("`nix-instantiate` is not installed: apt-get install nix-bin (listed in scripts/packages/test-nix.txt)");
-    };
+    let nix_instantiate = require("nix-instantiate", "nix-bin");
     require("skopeo", "skopeo");
     let tmp = tempfile::tempdir().unwrap();
     let store = FakeStore::new(&tmp.path().join("store-root"));

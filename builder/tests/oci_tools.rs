@@ -11,12 +11,7 @@ use common::*;
 use softap_build::{build, BuildOptions};
 
 fn opts(tmp: &Path) -> BuildOptions {
-    BuildOptions {
-        out_dir: tmp.join("out"),
-        cache_dir: Some(tmp.join("cache")),
-        progress: false,
-        source_date_epoch: None,
-    }
+    options(&tmp.join("out"), &tmp.join("cache"))
 }
 
 fn umoci_unpack(image: &str, dest: &Path) -> std::collections::BTreeMap<String, Node> {
@@ -60,8 +55,8 @@ fn umoci_reproduces_the_input_tree() {
     assert_eq!(v["Architecture"], "amd64");
     assert_eq!(v["Os"], "linux");
     assert_eq!(v["Created"], "2025-01-01T00:00:00Z");
-    assert_eq!(v["Digest"], report.manifest_digest);
-    assert_eq!(v["Layers"][0], report.layers[0].digest);
+    assert_eq!(v["Digest"], report.manifest_digest.to_string());
+    assert_eq!(v["Layers"][0], report.layers[0].digest.to_string());
 
     let copy = tmp.path().join("copy");
     run(Command::new("skopeo")
@@ -200,13 +195,10 @@ fn upper_layers_land_where_they_belong_and_podman_loads_the_archive() {
     }
     assert_eq!(materialised.len(), unpacked.len());
 
-    // podman load works here (podman run does not: see DESIGN.md).
+    // podman load works here (podman run does not: see docs/architecture.md).
     let out = run(Command::new("podman").arg("load").arg("-i").arg(&archive));
     assert!(out.contains("Loaded image"), "{out}");
-    let id = report
-        .config_digest
-        .trim_start_matches("sha256:")
-        .to_owned();
+    let id = report.config_digest.digest().to_owned();
     let images = run(Command::new("podman").args(["images", "--no-trunc", "--format", "{{.ID}}"]));
     assert!(images.contains(&id), "podman has no image {id}:\n{images}");
     let _ = Command::new("podman").args(["rmi", "-f", &id]).output();

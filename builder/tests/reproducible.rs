@@ -8,7 +8,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use common::*;
-use softap_build::{build, BuildOptions, BuildReport};
+use softap_build::{build, BuildReport};
 
 /// A project copy in `dir`: the fixture overlay, a fresh tree, an agent.
 fn project(dir: &Path) -> std::path::PathBuf {
@@ -26,16 +26,7 @@ fn project(dir: &Path) -> std::path::PathBuf {
 
 fn build_in(dir: &Path, cache: &Path) -> BuildReport {
     let spec = project(dir);
-    build(
-        &spec,
-        &BuildOptions {
-            out_dir: dir.join("out"),
-            cache_dir: Some(cache.to_owned()),
-            progress: false,
-            source_date_epoch: None,
-        },
-    )
-    .unwrap()
+    build(&spec, &options(&dir.join("out"), cache)).unwrap()
 }
 
 #[test]
@@ -64,12 +55,7 @@ fn rebuild_after_an_overlay_change_reuses_the_other_layers() {
     let cache = a.path().join("cache");
     let first = build_in(a.path(), &cache);
     let spec = a.path().join("image.toml");
-    let opts = BuildOptions {
-        out_dir: a.path().join("out"),
-        cache_dir: Some(cache.clone()),
-        progress: false,
-        source_date_epoch: None,
-    };
+    let opts = options(&a.path().join("out"), &cache);
     let again = build(&spec, &opts).unwrap();
     assert_eq!(again.manifest_digest, first.manifest_digest);
     assert!(again.layers.iter().all(|l| l.reused), "{again:?}");

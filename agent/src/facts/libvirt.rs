@@ -4,7 +4,6 @@
 //! the reason), never a failure: the appliance may run without it.
 
 use std::net::{IpAddr, Ipv4Addr};
-use std::process::Command;
 
 use ipnet::IpNet;
 
@@ -67,32 +66,19 @@ impl Virsh {
     }
 
     fn run(&self, args: &[&str]) -> Result<String, String> {
-        let shown = format!("{} -c {} {}", self.program, self.uri, args.join(" "));
-        let output = Command::new(&self.program)
-            .arg("-c")
-            .arg(&self.uri)
-            .args(args)
-            .env("LC_ALL", "C")
-            .output()
-            .map_err(|e| {
-                if e.kind() == std::io::ErrorKind::NotFound {
-                    format!(
-                        "{} not found (libvirt-clients not installed): {e}",
-                        self.program
-                    )
-                } else {
-                    format!("{shown}: {e}")
-                }
-            })?;
-        if !output.status.success() {
-            let stderr = String::from_utf8_lossy(&output.stderr);
-            return Err(format!(
-                "{shown} failed ({}): {}",
-                output.status,
-                stderr.trim()
-            ));
-        }
-        String::from_utf8(output.stdout).map_err(|e| format!("{shown}: output is not UTF-8: {e}"))
+        let mut full = vec![self.program.as_str(), "-c", self.uri.as_str()];
+        full.extend_from_slice(args);
+        crate::cmd::run_env(&full, &[("LC_ALL", "C")]).map_err(|e| match &e {
+            crate::cmd::CmdError::Spawn { source, .. }
+                if source.kind() == std::io::ErrorKind::NotFound =>
+            {
+                format!(
+                    "{} not found (libvirt-clients not installed): {source}",
+                    self.program
+                )
+            }
+            _ => e.to_string(),
+        })
     }
 }
 

@@ -16,17 +16,9 @@ use crate::config::{Config, Security};
 use crate::facts::{Facts, Phy};
 use crate::state::{PhyRecord, State};
 
+pub use crate::security::SecurityMode;
 pub use channel::ChannelChoice;
 pub use subnet::SubnetChoice;
-
-/// The security mode hostapd is configured with.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum SecurityMode {
-    Wpa2,
-    Wpa3Transition,
-    Open,
-}
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct PhyChoice {
@@ -267,8 +259,54 @@ pub fn plan(facts: &Facts, cfg: &Config, previous: &State) -> Result<Plan, PlanE
         )),
     }
 
-    // Security.
-    let security = match cfg.security {
+    let security = choose_security(cfg.security, phy, &mut decisions)?;
+
+    // Bridge, then subnet (addresses on our own bridge are ours).
+    let own_net = facts
+        .libvirt
+        .networks
+        .iter()
+        .find(|n| n.name == cfg.network_name);
+    let own_bridge = own_net.and_then(|n| n.bridge.clone());
+    let bridge = choose_bridge(facts, cfg, previous, own_bridge.as_deref(), &mut decisions);
+    let mut own_links: BTreeSet<String> = BTreeSet::new();
+    own_links.insert(cfg.interface.clone());
+    own_links.insert(bridge.clone());
+    own_links.extend(own_bridge);
+    let (subnet, conflicts) = choose_subnet(facts, cfg, previous, &own_links, &mut decisions)?;
+
+    let ssid = choose_ssid(cfg.ssid.as_deref(), facts, &mut decisions);
+
+    Ok(Plan {
+        ssid,
+        security,
+        country: cfg.country.clone(),
+        phy: PhyChoice {
+            name: phy.name.clone(),
+            index: phy.index,
+            driver: phy.driver.clone(),
+            sae: phy.sae,
+            fit,
+        },
+        channel,
+        subnet,
+        bridge,
+        network_name: cfg.network_name.clone(),
+        interface: cfg.interface.clone(),
+        ap_address: ap_address(facts.machine_id.as_deref(), &cfg.interface),
+        decisions,
+        rejected,
+        conflicts,
+    })
+}
+
+/// The security mode: as configured, or with `auto` the best the phy can do.
+fn choose_security(
+    security: Security,
+    phy: &Phy,
+    decisions: &mut Vec<Note>,
+) -> Result<SecurityMode, PlanError> {
+    let mode = match security {
         Security::Open => {
             decisions.push(note(
                 "security",
@@ -313,20 +351,18 @@ pub fn plan(facts: &Facts, cfg: &Config, previous: &State) -> Result<Plan, PlanE
             SecurityMode::Wpa2
         }
     };
+    Ok(mode)
+}
 
-    // Bridge, then subnet (addresses on our own bridge are ours).
-    let own_net = facts
-        .libvirt
-        .networks
-        .iter()
-        .find(|n| n.name == cfg.network_name);
-    let own_bridge = own_net.and_then(|n| n.bridge.clone());
-    let bridge = choose_bridge(facts, cfg, previous, own_bridge.as_deref(), &mut decisions);
-    let mut own_links: BTreeSet<String> = BTreeSet::new();
-    own_links.insert(cfg.interface.clone());
-    own_links.insert(bridge.clone());
-    own_links.extend(own_bridge);
-    let used = subnet::in_use(facts, &cfg.network_name, &own_links);
+/// A free subnet from the pool, and every subnet known to have conflicted.
+fn choose_subnet(
+    facts: &Facts,
+    cfg: &Config,
+    previous: &State,
+    own_links: &BTreeSet<String>,
+    decisions: &mut Vec<Note>,
+) -> Result<(SubnetChoice, Vec<Ipv4Net>), PlanError> {
+    let used = subnet::in_use(facts, &cfg.network_name, own_links);
     let outcome = subnet::choose(
         &cfg.subnet_pool,
         &used,
@@ -349,11 +385,15 @@ pub fn plan(facts: &Facts, cfg: &Config, previous: &State) -> Result<Plan, PlanE
             conflicts.push(*n);
         }
     }
+    Ok((outcome.choice, conflicts))
+}
 
-    let ssid = match &cfg.ssid {
+/// The SSID: as configured, else derived from the machine id.
+fn choose_ssid(configured: Option<&str>, facts: &Facts, decisions: &mut Vec<Note>) -> String {
+    match configured {
         Some(s) => {
             decisions.push(note("ssid", format!("{s:?}, as configured")));
-            s.clone()
+            s.to_string()
         }
         None => {
             let s = default_ssid(facts.machine_id.as_deref());
@@ -363,29 +403,7 @@ pub fn plan(facts: &Facts, cfg: &Config, previous: &State) -> Result<Plan, PlanE
             ));
             s
         }
-    };
-
-    Ok(Plan {
-        ssid,
-        security,
-        country: cfg.country.clone(),
-        phy: PhyChoice {
-            name: phy.name.clone(),
-            index: phy.index,
-            driver: phy.driver.clone(),
-            sae: phy.sae,
-            fit,
-        },
-        channel,
-        subnet: outcome.choice,
-        bridge,
-        network_name: cfg.network_name.clone(),
-        interface: cfg.interface.clone(),
-        ap_address: ap_address(facts.machine_id.as_deref(), &cfg.interface),
-        decisions,
-        rejected,
-        conflicts,
-    })
+    }
 }
 
 type PhyPick<'a> = (&'a Phy, phy::PhyFit, (ChannelChoice, String));
@@ -448,7 +466,7 @@ fn choose_phy<'a>(
                 format!(
                     "{}: could host the AP too, but {} is preferred (free radios first, then the previous choice, then by index)",
                     p.name,
-                    chosen.as_ref().map(|c: &PhyPick| c.0.name.as_str()).unwrap_or("")
+                    chosen.as_ref().map(|c: &PhyPick<'_>| c.0.name.as_str()).unwrap_or("")
                 ),
             )),
             Err(reason) => failures.push(PhyRejection {

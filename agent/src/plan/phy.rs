@@ -1,6 +1,6 @@
 //! Which phy can host the AP, read from its interface combinations whole.
 //!
-//! The rules (DESIGN.md, "Planning rules"): a phy with no existing interface
+//! The rules: a phy with no existing interface
 //! needs only AP mode. Beside existing interfaces (an upstream station), one
 //! single combination must hold all of them plus the AP, within its `total`;
 //! the `#channels` and beacon-interval flag of *that* combination apply. A

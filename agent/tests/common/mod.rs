@@ -2,7 +2,7 @@
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Output};
 
 use softap_agent::config::{self, Config, Layer};
 use softap_agent::facts::Facts;
@@ -26,13 +26,24 @@ pub fn config(toml_text: &str) -> Config {
     c
 }
 
+/// The `iw` text fixtures (with their `*.expect.toml`).
+pub fn iw_fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/iw")
+        .join(name)
+}
+
+/// Whether `program` is on the PATH.
+pub fn installed(program: &str) -> bool {
+    std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).any(|d| d.join(program).is_file()))
+        .unwrap_or(false)
+}
+
 /// Runs a program the tests rely on; a missing one fails naming its package.
 pub fn tool(program: &str, package: &str) -> Command {
-    let found = std::env::var_os("PATH")
-        .map(|p| std::env::split_paths(&p).any(|d| d.join(program).is_file()))
-        .unwrap_or(false);
     assert!(
-        found,
+        installed(program),
         "{program} is not installed: install the Debian package {package} (scripts/packages/test-agent.txt)"
     );
     Command::new(program)
@@ -40,4 +51,32 @@ pub fn tool(program: &str, package: &str) -> Command {
 
 pub fn agent() -> Command {
     Command::new(env!("CARGO_BIN_EXE_softap-agent"))
+}
+
+/// Text of a program's output stream.
+pub fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// Runs a command that must succeed; otherwise the test fails showing the
+/// command, its exit status, its standard error and output.
+pub fn run_ok(cmd: &mut Command) -> Output {
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("{cmd:?} could not be started: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed ({}):\n{}{}",
+        out.status,
+        text(&out.stderr),
+        text(&out.stdout)
+    );
+    out
+}
+
+/// [`run_ok`], then its standard output parsed as JSON.
+pub fn run_json<T: serde::de::DeserializeOwned>(cmd: &mut Command) -> T {
+    let out = run_ok(cmd);
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{cmd:?}: not JSON ({e}):\n{}", text(&out.stdout)))
 }

@@ -5,60 +5,19 @@
 //! separate from the half that runs mmdebstrap, so the former is tested with
 //! plain data and the latter with the real tool.
 
-use std::collections::VecDeque;
 use std::fs;
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 
-use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::disk::esp;
-use crate::disk::tools::{self, Tool};
-
-/// `[base] kind = "debian"`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct DebianSpec {
-    /// Debian suite, e.g. `bookworm`.
-    pub suite: String,
-    /// Archive components, e.g. `["main", "non-free-firmware"]`.
-    #[serde(default = "default_components")]
-    pub components: Vec<String>,
-    /// Packages of the appliance (both the OCI image and the disk).
-    #[serde(default)]
-    pub packages: Vec<String>,
-    /// Packages whose files (kernel, modules, initrd, firmware) belong to the
-    /// disk only; installed into the same rootfs, split out when layering.
-    #[serde(default)]
-    pub disk_packages: Vec<String>,
-    /// Packages whose files are unpacked, not installed, under
-    /// [`esp::SIGNED_DIR`] (disk-only): the signed boot chain for the ESP,
-    /// without the dependencies apt would install with it (shim's pull GRUB).
-    #[serde(default)]
-    pub esp_packages: Vec<String>,
-    /// Mirror; mmdebstrap's default or the host's apt configuration otherwise.
-    #[serde(default)]
-    pub mirror: Option<String>,
-    /// Keyring to verify the archive with.
-    #[serde(default)]
-    pub keyring: Option<PathBuf>,
-    /// A snapshot timestamp (e.g. `20250520T000000Z`) for reproducible inputs.
-    /// Needs `mirror`: the snapshot service's archive URL, either ending where
-    /// the timestamp is appended or containing `{snapshot}`.
-    #[serde(default)]
-    pub snapshot: Option<String>,
-}
-
-fn default_components() -> Vec<String> {
-    vec!["main".to_owned()]
-}
+use crate::host::{self, HostError, Tool};
+use crate::layer::SIGNED_BOOT_DIR;
+pub use crate::spec::DebianSpec;
 
 #[derive(Debug, thiserror::Error)]
 pub enum DebianError {
-    #[error("{}", tools::missing_message(.0))]
-    MissingTools(Vec<Tool>),
+    #[error(transparent)]
+    Host(#[from] HostError),
     #[error("[base] snapshot = {snapshot:?} needs `mirror`: the snapshot archive's URL (the timestamp is appended, or replaces `{{snapshot}}`)")]
     SnapshotWithoutMirror { snapshot: String },
     #[error("[base] {field}: {value:?} is not a valid {what}")]
@@ -67,18 +26,7 @@ pub enum DebianError {
         value: String,
         what: &'static str,
     },
-    #[error("cannot run `{command}`: {source}")]
-    Spawn {
-        command: String,
-        source: std::io::Error,
-    },
-    #[error("`{command}` failed ({status}); its last output:\n{tail}")]
-    Failed {
-        command: String,
-        status: std::process::ExitStatus,
-        tail: String,
-    },
-    #[error("{path}: {source}")]
+    #[error("{}", path.display())]
     Io {
         path: PathBuf,
         source: std::io::Error,
@@ -224,16 +172,13 @@ fn validate(spec: &DebianSpec) -> Result<(), DebianError> {
 
 /// Fails naming the missing host tools (and packages) the Debian base needs.
 pub fn check_tools() -> Result<(), DebianError> {
-    let missing = tools::missing(&required_tools(is_root()));
-    if missing.is_empty() {
-        Ok(())
-    } else {
-        Err(DebianError::MissingTools(missing))
-    }
+    Ok(host::require(&required_tools(is_root()))?)
 }
 
+const MMDEBSTRAP: Tool = Tool::new("mmdebstrap", "mmdebstrap");
+
 fn required_tools(root: bool) -> Vec<Tool> {
-    let mut t = vec![Tool::new("mmdebstrap", "mmdebstrap")];
+    let mut t = vec![MMDEBSTRAP];
     if !root {
         // unshare mode maps ids through the setuid helpers.
         t.push(Tool::new("newuidmap", "uidmap"));
@@ -284,7 +229,7 @@ const CUSTOMIZE_HOOKS: &[&str] = &[
     r#"mkdir -p "$1/usr/share/softap" && chroot "$1" dpkg-query -W -f '${Package} ${Version} ${Architecture}\n' | LC_ALL=C sort > "$1/usr/share/softap/packages.txt""#,
 ];
 
-/// Unpacks `packages` into [`esp::SIGNED_DIR`] with the tree's own apt and
+/// Unpacks `packages` into [`SIGNED_BOOT_DIR`] with the tree's own apt and
 /// dpkg (`apt-get download` + `dpkg-deb -x`): their files without their
 /// dependencies, and without a trace in dpkg's database. The names are
 /// checked by [`validate`], so they are safe inside the quotes.
@@ -295,7 +240,7 @@ fn esp_packages_hook(packages: &[String]) -> Option<String> {
     let mut sorted = packages.to_vec();
     sorted.sort();
     sorted.dedup();
-    let dir = esp::SIGNED_DIR;
+    let dir = SIGNED_BOOT_DIR;
     Some(format!(
         r#"mkdir -p "$1/{dir}" && chroot "$1" sh -ec 'cd /{dir}; apt-get download -o APT::Sandbox::User=root {pkgs}; for d in ./*.deb; do dpkg-deb -x "$d" .; rm "$d"; done'"#,
         pkgs = sorted.join(" ")
@@ -357,14 +302,14 @@ pub fn mmdebstrap_args(
             .iter()
             .map(|h| format!("--essential-hook={h}")),
     );
+    // Before the hygiene hooks: apt-get download in the chroot needs the
+    // resolv.conf mmdebstrap copied there, which they remove.
+    args.extend(esp_packages_hook(&spec.esp_packages).map(|h| format!("--customize-hook={h}")));
     args.extend(
         CUSTOMIZE_HOOKS
             .iter()
             .map(|h| format!("--customize-hook={h}")),
     );
-    // After the hygiene hooks, so packages.txt lists only what dpkg installed;
-    // before mmdebstrap's cleanup, which drops the package lists it needs.
-    args.extend(esp_packages_hook(&spec.esp_packages).map(|h| format!("--customize-hook={h}")));
     args.push(spec.suite.clone());
     args.push(target.display().to_string());
     args.extend(mirror);
@@ -380,13 +325,7 @@ fn merged_usr_hook_dir() -> Option<PathBuf> {
 }
 
 fn mmdebstrap_version() -> Result<String, DebianError> {
-    let out = Command::new("mmdebstrap")
-        .arg("--version")
-        .output()
-        .map_err(|source| DebianError::Spawn {
-            command: "mmdebstrap --version".to_owned(),
-            source,
-        })?;
+    let out = host::run(MMDEBSTRAP.command()?.arg("--version"), None)?;
     // Older releases print the version on stderr.
     let mut v = String::from_utf8_lossy(&out.stdout).trim().to_owned();
     if v.is_empty() {
@@ -398,60 +337,17 @@ fn mmdebstrap_version() -> Result<String, DebianError> {
 /// Runs mmdebstrap, forwarding its progress lines (it takes minutes) and
 /// keeping the last ones for the error.
 fn run_mmdebstrap(args: &[String], source_date_epoch: u64) -> Result<(), DebianError> {
-    let command = format!("mmdebstrap {}", shell_words(args));
     tracing::info!("making the Debian base with mmdebstrap (this takes a few minutes)");
-    let mut child = Command::new("mmdebstrap")
-        .args(args)
-        .env("SOURCE_DATE_EPOCH", source_date_epoch.to_string())
-        .env("LC_ALL", "C.UTF-8")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|source| DebianError::Spawn {
-            command: command.clone(),
-            source,
-        })?;
-    let mut tail = VecDeque::with_capacity(40);
-    if let Some(stderr) = child.stderr.take() {
-        for line in BufReader::new(stderr).lines() {
-            let Ok(line) = line else { break };
-            eprintln!("mmdebstrap: {line}");
-            if tail.len() == 40 {
-                tail.pop_front();
-            }
-            tail.push_back(line);
-        }
-    }
-    let status = child.wait().map_err(|source| DebianError::Spawn {
-        command: command.clone(),
-        source,
-    })?;
-    if status.success() {
-        Ok(())
-    } else {
-        Err(DebianError::Failed {
-            command,
-            status,
-            tail: Vec::from(tail).join("\n"),
-        })
-    }
-}
-
-/// Quotes arguments for showing a command a person can paste.
-fn shell_words(args: &[String]) -> String {
-    args.iter()
-        .map(|a| {
-            if a.chars()
-                .all(|c| c.is_ascii_alphanumeric() || "-_=/.,:+@".contains(c))
-            {
-                a.clone()
-            } else {
-                format!("'{}'", a.replace('\'', r"'\''"))
-            }
-        })
-        .collect::<Vec<_>>()
-        .join(" ")
+    host::run_streaming(
+        MMDEBSTRAP
+            .command()?
+            .args(args)
+            .env("SOURCE_DATE_EPOCH", source_date_epoch.to_string())
+            .env("LC_ALL", "C.UTF-8"),
+        40,
+        |line| eprintln!("mmdebstrap: {line}"),
+    )?;
+    Ok(())
 }
 
 #[cfg(test)]
@@ -545,14 +441,15 @@ mod tests {
             .iter()
             .filter(|a| a.starts_with("--customize-hook="))
             .collect();
-        let last = hooks.last().unwrap();
-        assert!(last.contains("apt-get download"), "{last}");
-        assert!(last.contains(" shim-signed;"), "{last}");
-        assert!(last.contains("dpkg-deb -x"), "{last}");
-        assert!(last.contains(&format!("/{}", esp::SIGNED_DIR)), "{last}");
+        // First: the hygiene hooks remove the resolv.conf apt needs.
+        let first = hooks[0];
+        assert!(first.contains("apt-get download"), "{first}");
+        assert!(first.contains(" shim-signed;"), "{first}");
+        assert!(first.contains("dpkg-deb -x"), "{first}");
+        assert!(first.contains(&format!("/{SIGNED_BOOT_DIR}")), "{first}");
+        assert!(!hooks[1..].iter().any(|h| h.contains("apt-get")));
         assert!(crate::layer::is_kernel_path(&format!(
-            "{}/usr/lib/shim/shimx64.efi.signed",
-            esp::SIGNED_DIR
+            "{SIGNED_BOOT_DIR}/usr/lib/shim/shimx64.efi.signed"
         )));
         let mut none = spec();
         none.esp_packages.clear();

@@ -11,37 +11,13 @@
 //!
 //! The build uses them as the whole base (a NixOS container closure has no
 //! kernel to split off): `Base::NixClosure(n) => return Ok(nix::layers(n, sde)?)`
-//! in `build::base_layers`, `NixError` converting into `BuildError::Nix`.
+//! in `base_layers` (builder/src/build/plan.rs), `NixError` converting into
+//! `BuildError::Nix`.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
-use serde::{Deserialize, Serialize};
-
-/// `[base] kind = "nix-closure"`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct NixClosureSpec {
-    /// A `closureInfo` output directory (`store-paths`, `registration`).
-    #[serde(default)]
-    pub closure_info: Option<PathBuf>,
-    /// Or an explicit list of store paths (already closed under references).
-    #[serde(default)]
-    pub store_paths: Vec<PathBuf>,
-    /// The NixOS system toplevel whose `init` becomes `/sbin/init`.
-    #[serde(default)]
-    pub toplevel: Option<PathBuf>,
-    /// Most layers the Nix base may take (its skeleton layer included); the
-    /// least popular store paths share the last one. Default and maximum
-    /// [`MAX_LAYERS`].
-    #[serde(default)]
-    pub max_layers: Option<u32>,
-    /// Where the store's files are read: `/nix/store/x` is read from
-    /// `<store_root>/nix/store/x`. Default `/`. For a store copied elsewhere
-    /// (`nix copy --to ./root`) and for tests.
-    #[serde(default)]
-    pub store_root: Option<PathBuf>,
-}
+pub use crate::spec::NixClosureSpec;
 
 /// Containers fail past 127 layers (the overlay mount's argument size);
 /// nixpkgs caps at 100, and so does this, leaving room for overlays.
@@ -56,7 +32,7 @@ pub enum NixError {
     NoPaths,
     #[error("[base] kind = \"nix-closure\": give `closure_info` or `store_paths`, not both")]
     BothSources,
-    #[error("{}: {source}", path.display())]
+    #[error("{}", path.display())]
     Read {
         path: PathBuf,
         source: std::io::Error,
@@ -75,6 +51,19 @@ pub enum NixError {
     ToplevelNotInClosure { toplevel: String },
     #[error("store path {store_path}: {message}")]
     StorePath { store_path: String, message: String },
+    #[error("store path {store_path}: cannot read {}", path.display())]
+    ReadStorePath {
+        store_path: String,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("store path {store_path}")]
+    WalkStorePath {
+        store_path: String,
+        #[source]
+        source: crate::layer::LayerError,
+    },
     #[error("max_layers = {value}: must be between 2 and {MAX_LAYERS} (containers fail past 127 layers)")]
     MaxLayers { value: u32 },
 }

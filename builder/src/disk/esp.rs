@@ -7,17 +7,19 @@ use std::process::Command;
 
 use super::ids::DiskIds;
 use super::layout::{Extent, SECTOR};
-use super::run::run;
-use super::tools::find;
 use super::DiskError;
+use crate::host::{run, Tool};
+
+pub const MKFS_FAT: Tool = Tool::new("mkfs.fat", "dosfstools");
+pub const MMD: Tool = Tool::new("mmd", "mtools");
+pub const MCOPY: Tool = Tool::new("mcopy", "mtools");
 
 /// Where systemd-boot-efi installs the loader in the root tree.
 pub const SYSTEMD_BOOT: &str = "usr/lib/systemd/boot/efi/systemd-bootx64.efi";
 
-/// Where a base puts the signed boot chain for the ESP: under `/boot`, so it
-/// goes to the disk's kernel layer and never into the OCI image. The Debian
-/// base unpacks its `esp_packages` here, each at its own path.
-pub const SIGNED_DIR: &str = "boot/efi-signed";
+/// Where a base puts the signed boot chain for the ESP (kernel content, so
+/// the OCI image never gets it).
+pub const SIGNED_DIR: &str = crate::layer::SIGNED_BOOT_DIR;
 /// shim, signed by Microsoft's UEFI CAs (`shim-signed`).
 pub const SIGNED_SHIM: &str = "boot/efi-signed/usr/lib/shim/shimx64.efi.signed";
 /// MokManager, which shim runs to enrol a key (`shim-helpers-amd64-signed`).
@@ -212,10 +214,10 @@ pub fn build(
     files: &[(Vec<String>, PathBuf)],
     source_date_epoch: u64,
 ) -> Result<(), DiskError> {
-    let mkfs = find("mkfs.fat").ok_or_else(|| DiskError::missing("mkfs.fat"))?;
     let start = (part.start / SECTOR).to_string();
     run(
-        Command::new(mkfs)
+        MKFS_FAT
+            .command()?
             .env("SOURCE_DATE_EPOCH", source_date_epoch.to_string())
             .args([
                 "-F",
@@ -235,9 +237,8 @@ pub fn build(
         None,
     )?;
     let target = format!("{}@@{}", image.display(), part.start);
-    let mtool = |name: &str| -> Result<Command, DiskError> {
-        let p = find(name).ok_or_else(|| DiskError::missing(name))?;
-        let mut c = Command::new(p);
+    let mtool = |tool: &Tool| -> Result<Command, DiskError> {
+        let mut c = tool.command()?;
         c.env("SOURCE_DATE_EPOCH", source_date_epoch.to_string())
             .env("TZ", "UTC")
             .env("MTOOLS_SKIP_CHECK", "1")
@@ -253,11 +254,11 @@ pub fn build(
     dirs.sort();
     dirs.dedup();
     for d in &dirs {
-        run(mtool("mmd")?.arg(format!("::/{}", d.join("/"))), None)?;
+        run(mtool(&MMD)?.arg(format!("::/{}", d.join("/"))), None)?;
     }
     for (dest, src) in files {
         run(
-            mtool("mcopy")?
+            mtool(&MCOPY)?
                 .arg("-o")
                 .arg(src)
                 .arg(format!("::/{}", dest.join("/"))),

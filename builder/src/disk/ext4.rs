@@ -8,25 +8,23 @@ use std::collections::HashSet;
 use std::fs;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
-use std::process::Command;
 
 use filetime::FileTime;
 
 use super::ids::DiskIds;
-use super::layout::{Extent, TreeUsage, EXT4_BLOCK, EXT4_INODE_RATIO};
-use super::run::run;
-use super::tools::find;
+use super::layout::{Extent, TreeUsage, EXT4_BLOCK, EXT4_INODE_RATIO, JOURNAL_MIB};
 use super::DiskError;
+use crate::host::{run, CommandLine, HostError, Tool};
+
+pub const MKFS_EXT4: Tool = Tool::new("mkfs.ext4", "e2fsprogs");
+pub const DUMPE2FS: Tool = Tool::new("dumpe2fs", "e2fsprogs");
+pub const DEBUGFS: Tool = Tool::new("debugfs", "e2fsprogs");
 
 /// Features pinned so the host's `/etc/mke2fs.conf` does not decide them
 /// (1.47 adds `orphan_file`, which older kernels cannot mount read-write).
 /// `resize_inode` keeps online growth at first boot possible.
 pub const FEATURES: &str = "has_journal,ext_attr,resize_inode,dir_index,filetype,extent,\
 flex_bg,sparse_super,large_file,huge_file,dir_nlink,extra_isize,64bit,metadata_csum";
-
-/// A small journal: written in full as zeros (see [`zero_journal`]), and an
-/// appliance's root sees little write traffic.
-pub const JOURNAL_MIB: u64 = 16;
 
 const MKE2FS_CONF: &str = "[defaults]\n\tblocksize = 4096\n\tinode_size = 256\n\
 \tinode_ratio = 16384\n\treserved_ratio = 1.0\n\n[fs_types]\n\text4 = {\n\t\tfeatures = \
@@ -117,10 +115,10 @@ pub fn build(
         path: conf.clone(),
         source,
     })?;
-    let mkfs = find("mkfs.ext4").ok_or_else(|| DiskError::missing("mkfs.ext4"))?;
     let fake_time = source_date_epoch.to_string();
     run(
-        Command::new(mkfs)
+        MKFS_EXT4
+            .command()?
             .env("MKE2FS_CONFIG", &conf)
             .env("E2FSPROGS_FAKE_TIME", &fake_time)
             .args(["-q", "-F", "-t", "ext4", "-L", "softap-root"])
@@ -150,9 +148,8 @@ pub fn build(
 fn zero_journal(image: &Path, part: Extent) -> Result<(), DiskError> {
     use std::os::unix::fs::FileExt;
     let dev = device_spec(image, part);
-    let debugfs = find("debugfs").ok_or_else(|| DiskError::missing("debugfs"))?;
     let out = run(
-        Command::new(debugfs).args(["-R", "blocks <8>"]).arg(&dev),
+        DEBUGFS.command()?.args(["-R", "blocks <8>"]).arg(&dev),
         None,
     )?;
     let blocks: Vec<u64> = String::from_utf8_lossy(&out.stdout)
@@ -198,8 +195,7 @@ fn fix_ctimes(
     source_date_epoch: u64,
 ) -> Result<(), DiskError> {
     let dev = device_spec(image, part);
-    let dumpe2fs = find("dumpe2fs").ok_or_else(|| DiskError::missing("dumpe2fs"))?;
-    let listing = run(Command::new(dumpe2fs).arg(&dev), None)?;
+    let listing = run(DUMPE2FS.command()?.arg(&dev), None)?;
     let used =
         used_inodes(&String::from_utf8_lossy(&listing.stdout)).ok_or_else(|| DiskError::Parse {
             what: format!("dumpe2fs {dev}"),
@@ -215,27 +211,25 @@ fn fix_ctimes(
         path: file.clone(),
         source,
     })?;
-    let debugfs = find("debugfs").ok_or_else(|| DiskError::missing("debugfs"))?;
-    let out = run(
-        Command::new(debugfs)
-            .env("E2FSPROGS_FAKE_TIME", source_date_epoch.to_string())
-            .arg("-w")
-            .arg("-f")
-            .arg(&file)
-            .arg(&dev),
-        None,
-    )?;
+    let mut debugfs = DEBUGFS.command()?;
+    debugfs
+        .env("E2FSPROGS_FAKE_TIME", source_date_epoch.to_string())
+        .arg("-w")
+        .arg("-f")
+        .arg(&file)
+        .arg(&dev);
+    let out = run(&mut debugfs, None)?;
     // debugfs reports a failed request on stderr and still exits 0.
     let text = String::from_utf8_lossy(&out.stderr);
     if let Some(bad) = text
         .lines()
         .find(|l| !l.starts_with("debugfs ") && !l.trim().is_empty())
     {
-        return Err(DiskError::Failed {
-            command: format!("debugfs -w -f {} {dev}", file.display()),
-            status: std::process::ExitStatus::default(),
-            output: bad.to_owned(),
-        });
+        return Err(HostError::Reported {
+            command: CommandLine::of(&debugfs),
+            stderr: bad.to_owned(),
+        }
+        .into());
     }
     Ok(())
 }

@@ -77,6 +77,10 @@ pub struct TreeUsage {
 pub const EXT4_BLOCK: u64 = 4096;
 /// Bytes of filesystem per inode (`mkfs.ext4 -i`).
 pub const EXT4_INODE_RATIO: u64 = 16384;
+/// The root's journal (`mkfs.ext4 -J size=`): small, as it is written in full
+/// as zeros (see `ext4::build`), and an appliance's root sees little write
+/// traffic.
+pub const JOURNAL_MIB: u64 = 16;
 
 /// A root filesystem size that holds `usage` with room to spare: metadata
 /// (inode tables, bitmaps, journal) plus free space for a first boot. The
@@ -85,7 +89,7 @@ pub fn root_size_for(usage: TreeUsage) -> u64 {
     let data = usage.data_blocks * EXT4_BLOCK;
     // Extent trees and directory indexes of large trees, ~3%.
     let with_meta = data + data / 32;
-    let journal = super::ext4::JOURNAL_MIB << 20;
+    let journal = JOURNAL_MIB << 20;
     let headroom = (with_meta / 5).max(128 << 20);
     let mut size = round_up(with_meta + journal + headroom, ALIGN);
     // Enough inodes at the fixed ratio, with a quarter spare.

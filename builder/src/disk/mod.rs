@@ -15,10 +15,8 @@ pub mod ext4;
 pub mod gpt;
 pub mod ids;
 pub mod layout;
-mod run;
-pub mod tools;
 
-use tools::Tool;
+use crate::host::{self, HostError, Tool};
 
 /// What the disk is made of.
 #[derive(Debug)]
@@ -60,23 +58,12 @@ pub struct DiskReport {
 
 #[derive(Debug, thiserror::Error)]
 pub enum DiskError {
-    #[error("{}", tools::missing_message(.0))]
-    MissingTools(Vec<Tool>),
-    #[error("{path}: {source}")]
+    #[error(transparent)]
+    Host(#[from] HostError),
+    #[error("{}", path.display())]
     Io {
         path: PathBuf,
         source: std::io::Error,
-    },
-    #[error("cannot run `{command}`: {source}")]
-    Spawn {
-        command: String,
-        source: std::io::Error,
-    },
-    #[error("`{command}` failed ({status}):\n{output}")]
-    Failed {
-        command: String,
-        status: std::process::ExitStatus,
-        output: String,
     },
     #[error("cannot understand the output of `{what}`")]
     Parse { what: String },
@@ -95,37 +82,21 @@ pub enum DiskError {
     OutsideTree(#[from] crate::layer::LayerError),
 }
 
-impl DiskError {
-    fn missing(program: &str) -> Self {
-        let t = REQUIRED
-            .iter()
-            .find(|t| t.program == program)
-            .cloned()
-            .unwrap_or(Tool::new("?", "?"));
-        Self::MissingTools(vec![t])
-    }
-}
-
 /// Every host program assembling a disk runs.
 pub const REQUIRED: &[Tool] = &[
-    Tool::new("sfdisk", "fdisk"),
-    Tool::new("mkfs.fat", "dosfstools"),
-    Tool::new("mmd", "mtools"),
-    Tool::new("mcopy", "mtools"),
-    Tool::new("mkfs.ext4", "e2fsprogs"),
-    Tool::new("dumpe2fs", "e2fsprogs"),
-    Tool::new("debugfs", "e2fsprogs"),
+    gpt::SFDISK,
+    esp::MKFS_FAT,
+    esp::MMD,
+    esp::MCOPY,
+    ext4::MKFS_EXT4,
+    ext4::DUMPE2FS,
+    ext4::DEBUGFS,
 ];
 
 /// Fails naming every missing host tool (and its package); call it before
 /// slow steps so a missing mtools is not found after minutes of mmdebstrap.
 pub fn check_tools() -> Result<(), DiskError> {
-    let missing = tools::missing(REQUIRED);
-    if missing.is_empty() {
-        Ok(())
-    } else {
-        Err(DiskError::MissingTools(missing))
-    }
+    Ok(host::require(REQUIRED)?)
 }
 
 pub fn assemble(inputs: &DiskInputs<'_>) -> Result<DiskReport, DiskError> {

@@ -65,8 +65,23 @@ impl Data {
     }
 }
 
+/// A read error naming the file, the OS error kept as its cause.
+#[derive(Debug, thiserror::Error)]
+#[error("{}", path.display())]
+struct ReadError {
+    path: PathBuf,
+    #[source]
+    source: io::Error,
+}
+
 fn annotate(e: io::Error, p: &std::path::Path) -> io::Error {
-    io::Error::new(e.kind(), format!("{}: {e}", p.display()))
+    io::Error::new(
+        e.kind(),
+        ReadError {
+            path: p.to_owned(),
+            source: e,
+        },
+    )
 }
 
 /// Reads exactly `left` bytes: a file that shrank while being read is an

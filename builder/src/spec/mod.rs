@@ -3,9 +3,12 @@
 //! Each file is parsed on its own into a partial spec whose paths are resolved
 //! against that file's directory and whose every value remembers where it was
 //! written, then the chain of `extends` is merged (the extending file wins,
-//! `[[overlay]]` lists are appended, `[appliance]` and maps are deep-merged,
-//! `[base]` is replaced as a whole).
+//! `[[overlay]]` lists are appended, `[appliance]` is merged key by key, maps
+//! are deep-merged, `[base]` is replaced as a whole). `[appliance]` is checked
+//! with the agent's own configuration rules (the `softap-config` crate), so a
+//! value the agent would reject at boot fails here, at its line and column.
 
+mod base;
 mod raw;
 mod tagged;
 
@@ -14,9 +17,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use crate::base::debian::DebianSpec;
-use crate::base::nix::NixClosureSpec;
-
+pub use base::{DebianSpec, NixClosureSpec};
 pub use raw::{Compression, MAX_EPOCH, MAX_EXTENDS_DEPTH, MAX_SPEC_BYTES};
 
 /// Where in which file a value was written.
@@ -39,7 +40,7 @@ impl std::fmt::Display for Location {
 
 #[derive(Debug, thiserror::Error)]
 pub enum SpecError {
-    #[error("cannot read spec {}: {source}", file.display())]
+    #[error("cannot read spec {}", file.display())]
     Read {
         file: PathBuf,
         source: std::io::Error,
@@ -54,6 +55,14 @@ pub enum SpecError {
     },
     #[error("{}: {message}", file.display())]
     File { file: PathBuf, message: String },
+    /// A key of `[appliance]` that the agent would reject at boot, or one
+    /// that must not be baked into an image.
+    #[error("{at}: [appliance] key `{key}`: {message}")]
+    Appliance {
+        at: Location,
+        key: String,
+        message: String,
+    },
 }
 
 impl SpecError {
@@ -82,7 +91,8 @@ pub struct Spec {
     pub base: Base,
     pub overlays: Vec<Overlay>,
     pub agent: Option<SpecPath>,
-    pub appliance: toml::Table,
+    /// The agent's configuration defaults, checked with its own rules.
+    pub appliance: softap_config::Layer,
     pub container: Container,
     pub output: Output,
 }

@@ -4,12 +4,13 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
+use softap_config::{Combine, Layer};
 use toml::Spanned;
 
+use super::base::DebianSpec;
+use super::base::NixClosureSpec;
 use super::tagged::Tagged;
 use super::{Base, Container, Image, Location, Output, Overlay, Spec, SpecError, SpecPath};
-use crate::base::debian::DebianSpec;
-use crate::base::nix::NixClosureSpec;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
@@ -28,7 +29,8 @@ struct RawFile<B> {
     #[serde(default)]
     overlay: Vec<RawOverlay>,
     agent: Option<RawAgent>,
-    appliance: Option<toml::Table>,
+    /// Read on its own by [`parse_appliance`], so that its errors say so.
+    appliance: Option<serde::de::IgnoredAny>,
     container: Option<RawContainer>,
     output: Option<RawOutput>,
 }
@@ -101,7 +103,9 @@ pub(super) struct Partial {
     base: Option<Base>,
     overlays: Vec<Overlay>,
     agent: Option<SpecPath>,
-    appliance: toml::Table,
+    appliance: Layer,
+    /// Where each `[appliance]` key was written.
+    appliance_at: BTreeMap<&'static str, Location>,
     container: RawContainer,
     output: RawOutput,
     disk_size: Option<u64>,
@@ -318,6 +322,37 @@ fn parse_base(src: &Source<'_>, dir: &Path, kind: &Spanned<String>) -> Result<Ba
     }
 }
 
+/// `[appliance]` as the agent's configuration layer, and where each key was
+/// written.
+fn parse_appliance(
+    src: &Source<'_>,
+) -> Result<(Layer, BTreeMap<&'static str, Location>), SpecError> {
+    #[derive(Deserialize)]
+    struct OnlyAppliance<T> {
+        appliance: Option<T>,
+    }
+    let in_appliance = |e: toml::de::Error| match src.toml_error(&e) {
+        SpecError::At { at, key, message } => SpecError::Appliance { at, key, message },
+        other => other,
+    };
+    let layer = toml::from_str::<OnlyAppliance<Layer>>(src.text)
+        .map_err(in_appliance)?
+        .appliance
+        .unwrap_or_default();
+    let spans = toml::from_str::<OnlyAppliance<BTreeMap<String, Spanned<toml::Value>>>>(src.text)
+        .map_err(in_appliance)?
+        .appliance
+        .unwrap_or_default();
+    let at = spans
+        .iter()
+        .filter_map(|(name, value)| {
+            let key = softap_config::keys::key(name)?;
+            Some((key.name, src.loc(value.span().start)))
+        })
+        .collect();
+    Ok((layer, at))
+}
+
 fn partial(
     src: &Source<'_>,
     dir: &Path,
@@ -362,6 +397,10 @@ fn partial(
         .compression_level
         .take()
         .map(|l| (*l.get_ref(), src.loc(l.span().start)));
+    let (appliance, appliance_at) = match raw.appliance {
+        Some(_) => parse_appliance(src)?,
+        None => Default::default(),
+    };
     Ok(Partial {
         name: image.name.as_ref().map(loc_of),
         tag: image.tag.as_ref().map(loc_of),
@@ -371,7 +410,8 @@ fn partial(
         base,
         overlays,
         agent: raw.agent.map(|a| src.path(dir, "agent.path", &a.path)),
-        appliance: raw.appliance.unwrap_or_default(),
+        appliance,
+        appliance_at,
         container: raw.container.unwrap_or_default(),
         output,
         disk_size,
@@ -391,7 +431,8 @@ fn merge(into: &mut Partial, own: Partial) {
     or(&mut into.base, own.base);
     into.overlays.extend(own.overlays);
     or(&mut into.agent, own.agent);
-    deep_merge(&mut into.appliance, own.appliance);
+    into.appliance = own.appliance.combine(std::mem::take(&mut into.appliance));
+    into.appliance_at.extend(own.appliance_at);
     let (c, o) = (&mut into.container, own.container);
     or(&mut c.entrypoint, o.entrypoint);
     or(&mut c.cmd, o.cmd);
@@ -406,17 +447,6 @@ fn merge(into: &mut Partial, own: Partial) {
     or(&mut out.compression, o.compression);
     or(&mut into.disk_size, own.disk_size);
     or(&mut into.level, own.level);
-}
-
-pub(crate) fn deep_merge(into: &mut toml::Table, from: toml::Table) {
-    for (k, v) in from {
-        match (into.get_mut(&k), v) {
-            (Some(toml::Value::Table(a)), toml::Value::Table(b)) => deep_merge(a, b),
-            (_, v) => {
-                into.insert(k, v);
-            }
-        }
-    }
 }
 
 fn parse_owner(s: &str) -> Option<(u32, u32)> {
@@ -460,6 +490,41 @@ fn name_ok(s: &str) -> bool {
         && s.chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
         && !s.starts_with(['.', '-'])
+}
+
+/// `[appliance]` ends up in an image layer, readable by anyone who pulls the
+/// image: secrets stay out. The rest must pass the agent's own rules.
+fn check_appliance(
+    file: &Path,
+    layer: &Layer,
+    at: &BTreeMap<&'static str, Location>,
+) -> Result<(), SpecError> {
+    let written = |key: &str| {
+        at.get(key).cloned().unwrap_or_else(|| Location {
+            file: file.to_owned(),
+            line: 0,
+            column: 0,
+        })
+    };
+    if let Some(secret) = layer.set_keys().into_iter().find(|k| !k.in_image) {
+        return Err(SpecError::Appliance {
+            at: written(secret.name),
+            key: secret.name.to_owned(),
+            message: format!(
+                "would be stored in the image; leave it out (by default it is {}) or set it \
+                 after flashing in softap.toml on the EFI partition, or with the systemd \
+                 credential softap.{}",
+                secret.default, secret.name
+            ),
+        });
+    }
+    softap_config::from_layer(layer.clone(), Vec::new())
+        .check()
+        .map_err(|v| SpecError::Appliance {
+            at: written(v.key),
+            key: v.key.to_owned(),
+            message: v.message,
+        })
 }
 
 pub(super) fn finish(file: &Path, p: Partial, env_epoch: Option<&str>) -> Result<Spec, SpecError> {
@@ -549,6 +614,7 @@ pub(super) fn finish(file: &Path, p: Partial, env_epoch: Option<&str>) -> Result
             "[output] asks for nothing: set oci_archive, oci_dir or disk".into(),
         ));
     }
+    check_appliance(file, &p.appliance, &p.appliance_at)?;
     let c = p.container;
     Ok(Spec {
         file: file.to_owned(),

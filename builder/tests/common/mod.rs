@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use sha2::{Digest, Sha256};
+use softap_build::BuildOptions;
 
 pub const EPOCH: u64 = 1_735_689_600;
 
@@ -17,15 +18,27 @@ pub const CAP_NET_RAW: &[u8] = &[
     0x01, 0x00, 0x00, 0x02, 0x00, 0x20, 0x00, 0x00, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
 ];
 
-/// Fails (never skips) when a tool the test needs is missing.
-pub fn require(tool: &str, package: &str) {
-    let found = std::env::var_os("PATH")
-        .map(|p| std::env::split_paths(&p).any(|d| d.join(tool).is_file()))
-        .unwrap_or(false);
-    assert!(
-        found,
-        "`{tool}` is not installed: apt-get install {package} (listed in scripts/packages/test-builder.txt)"
-    );
+/// The path of a tool the test needs, found as the builder finds its own;
+/// fails (never skips) when it is missing.
+pub fn require(tool: &str, package: &str) -> PathBuf {
+    softap_build::host::find(tool).unwrap_or_else(|| {
+        panic!("`{tool}` is not installed: apt-get install {package} (listed in scripts/packages/)")
+    })
+}
+
+/// Options building into `out` with the cache `cache`, without progress bars.
+pub fn options(out: &Path, cache: &Path) -> BuildOptions {
+    BuildOptions {
+        out_dir: out.to_owned(),
+        cache_dir: Some(cache.to_owned()),
+        progress: false,
+        source_date_epoch: None,
+    }
+}
+
+/// An error and its causes as `softap-build` prints them.
+pub fn message(e: &(dyn std::error::Error + 'static)) -> String {
+    softap_build::cause::chain(e)
 }
 
 pub fn run(cmd: &mut Command) -> String {

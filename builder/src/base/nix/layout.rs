@@ -158,28 +158,27 @@ fn store_path_entries(
 ) -> Result<(Vec<Entry>, [u8; 32]), NixError> {
     let rel = path.trim_start_matches('/');
     let full = store_root.join(rel);
-    let md = std::fs::symlink_metadata(&full).map_err(|e| NixError::StorePath {
+    let read_err = |source| NixError::ReadStorePath {
         store_path: path.to_owned(),
-        message: format!("cannot read {}: {e}", full.display()),
-    })?;
+        path: full.clone(),
+        source,
+    };
+    let md = std::fs::symlink_metadata(&full).map_err(read_err)?;
     let mtime = (md.mtime().max(0) as u64).min(norm.source_date_epoch);
     let mode = md.mode() & 0o7777;
     let mut own = Entry::dir(rel, mode, mtime);
     let ft = md.file_type();
     if ft.is_dir() {
-        let walked = walk_dir(&full, norm).map_err(|e| NixError::StorePath {
+        let walked = walk_dir(&full, norm).map_err(|source| NixError::WalkStorePath {
             store_path: path.to_owned(),
-            message: e.to_string(),
+            source,
         })?;
         let mut entries = vec![own];
         entries.extend(Layer::prefixed(walked.entries, rel));
         return Ok((entries, walked.fingerprint));
     }
     if ft.is_symlink() {
-        let target = std::fs::read_link(&full).map_err(|e| NixError::StorePath {
-            store_path: path.to_owned(),
-            message: format!("cannot read link {}: {e}", full.display()),
-        })?;
+        let target = std::fs::read_link(&full).map_err(read_err)?;
         let target = target.to_str().ok_or_else(|| NixError::StorePath {
             store_path: path.to_owned(),
             message: "symlink target is not UTF-8".into(),

@@ -1,61 +1,8 @@
-//! Facts from the text of `iw list` (and `iw dev`) as people paste it into
-//! bug reports, so a card can be checked from any machine. The live path uses
-//! nl80211 directly (see `nl80211.rs`); this importer exists for fixtures and
-//! for users who only have a paste.
-//!
-//! The parser is line-driven rather than indentation-driven: pasted outputs
-//! mix tabs and spaces, lose or double their indentation in Markdown, and
-//! differ between iw versions. Lines it does not know are skipped (iw grows
-//! with every release); lines it knows but cannot read are errors naming the
-//! line.
+//! `iw list`: the phys, their bands and channels, interface modes,
+//! combinations and the features SAE detection needs.
 
-use super::model::{
-    Band, BandId, Channel, Combination, Facts, IfType, Limit, Phy, WirelessInterface,
-};
-
-/// Which of the two texts an error points into.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum IwInput {
-    List,
-    Dev,
-}
-
-impl std::fmt::Display for IwInput {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            IwInput::List => "iw list",
-            IwInput::Dev => "iw dev",
-        })
-    }
-}
-
-/// A known line that could not be read.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{input} output, line {line}: {what} (line reads {text:?})")]
-pub struct IwParseError {
-    pub input: IwInput,
-    /// 1-based line number in that text.
-    pub line: usize,
-    pub what: String,
-    /// The offending line, trimmed.
-    pub text: String,
-}
-
-/// Builds facts from `iw list` text and, optionally, `iw dev` text. Only the
-/// wireless parts of [`Facts`] are filled: addresses, routes and libvirt are
-/// left empty (a paste of `iw` knows nothing about them).
-pub fn from_iw_text(list: &str, dev: Option<&str>) -> Result<Facts, IwParseError> {
-    let phys = parse_list(list)?;
-    let interfaces = match dev {
-        Some(text) => parse_dev(text)?,
-        None => Vec::new(),
-    };
-    Ok(Facts {
-        phys,
-        interfaces,
-        ..Facts::default()
-    })
-}
+use super::{channel_from_freq, err, iftype_from_iw, unquote, IwInput, IwParseError};
+use crate::facts::model::{Band, BandId, Channel, Combination, Limit, Phy};
 
 /// The list a `*` item line belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -155,16 +102,7 @@ struct ListParser {
     pending: Option<PendingCombination>,
 }
 
-fn err(input: IwInput, line: usize, what: impl Into<String>, text: &str) -> IwParseError {
-    IwParseError {
-        input,
-        line,
-        what: what.into(),
-        text: text.to_string(),
-    }
-}
-
-fn parse_list(text: &str) -> Result<Vec<Phy>, IwParseError> {
+pub(super) fn parse_list(text: &str) -> Result<Vec<Phy>, IwParseError> {
     let mut p = ListParser {
         phys: Vec::new(),
         current: None,
@@ -440,16 +378,6 @@ impl ListParser {
     }
 }
 
-/// A line without its indentation and without the `> ` quoting that
-/// replies on GitHub and mailing lists add to pasted output.
-fn unquote(raw: &str) -> &str {
-    let mut line = raw.trim();
-    while let Some(rest) = line.strip_prefix('>') {
-        line = rest.trim();
-    }
-    line
-}
-
 /// Lines that only appear inside a phy's description.
 fn starts_phy_content(line: &str) -> bool {
     matches!(
@@ -482,25 +410,6 @@ fn is_phy_level_header(line: &str) -> bool {
         || line.starts_with("max #")
         || line.starts_with("Available Antennas")
         || line.starts_with("Configured Antennas")
-}
-
-/// Interface type names as iw prints them.
-pub fn iftype_from_iw(name: &str) -> Option<IfType> {
-    Some(match name.trim() {
-        "IBSS" => IfType::Ibss,
-        "managed" => IfType::Managed,
-        "AP" => IfType::Ap,
-        "AP/VLAN" => IfType::ApVlan,
-        "WDS" => IfType::Wds,
-        "monitor" => IfType::Monitor,
-        "mesh point" => IfType::MeshPoint,
-        "P2P-client" => IfType::P2pClient,
-        "P2P-GO" => IfType::P2pGo,
-        "P2P-device" => IfType::P2pDevice,
-        "outside context of a BSS" => IfType::Ocb,
-        "NAN" => IfType::Nan,
-        _ => return None,
-    })
 }
 
 /// `2412 MHz [1] (20.0 dBm) (no IR, radar detection)`; newer iw prints
@@ -571,22 +480,6 @@ fn parse_frequency(item: &str) -> Result<Channel, String> {
         rest = tail.trim_start();
     }
     Ok(channel)
-}
-
-/// The channel number of a frequency, as the kernel's
-/// `ieee80211_freq_khz_to_channel` computes it (2.4, 5, 6 and 60 GHz).
-pub fn channel_from_freq(freq_mhz: u32) -> Option<u16> {
-    let ch = match freq_mhz {
-        2484 => 14,
-        2407..=2483 => (freq_mhz - 2407) / 5,
-        5955..=7115 => (freq_mhz - 5950) / 5,
-        5935 => 2,
-        4910..=4980 => (freq_mhz - 4000) / 5,
-        5000..=5934 => (freq_mhz - 5000) / 5,
-        58_320..=70_200 => (freq_mhz - 56_160) / 2160,
-        _ => return None,
-    };
-    u16::try_from(ch).ok()
 }
 
 /// `#{ managed } <= 1, #{ AP, P2P-client, P2P-GO } <= 1, total <= 3,
@@ -680,156 +573,10 @@ fn skip_attribute(text: &str) -> &str {
     ""
 }
 
-/// `iw dev`: `phy#0`, then `Interface wlp2s0` with `ifindex`, `type`, `ssid`,
-/// `channel 11 (2462 MHz), width: ...` lines.
-fn parse_dev(text: &str) -> Result<Vec<WirelessInterface>, IwParseError> {
-    struct Draft {
-        line: usize,
-        header: String,
-        name: String,
-        phy: u32,
-        ifindex: Option<u32>,
-        iftype: Option<IfType>,
-        ssid: Option<String>,
-        channel: Option<u16>,
-        freq_mhz: Option<u32>,
-    }
-    fn finish(d: Draft, out: &mut Vec<WirelessInterface>) -> Result<(), IwParseError> {
-        let ifindex = d.ifindex.ok_or_else(|| {
-            err(
-                IwInput::Dev,
-                d.line,
-                format!("interface {} has no `ifindex` line", d.name),
-                &d.header,
-            )
-        })?;
-        let iftype = d.iftype.ok_or_else(|| {
-            err(
-                IwInput::Dev,
-                d.line,
-                format!("interface {} has no `type` line", d.name),
-                &d.header,
-            )
-        })?;
-        out.push(WirelessInterface {
-            name: d.name,
-            ifindex,
-            phy: d.phy,
-            iftype,
-            ssid: d.ssid,
-            channel: d.channel,
-            freq_mhz: d.freq_mhz,
-        });
-        Ok(())
-    }
-
-    let mut out = Vec::new();
-    let mut phy: Option<u32> = None;
-    let mut current: Option<Draft> = None;
-    for (i, raw) in text.lines().enumerate() {
-        let lineno = i + 1;
-        let line = unquote(raw);
-        if line.is_empty() {
-            continue;
-        }
-        if let Some(num) = line.strip_prefix("phy#") {
-            if let Some(d) = current.take() {
-                finish(d, &mut out)?;
-            }
-            let n = num
-                .trim()
-                .parse::<u32>()
-                .map_err(|_| err(IwInput::Dev, lineno, "`phy#N` without a number", line))?;
-            phy = Some(n);
-            continue;
-        }
-        if let Some(name) = line.strip_prefix("Interface ") {
-            if let Some(d) = current.take() {
-                finish(d, &mut out)?;
-            }
-            let Some(phy) = phy else {
-                return Err(err(
-                    IwInput::Dev,
-                    lineno,
-                    "`Interface` before any `phy#N` line",
-                    line,
-                ));
-            };
-            let name = name.trim();
-            if name.is_empty() {
-                return Err(err(
-                    IwInput::Dev,
-                    lineno,
-                    "`Interface` without a name",
-                    line,
-                ));
-            }
-            current = Some(Draft {
-                line: lineno,
-                header: line.to_string(),
-                name: name.to_string(),
-                phy,
-                ifindex: None,
-                iftype: None,
-                ssid: None,
-                channel: None,
-                freq_mhz: None,
-            });
-            continue;
-        }
-        if line.starts_with("Unnamed/non-netdev interface") {
-            if let Some(d) = current.take() {
-                finish(d, &mut out)?;
-            }
-            // A non-netdev interface (P2P-device): nothing to route or bridge.
-            continue;
-        }
-        let Some(d) = current.as_mut() else {
-            // Prose, prompts and the unnamed interface's lines.
-            continue;
-        };
-        if let Some(rest) = line.strip_prefix("ifindex ") {
-            d.ifindex = Some(
-                rest.trim()
-                    .parse()
-                    .map_err(|_| err(IwInput::Dev, lineno, "`ifindex` is not a number", line))?,
-            );
-        } else if let Some(rest) = line.strip_prefix("type ") {
-            let t = iftype_from_iw(rest)
-                .ok_or_else(|| err(IwInput::Dev, lineno, "unknown interface type", line))?;
-            d.iftype = Some(t);
-        } else if let Some(rest) = line.strip_prefix("ssid ") {
-            d.ssid = Some(rest.to_string());
-        } else if let Some(rest) = line.strip_prefix("channel ") {
-            let (number, after) = rest.split_once(' ').unwrap_or((rest, ""));
-            let number = number.trim_end_matches(',');
-            d.channel =
-                Some(number.parse().map_err(|_| {
-                    err(IwInput::Dev, lineno, "channel number is not a number", line)
-                })?);
-            if let Some(inner) = after.trim_start().strip_prefix('(') {
-                let freq = inner.split_once("MHz").map(|(f, _)| f.trim()).unwrap_or("");
-                let freq: f64 = freq.parse().map_err(|_| {
-                    err(
-                        IwInput::Dev,
-                        lineno,
-                        "channel frequency is not a number",
-                        line,
-                    )
-                })?;
-                d.freq_mhz = Some(freq.round() as u32);
-            }
-        }
-    }
-    if let Some(d) = current.take() {
-        finish(d, &mut out)?;
-    }
-    Ok(out)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::facts::model::IfType;
 
     #[test]
     fn frequency_flags_and_power() {
@@ -860,15 +607,5 @@ mod tests {
         assert!(c.beacon_int_must_match);
         assert!(parse_combination("#{ managed } <= 1, total <= 2").is_err());
         assert!(parse_combination("#{ managed } <= x, total <= 2, #channels <= 1").is_err());
-    }
-
-    #[test]
-    fn channel_numbers() {
-        assert_eq!(channel_from_freq(2412), Some(1));
-        assert_eq!(channel_from_freq(2484), Some(14));
-        assert_eq!(channel_from_freq(5180), Some(36));
-        assert_eq!(channel_from_freq(5955), Some(1));
-        assert_eq!(channel_from_freq(58320), Some(1));
-        assert_eq!(channel_from_freq(100), None);
     }
 }

@@ -1,0 +1,348 @@
+//! The bring-up: the resolved context every command works in (configuration
+//! sources, facts source, root, timeouts), the errors a command can fail
+//! with, and facts -> plan -> render -> apply -> state for one pass.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use crate::config::{self, Layer};
+use crate::facts::Facts;
+use crate::plan::{self, Plan, PlanError};
+use crate::render::{self, RenderedFile, Templates};
+use crate::state::{self, State};
+
+/// Everything a command can fail with, each with its exit status.
+#[derive(Debug, thiserror::Error)]
+pub enum AgentError {
+    #[error(transparent)]
+    Config(#[from] config::ConfigError),
+    #[error(transparent)]
+    Plan(#[from] PlanError),
+    #[error(transparent)]
+    Render(#[from] render::RenderError),
+    #[error(transparent)]
+    State(#[from] state::StateError),
+    #[error(transparent)]
+    Apply(#[from] crate::apply::ApplyError),
+    #[error(transparent)]
+    NotApplied(#[from] crate::status::NotApplied),
+    #[error("{path}: cannot read facts: {source}")]
+    FactsRead {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}:{line}:{column}: not valid facts JSON: {source}")]
+    FactsParse {
+        path: PathBuf,
+        line: usize,
+        column: usize,
+        source: serde_json::Error,
+    },
+    #[error(transparent)]
+    Facts(#[from] crate::facts::FactsError),
+    #[error("{path}: {source}")]
+    IwText {
+        path: PathBuf,
+        source: crate::facts::iw::IwParseError,
+    },
+}
+
+impl AgentError {
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            AgentError::Config(_) => 2,
+            AgentError::Plan(e) => e.exit_code(),
+            AgentError::Apply(crate::apply::ApplyError::Step { .. }) => 5,
+            _ => 1,
+        }
+    }
+}
+
+/// Logs how long a step took, so the end-to-end test can report the agent's
+/// own share of the bring-up time.
+pub struct StepTimer {
+    step: &'static str,
+    start: Instant,
+}
+
+impl StepTimer {
+    pub fn start(step: &'static str) -> Self {
+        tracing::debug!(step, "started");
+        StepTimer {
+            step,
+            start: Instant::now(),
+        }
+    }
+    pub fn done(self) {
+        let ms = self.start.elapsed().as_secs_f64() * 1000.0;
+        tracing::info!(step = self.step, ms = format!("{ms:.1}"), "step done");
+    }
+}
+
+/// What the command line decided, resolved once into a [`Context`].
+pub struct Options {
+    /// `--root DIR`: a dry run under DIR.
+    pub root: Option<PathBuf>,
+    /// `--config FILE` instead of the system's configuration files.
+    pub config_file: Option<PathBuf>,
+    /// `--facts FILE` instead of the live system.
+    pub facts_file: Option<PathBuf>,
+    /// The command-line configuration layer (the highest).
+    pub flags: Layer,
+    /// How long to wait for hostapd to report the AP enabled.
+    pub ap_timeout: std::time::Duration,
+}
+
+/// The resolved context every command works in.
+pub struct Context {
+    pub root: PathBuf,
+    pub dry_run: bool,
+    pub cli_facts: Option<PathBuf>,
+    pub config_sources: config::Sources,
+    pub timeouts: crate::apply::Timeouts,
+}
+
+impl Context {
+    pub fn new(o: Options) -> Context {
+        let root = o.root.clone().unwrap_or_else(|| PathBuf::from("/"));
+        Context {
+            dry_run: o.root.is_some(),
+            cli_facts: o.facts_file,
+            config_sources: config::Sources::system(&root, o.config_file, o.flags),
+            root,
+            timeouts: crate::apply::Timeouts {
+                ap: o.ap_timeout,
+                ..crate::apply::Timeouts::default()
+            },
+        }
+    }
+
+    pub fn config(&self) -> Result<config::Config, AgentError> {
+        let t = StepTimer::start("config");
+        let mut c = config::load(&self.config_sources)?;
+        // The facts name phys, not their addresses: on the live system a
+        // `phy = "aa:bb:..."` is resolved through sysfs to the phy that
+        // carries that address now.
+        if self.cli_facts.is_none() {
+            if let Some(wanted) = c.phy.clone() {
+                if let Some(name) = phy_by_mac(Path::new("/sys/class/ieee80211"), &wanted) {
+                    tracing::info!("phy {wanted} is {name} now");
+                    c.phy = Some(name);
+                }
+            }
+        }
+        t.done();
+        Ok(c)
+    }
+
+    /// Facts from `--facts FILE`, else from the live system.
+    pub fn facts(&self) -> Result<Facts, AgentError> {
+        let t = StepTimer::start("facts");
+        let mut facts = match &self.cli_facts {
+            Some(path) => read_facts(path)?,
+            None => gather_live()?,
+        };
+        if facts.machine_id.is_none() {
+            facts.machine_id = read_machine_id(&self.root);
+        }
+        t.done();
+        Ok(facts)
+    }
+
+    /// For `watch`: with `--facts FILE`, the radios and libvirt networks
+    /// come from the file and the addresses and routes from the live network
+    /// namespace, so the reaction to real network changes is testable on a
+    /// machine without radios. Without `--facts`, everything is live.
+    pub fn facts_for_watch(&self) -> Result<Facts, AgentError> {
+        let Some(path) = &self.cli_facts else {
+            return self.facts();
+        };
+        let t = StepTimer::start("facts");
+        let mut facts = read_facts(path)?;
+        let (addresses, routes) = crate::facts::rtnl::gather()?;
+        facts.addresses = addresses;
+        facts.routes = routes;
+        if facts.machine_id.is_none() {
+            facts.machine_id = read_machine_id(&self.root);
+        }
+        t.done();
+        Ok(facts)
+    }
+
+    pub fn state(&self) -> Result<State, AgentError> {
+        Ok(State::load(&self.root)?)
+    }
+}
+
+/// The phy (under `/sys/class/ieee80211`) whose permanent or any assigned
+/// address is `mac`.
+pub fn phy_by_mac(class_dir: &Path, mac: &str) -> Option<String> {
+    if !plan::phy::looks_like_mac(mac) {
+        return None;
+    }
+    let mac = mac.trim().to_ascii_lowercase();
+    let mut entries: Vec<_> = std::fs::read_dir(class_dir).ok()?.flatten().collect();
+    entries.sort_by_key(|e| e.file_name());
+    entries.into_iter().find_map(|e| {
+        let dir = e.path();
+        let mut text = std::fs::read_to_string(dir.join("macaddress")).unwrap_or_default();
+        text.push('\n');
+        text.push_str(&std::fs::read_to_string(dir.join("addresses")).unwrap_or_default());
+        text.lines()
+            .any(|l| l.trim().eq_ignore_ascii_case(&mac))
+            .then(|| e.file_name().to_string_lossy().into_owned())
+    })
+}
+
+/// Reads a facts JSON file, reporting errors with line and column.
+pub fn read_facts(path: &Path) -> Result<Facts, AgentError> {
+    let text = std::fs::read_to_string(path).map_err(|source| AgentError::FactsRead {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    serde_json::from_str(&text).map_err(|source| AgentError::FactsParse {
+        path: path.to_path_buf(),
+        line: source.line(),
+        column: source.column(),
+        source,
+    })
+}
+
+/// Facts from the running system: nl80211 (cross-checked with sysfs),
+/// rtnetlink, libvirt and the machine id.
+pub fn gather_live() -> Result<Facts, AgentError> {
+    Ok(crate::facts::live::gather()?)
+}
+
+fn read_machine_id(root: &Path) -> Option<String> {
+    std::fs::read_to_string(root.join("etc/machine-id"))
+        .ok()
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+}
+
+/// The passphrase shown by `plan`: configured, else stored, else a note.
+pub fn known_passphrase(cfg: &config::Config, root: &Path) -> Option<String> {
+    cfg.passphrase.clone().or_else(|| {
+        std::fs::read_to_string(root.join(state::PASSPHRASE_FILE))
+            .ok()
+            .map(|s| s.trim_end_matches('\n').to_string())
+            .filter(|s| !s.is_empty())
+    })
+}
+
+/// Placeholder rendered by `plan` before the first apply generated one.
+pub const PASSPHRASE_PLACEHOLDER: &str = "(generated-at-first-apply)";
+
+/// Facts, config and state to a plan and its files; writes nothing.
+pub fn plan_and_render(
+    ctx: &Context,
+    facts: &Facts,
+    cfg: &config::Config,
+    prev: &State,
+    passphrase: Option<&str>,
+) -> Result<(Plan, Vec<RenderedFile>, Templates), AgentError> {
+    let t = StepTimer::start("plan");
+    let p = plan::plan(facts, cfg, prev)?;
+    t.done();
+    let t = StepTimer::start("render");
+    let templates = Templates::load(&ctx.root)?;
+    let files = render::render(&p, passphrase, &templates)?;
+    t.done();
+    Ok((p, files, templates))
+}
+
+pub fn facts_from_iw(list: &Path, dev: Option<&Path>) -> Result<Facts, AgentError> {
+    let read = |p: &Path| {
+        std::fs::read_to_string(p).map_err(|source| AgentError::FactsRead {
+            path: p.to_path_buf(),
+            source,
+        })
+    };
+    let list_text = read(list)?;
+    let dev_text = dev.map(read).transpose()?;
+    crate::facts::iw::from_iw_text(&list_text, dev_text.as_deref()).map_err(|e| {
+        let file = match e.input {
+            crate::facts::iw::IwInput::List => list,
+            crate::facts::iw::IwInput::Dev => dev.unwrap_or(list),
+        };
+        AgentError::IwText {
+            path: file.to_path_buf(),
+            source: e,
+        }
+    })
+}
+
+/// The result of one whole bring-up.
+pub struct Applied {
+    pub plan: Plan,
+    pub outcome: crate::apply::Outcome,
+    pub passphrase: Option<String>,
+}
+
+/// Decides the plan (timed, for the bring-up's step timings).
+pub fn plan(facts: &Facts, cfg: &config::Config, prev: &State) -> Result<Plan, PlanError> {
+    let t = StepTimer::start("plan");
+    let p = plan::plan(facts, cfg, prev)?;
+    t.done();
+    Ok(p)
+}
+
+/// Loads the configuration and state, plans and applies once with the
+/// given facts; saves the state.
+pub fn apply_with(ctx: &Context, facts: &Facts) -> Result<Applied, AgentError> {
+    let cfg = ctx.config()?;
+    let prev = ctx.state()?;
+    let p = plan(facts, &cfg, &prev)?;
+    apply_plan(ctx, &cfg, &prev, p)
+}
+
+/// Renders and applies a plan made from `cfg` and `prev`; saves the state
+/// and, when hostapd was (re)started, shows the credentials on the consoles.
+pub fn apply_plan(
+    ctx: &Context,
+    cfg: &config::Config,
+    prev: &State,
+    p: Plan,
+) -> Result<Applied, AgentError> {
+    let (pass, generated) =
+        crate::apply::ensure_passphrase(&ctx.root, cfg.passphrase.as_deref(), p.security)?;
+    if generated {
+        tracing::info!(
+            "generated a passphrase and stored it in {}",
+            ctx.root.join(state::PASSPHRASE_FILE).display()
+        );
+    }
+    let t = StepTimer::start("render");
+    let templates = Templates::load(&ctx.root)?;
+    let files = render::render(&p, pass.as_deref(), &templates)?;
+    t.done();
+    let t = StepTimer::start("apply");
+    let outcome = if ctx.dry_run {
+        let host = crate::host::DryRun::new(&ctx.root);
+        crate::apply::apply(&host, &p, &files, prev, &ctx.timeouts)?
+    } else {
+        let host = crate::host::Linux::with_root(&ctx.root);
+        crate::apply::apply(&host, &p, &files, prev, &ctx.timeouts)?
+    };
+    t.done();
+    let mut hashed = cfg.clone();
+    hashed.passphrase = pass.clone();
+    let new = crate::apply::new_state(&p, prev, &hashed.hash(), &files);
+    new.save(&ctx.root)?;
+    if outcome.hostapd_started && !ctx.dry_run {
+        let text = crate::console::banner(
+            &p.ssid,
+            pass.as_deref(),
+            p.security,
+            &p.subnet.net.to_string(),
+        );
+        let written = crate::console::to_consoles(&text);
+        tracing::info!("credentials banner written to {} console(s)", written.len());
+    }
+    Ok(Applied {
+        plan: p,
+        outcome,
+        passphrase: pass,
+    })
+}

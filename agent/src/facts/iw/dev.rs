@@ -1,0 +1,151 @@
+//! `iw dev`: the interfaces, their types, SSIDs and channels.
+
+use super::{err, iftype_from_iw, unquote, IwInput, IwParseError};
+use crate::facts::model::{IfType, WirelessInterface};
+
+/// `iw dev`: `phy#0`, then `Interface wlp2s0` with `ifindex`, `type`, `ssid`,
+/// `channel 11 (2462 MHz), width: ...` lines.
+pub(super) fn parse_dev(text: &str) -> Result<Vec<WirelessInterface>, IwParseError> {
+    struct Draft {
+        line: usize,
+        header: String,
+        name: String,
+        phy: u32,
+        ifindex: Option<u32>,
+        iftype: Option<IfType>,
+        ssid: Option<String>,
+        channel: Option<u16>,
+        freq_mhz: Option<u32>,
+    }
+    fn finish(d: Draft, out: &mut Vec<WirelessInterface>) -> Result<(), IwParseError> {
+        let ifindex = d.ifindex.ok_or_else(|| {
+            err(
+                IwInput::Dev,
+                d.line,
+                format!("interface {} has no `ifindex` line", d.name),
+                &d.header,
+            )
+        })?;
+        let iftype = d.iftype.ok_or_else(|| {
+            err(
+                IwInput::Dev,
+                d.line,
+                format!("interface {} has no `type` line", d.name),
+                &d.header,
+            )
+        })?;
+        out.push(WirelessInterface {
+            name: d.name,
+            ifindex,
+            phy: d.phy,
+            iftype,
+            ssid: d.ssid,
+            channel: d.channel,
+            freq_mhz: d.freq_mhz,
+        });
+        Ok(())
+    }
+
+    let mut out = Vec::new();
+    let mut phy: Option<u32> = None;
+    let mut current: Option<Draft> = None;
+    for (i, raw) in text.lines().enumerate() {
+        let lineno = i + 1;
+        let line = unquote(raw);
+        if line.is_empty() {
+            continue;
+        }
+        if let Some(num) = line.strip_prefix("phy#") {
+            if let Some(d) = current.take() {
+                finish(d, &mut out)?;
+            }
+            let n = num
+                .trim()
+                .parse::<u32>()
+                .map_err(|_| err(IwInput::Dev, lineno, "`phy#N` without a number", line))?;
+            phy = Some(n);
+            continue;
+        }
+        if let Some(name) = line.strip_prefix("Interface ") {
+            if let Some(d) = current.take() {
+                finish(d, &mut out)?;
+            }
+            let Some(phy) = phy else {
+                return Err(err(
+                    IwInput::Dev,
+                    lineno,
+                    "`Interface` before any `phy#N` line",
+                    line,
+                ));
+            };
+            let name = name.trim();
+            if name.is_empty() {
+                return Err(err(
+                    IwInput::Dev,
+                    lineno,
+                    "`Interface` without a name",
+                    line,
+                ));
+            }
+            current = Some(Draft {
+                line: lineno,
+                header: line.to_string(),
+                name: name.to_string(),
+                phy,
+                ifindex: None,
+                iftype: None,
+                ssid: None,
+                channel: None,
+                freq_mhz: None,
+            });
+            continue;
+        }
+        if line.starts_with("Unnamed/non-netdev interface") {
+            if let Some(d) = current.take() {
+                finish(d, &mut out)?;
+            }
+            // A non-netdev interface (P2P-device): nothing to route or bridge.
+            continue;
+        }
+        let Some(d) = current.as_mut() else {
+            // Prose, prompts and the unnamed interface's lines.
+            continue;
+        };
+        if let Some(rest) = line.strip_prefix("ifindex ") {
+            d.ifindex = Some(
+                rest.trim()
+                    .parse()
+                    .map_err(|_| err(IwInput::Dev, lineno, "`ifindex` is not a number", line))?,
+            );
+        } else if let Some(rest) = line.strip_prefix("type ") {
+            let t = iftype_from_iw(rest)
+                .ok_or_else(|| err(IwInput::Dev, lineno, "unknown interface type", line))?;
+            d.iftype = Some(t);
+        } else if let Some(rest) = line.strip_prefix("ssid ") {
+            d.ssid = Some(rest.to_string());
+        } else if let Some(rest) = line.strip_prefix("channel ") {
+            let (number, after) = rest.split_once(' ').unwrap_or((rest, ""));
+            let number = number.trim_end_matches(',');
+            d.channel =
+                Some(number.parse().map_err(|_| {
+                    err(IwInput::Dev, lineno, "channel number is not a number", line)
+                })?);
+            if let Some(inner) = after.trim_start().strip_prefix('(') {
+                let freq = inner.split_once("MHz").map(|(f, _)| f.trim()).unwrap_or("");
+                let freq: f64 = freq.parse().map_err(|_| {
+                    err(
+                        IwInput::Dev,
+                        lineno,
+                        "channel frequency is not a number",
+                        line,
+                    )
+                })?;
+                d.freq_mhz = Some(freq.round() as u32);
+            }
+        }
+    }
+    if let Some(d) = current.take() {
+        finish(d, &mut out)?;
+    }
+    Ok(out)
+}

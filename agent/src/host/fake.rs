@@ -1,0 +1,162 @@
+//! The unit tests' host: files go under a temporary root, commands are
+//! recorded and succeed unless a [`Fault`] says otherwise, links appear
+//! when waited for, and hostapd comes up. Queries fail ("not found")
+//! unless given an answer, like a machine where nothing is defined yet.
+
+use std::cell::RefCell;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use super::Host;
+use crate::cmd::{self, CmdError};
+use crate::fsutil::{self, WriteError};
+use crate::hostapd::CtrlError;
+
+/// What the fake host is told to get wrong.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Fault {
+    /// Every command whose text starts with this fails with exit status 1.
+    Command(String),
+    /// Writing a file whose path ends with this fails.
+    Write(String),
+    /// This link never appears.
+    Link(String),
+    /// hostapd never reports the AP enabled.
+    Ap,
+}
+
+pub struct Fake {
+    root: PathBuf,
+    faults: Vec<Fault>,
+    answers: Vec<(String, String)>,
+    links: Vec<String>,
+    log: RefCell<Vec<String>>,
+}
+
+impl Fake {
+    pub fn new(root: &Path) -> Fake {
+        Fake {
+            root: root.to_path_buf(),
+            faults: Vec::new(),
+            answers: Vec::new(),
+            links: Vec::new(),
+            log: RefCell::new(Vec::new()),
+        }
+    }
+
+    pub fn fail(mut self, fault: Fault) -> Fake {
+        self.faults.push(fault);
+        self
+    }
+
+    /// Queries starting with `prefix` answer `text`.
+    pub fn answer(mut self, prefix: &str, text: &str) -> Fake {
+        self.answers.push((prefix.into(), text.into()));
+        self
+    }
+
+    /// The link exists before the run.
+    pub fn link(mut self, name: &str) -> Fake {
+        self.links.push(name.into());
+        self
+    }
+
+    fn failure(shown: &str) -> CmdError {
+        use std::os::unix::process::ExitStatusExt;
+        CmdError::Failed {
+            cmd: shown.to_string(),
+            status: std::process::ExitStatus::from_raw(1 << 8),
+            stderr: "injected failure".into(),
+        }
+    }
+}
+
+impl Host for Fake {
+    fn root(&self) -> &Path {
+        &self.root
+    }
+
+    fn dry_run(&self) -> bool {
+        false
+    }
+
+    fn change(&self, args: &[&str]) -> Result<String, CmdError> {
+        let shown = cmd::quote(args);
+        self.log.borrow_mut().push(shown.clone());
+        let fails = self
+            .faults
+            .iter()
+            .any(|f| matches!(f, Fault::Command(p) if shown.starts_with(p.as_str())));
+        if fails {
+            return Err(Fake::failure(&shown));
+        }
+        Ok(String::new())
+    }
+
+    fn query(&self, args: &[&str]) -> Option<Result<String, CmdError>> {
+        let shown = cmd::quote(args);
+        Some(
+            self.answers
+                .iter()
+                .find(|(p, _)| shown.starts_with(p.as_str()))
+                .map(|(_, text)| text.clone())
+                .ok_or_else(|| Fake::failure(&shown)),
+        )
+    }
+
+    fn commands(&self) -> Vec<String> {
+        self.log.borrow().clone()
+    }
+
+    fn write_if_changed(&self, path: &Path, bytes: &[u8], mode: u32) -> Result<bool, WriteError> {
+        self.check_write(path)?;
+        fsutil::write_if_changed(path, bytes, mode)
+    }
+
+    fn write_atomic(&self, path: &Path, bytes: &[u8], mode: u32) -> Result<(), WriteError> {
+        self.check_write(path)?;
+        fsutil::write_atomic(path, bytes, mode)
+    }
+
+    fn link_exists(&self, name: &str) -> bool {
+        self.links.iter().any(|l| l == name)
+    }
+
+    fn wait_link(&self, name: &str, _timeout: Duration) -> bool {
+        !self.faults.contains(&Fault::Link(name.to_string()))
+    }
+
+    fn wait_ap_enabled(
+        &self,
+        iface: &str,
+        timeout: Duration,
+    ) -> Result<Vec<(String, String)>, CtrlError> {
+        if self.faults.contains(&Fault::Ap) {
+            return Err(CtrlError::Timeout {
+                path: PathBuf::from(crate::hostapd::CTRL_DIR).join(iface),
+                command: "STATUS".into(),
+                timeout,
+            });
+        }
+        Ok(vec![
+            ("state".into(), "ENABLED".into()),
+            ("channel".into(), "6".into()),
+        ])
+    }
+}
+
+impl Fake {
+    fn check_write(&self, path: &Path) -> Result<(), WriteError> {
+        let fails = self.faults.iter().any(
+            |f| matches!(f, Fault::Write(suffix) if path.to_string_lossy().ends_with(suffix.as_str())),
+        );
+        if fails {
+            return Err(WriteError {
+                path: path.to_path_buf(),
+                action: "write",
+                source: std::io::Error::other("injected failure"),
+            });
+        }
+        Ok(())
+    }
+}

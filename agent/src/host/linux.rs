@@ -1,0 +1,131 @@
+//! The real machine: commands run, links are looked up in this network
+//! namespace, hostapd is asked over its control socket.
+
+use std::cell::RefCell;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use super::Host;
+use crate::cmd::{self, CmdError};
+use crate::fsutil::{self, WriteError};
+use crate::hostapd::{self, CtrlError};
+
+pub struct Linux {
+    root: PathBuf,
+    log: RefCell<Vec<String>>,
+}
+
+impl Linux {
+    pub fn new() -> Linux {
+        Linux::with_root(Path::new("/"))
+    }
+
+    /// The real machine with files under another root.
+    pub fn with_root(root: &Path) -> Linux {
+        Linux {
+            root: root.to_path_buf(),
+            log: RefCell::new(Vec::new()),
+        }
+    }
+}
+
+impl Default for Linux {
+    fn default() -> Self {
+        Linux::new()
+    }
+}
+
+/// Whether a network link exists in this process's network namespace.
+/// (Not sysfs: /sys shows the namespace it was mounted in, which in a
+/// container or a test's namespace is not necessarily ours.)
+pub fn link_exists(name: &str) -> bool {
+    let Ok(c) = std::ffi::CString::new(name) else {
+        return false;
+    };
+    // SAFETY: `c` is a valid NUL-terminated string that outlives the call.
+    unsafe { libc::if_nametoindex(c.as_ptr()) != 0 }
+}
+
+impl Host for Linux {
+    fn root(&self) -> &Path {
+        &self.root
+    }
+
+    fn dry_run(&self) -> bool {
+        false
+    }
+
+    fn change(&self, args: &[&str]) -> Result<String, CmdError> {
+        let shown = cmd::quote(args);
+        tracing::info!("running {shown}");
+        self.log.borrow_mut().push(shown);
+        cmd::run(args)
+    }
+
+    fn query(&self, args: &[&str]) -> Option<Result<String, CmdError>> {
+        Some(cmd::run(args))
+    }
+
+    fn commands(&self) -> Vec<String> {
+        self.log.borrow().clone()
+    }
+
+    fn write_if_changed(&self, path: &Path, bytes: &[u8], mode: u32) -> Result<bool, WriteError> {
+        fsutil::write_if_changed(path, bytes, mode)
+    }
+
+    fn write_atomic(&self, path: &Path, bytes: &[u8], mode: u32) -> Result<(), WriteError> {
+        fsutil::write_atomic(path, bytes, mode)
+    }
+
+    fn link_exists(&self, name: &str) -> bool {
+        link_exists(name)
+    }
+
+    fn wait_link(&self, name: &str, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if link_exists(name) {
+                return true;
+            }
+            if Instant::now() >= deadline {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn wait_ap_enabled(
+        &self,
+        iface: &str,
+        timeout: Duration,
+    ) -> Result<Vec<(String, String)>, CtrlError> {
+        hostapd::wait_enabled(&PathBuf::from(hostapd::CTRL_DIR).join(iface), timeout)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn links_are_looked_up_in_this_namespace() {
+        let s = Linux::new();
+        assert!(s.link_exists("lo"));
+        assert!(!s.link_exists("no-such-link0"));
+        assert!(!s.link_exists("bad\0name"));
+    }
+
+    #[test]
+    fn failures_carry_command_and_stderr() {
+        let s = Linux::new();
+        let e = s
+            .change(&["sh", "-c", "echo broken >&2; exit 3"])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("sh -c 'echo broken >&2; exit 3'"), "{e}");
+        assert!(e.contains("broken"), "{e}");
+        let e = s.change(&["/nonexistent/tool"]).unwrap_err().to_string();
+        assert!(e.contains("could not be started"), "{e}");
+    }
+}

@@ -1,0 +1,68 @@
+//! The bring-up's one seam to the machine: every command it runs, every
+//! file it writes, every link and hostapd it waits for goes through
+//! [`Host`]. [`Linux`] is the real machine, [`DryRun`] (`--root DIR`)
+//! writes under DIR and runs nothing, and the unit tests' double
+//! (`host::fake`) records calls and fails the step it is told to.
+
+mod dry;
+#[cfg(test)]
+pub mod fake;
+mod linux;
+
+use std::path::Path;
+use std::time::Duration;
+
+use crate::cmd::CmdError;
+use crate::fsutil::WriteError;
+use crate::hostapd::CtrlError;
+
+pub use dry::DryRun;
+pub use linux::Linux;
+
+/// What the bring-up needs from the machine.
+pub trait Host {
+    /// Where the rendered files go: `/`, or the dry run's directory.
+    fn root(&self) -> &Path;
+    /// True when nothing runs and there is no system to ask (`--root`).
+    fn dry_run(&self) -> bool;
+    /// Runs a command that changes something (a dry run only records it).
+    fn change(&self, args: &[&str]) -> Result<String, CmdError>;
+    /// Runs a read-only query; `None` where there is no system to ask.
+    fn query(&self, args: &[&str]) -> Option<Result<String, CmdError>>;
+    /// The commands run (or, in a dry run, that would have run), in order.
+    fn commands(&self) -> Vec<String>;
+    /// Writes a file atomically unless it already has these bytes and
+    /// mode; whether it changed.
+    fn write_if_changed(&self, path: &Path, bytes: &[u8], mode: u32) -> Result<bool, WriteError>;
+    /// Writes a file atomically.
+    fn write_atomic(&self, path: &Path, bytes: &[u8], mode: u32) -> Result<(), WriteError>;
+    /// Whether a network link exists in this process's network namespace.
+    fn link_exists(&self, name: &str) -> bool;
+    /// Waits for a link to appear; false when it did not within `timeout`.
+    fn wait_link(&self, name: &str, timeout: Duration) -> bool;
+    /// Waits for hostapd serving `iface` to report the AP enabled; its
+    /// STATUS answer.
+    fn wait_ap_enabled(
+        &self,
+        iface: &str,
+        timeout: Duration,
+    ) -> Result<Vec<(String, String)>, CtrlError>;
+
+    /// The last lines of a unit's journal, for error messages.
+    fn journal_tail(&self, unit: &str, lines: u32) -> Option<String> {
+        let n = lines.to_string();
+        self.query(&[
+            "journalctl",
+            "--no-pager",
+            "-o",
+            "short-monotonic",
+            "-n",
+            &n,
+            "-u",
+            unit,
+        ])
+        .and_then(|r| r.ok())
+        .map(|s| s.trim_end().to_string())
+        .filter(|s| !s.is_empty())
+    }
+}

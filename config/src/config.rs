@@ -1,0 +1,129 @@
+//! The merged configuration the agent plans from, and its defaults.
+
+use ipnet::Ipv4Net;
+use serde::{Deserialize, Serialize};
+
+use crate::layer::Layer;
+use crate::origin::{Origins, DEFAULTS};
+use crate::security::Security;
+
+/// The merged configuration the planner works from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Config {
+    /// `None`: `softap-XXXX` derived from the machine id by the planner.
+    pub ssid: Option<String>,
+    /// `None`: generated at first apply and stored under `/var/lib/softap`.
+    #[serde(skip_serializing)]
+    pub passphrase: Option<String>,
+    pub security: Security,
+    /// ISO 3166-1 alpha-2, upper case.
+    pub country: Option<String>,
+    /// `None`: channel 6, or the first usable 2.4 GHz channel if 6 is not.
+    pub channel: Option<u16>,
+    /// A phy name (`phy1`), wiphy index, or the phy's MAC address.
+    pub phy: Option<String>,
+    /// Candidate subnets in order of preference; the first is tried first,
+    /// the rest in an order seeded by the machine id.
+    pub subnet_pool: Vec<Ipv4Net>,
+    pub bridge: String,
+    pub network_name: String,
+    pub interface: String,
+    /// The layers read, lowest first, for `plan` explanations.
+    #[serde(skip)]
+    pub sources: Vec<String>,
+    /// Where each key's value came from.
+    #[serde(skip)]
+    pub origins: Origins,
+}
+
+/// The built-in subnet pool: 172.16.0.0/16 as in the original design, then
+/// further RFC 1918 /16s and /24s.
+pub fn default_subnet_pool() -> Vec<Ipv4Net> {
+    let mut pool = Vec::new();
+    for b in 16..=31u8 {
+        pool.push(Ipv4Net::new_assert(
+            std::net::Ipv4Addr::new(172, b, 0, 0),
+            16,
+        ));
+    }
+    for b in [77u8, 88, 99, 123, 147, 201] {
+        pool.push(Ipv4Net::new_assert(
+            std::net::Ipv4Addr::new(10, b, 0, 0),
+            16,
+        ));
+    }
+    for c in (100..=250u8).step_by(10) {
+        pool.push(Ipv4Net::new_assert(
+            std::net::Ipv4Addr::new(192, 168, c, 0),
+            24,
+        ));
+    }
+    pool
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            ssid: None,
+            passphrase: None,
+            security: Security::Auto,
+            country: None,
+            channel: None,
+            phy: None,
+            subnet_pool: default_subnet_pool(),
+            bridge: "virbr0".into(),
+            network_name: "softap".into(),
+            interface: "softap".into(),
+            sources: vec![DEFAULTS.into()],
+            origins: Origins::default(),
+        }
+    }
+}
+
+/// Builds a configuration from one merged layer over the defaults.
+pub fn from_layer(l: Layer, sources: Vec<String>) -> Config {
+    let d = Config::default();
+    // Destructured, not `..`: a new key does not compile until it is placed.
+    let Layer {
+        ssid,
+        passphrase,
+        security,
+        country,
+        channel,
+        phy,
+        subnet_pool,
+        bridge,
+        network_name,
+        interface,
+    } = l;
+    Config {
+        ssid,
+        passphrase,
+        security: security.unwrap_or(d.security),
+        country: country
+            .map(|c| c.trim().to_ascii_uppercase())
+            .filter(|c| !c.is_empty()),
+        channel,
+        phy: phy.filter(|p| !p.trim().is_empty()),
+        subnet_pool: subnet_pool.unwrap_or(d.subnet_pool),
+        bridge: bridge.unwrap_or(d.bridge),
+        network_name: network_name.unwrap_or(d.network_name),
+        interface: interface.unwrap_or(d.interface),
+        sources,
+        origins: Origins::default(),
+    }
+}
+
+impl Config {
+    /// A stable hash of everything that changes the rendered files.
+    pub fn hash(&self) -> String {
+        use sha2::{Digest, Sha256};
+        let mut h = Sha256::new();
+        h.update(serde_json::to_vec(self).unwrap_or_default());
+        if let Some(p) = &self.passphrase {
+            h.update(b"\0passphrase\0");
+            h.update(p.as_bytes());
+        }
+        hex::encode(&h.finalize()[..16])
+    }
+}

@@ -1,0 +1,66 @@
+//! The key reference in `docs/configuration.md`, generated from the table
+//! (a test keeps the file current; `SOFTAP_BLESS=1` rewrites it).
+
+use crate::keys::{ValueKind, KEYS};
+
+/// The whole reference page, in Markdown.
+pub fn reference() -> String {
+    let mut s = String::from(
+        "# Configuration keys\n\n\
+         <!-- Generated from config/src/keys.rs by `SOFTAP_BLESS=1 cargo test -p softap-config`; \
+         do not edit. -->\n\n\
+         `softap-agent` reads these keys from, later layers winning: built-in defaults < \
+         `/etc/softap/softap.toml` (the image's `[appliance]` table) < `softap.toml` on the \
+         EFI system partition (`/efi`, `/boot/efi` or `/boot`) < systemd credentials \
+         `softap.<key>` < command-line flags. Unknown keys are errors.\n",
+    );
+    for k in KEYS {
+        let kind = match k.kind {
+            ValueKind::Text => "string",
+            ValueKind::Integer => "integer",
+            ValueKind::List => "list of strings",
+        };
+        s.push_str(&format!("\n## `{}`\n\n{}\n\n", k.name, k.help));
+        s.push_str(&format!("- Type: {kind} (`{}`)\n", k.value_name));
+        s.push_str(&format!("- Default: {}\n", k.default));
+        let mut from = vec!["`softap.toml`".to_owned()];
+        if k.credential {
+            from.push(format!("credential `softap.{}`", k.name));
+        }
+        if let Some(flag) = k.flag {
+            from.push(format!("flag `--{flag}`"));
+        }
+        if let Some(option) = k.nix_option {
+            from.push(format!("NixOS option `services.softap.{option}`"));
+        }
+        s.push_str(&format!("- Set by: {}\n", from.join(", ")));
+        if !k.in_image {
+            s.push_str(
+                "- Not allowed in an image spec's `[appliance]`: it would be readable in the \
+                 image.\n",
+            );
+        }
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    #[test]
+    fn docs_configuration_md_is_current() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/configuration.md");
+        let want = super::reference();
+        if std::env::var_os("SOFTAP_BLESS").is_some() {
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(&path, &want).unwrap();
+        }
+        let got = std::fs::read_to_string(&path).unwrap_or_default();
+        assert!(
+            got == want,
+            "{} is out of date: run SOFTAP_BLESS=1 cargo test -p softap-config",
+            path.display()
+        );
+    }
+}

@@ -1,0 +1,61 @@
+//! What can go wrong reading configuration: each error names the file (and
+//! where there is one, the line and column) and the key, and keeps its cause.
+//! The agent prints an error's `Display` alone, so a message carries the
+//! short form of its cause (a TOML error's message without its snippet) and
+//! the full cause stays reachable through `source()`.
+
+use std::num::ParseIntError;
+use std::path::PathBuf;
+
+use crate::origin::Origin;
+
+/// A configuration error: where it is and what is wrong.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{}: cannot read: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{}:{line}:{column}: {}", path.display(), source.message().trim())]
+    Parse {
+        path: PathBuf,
+        line: usize,
+        column: usize,
+        #[source]
+        source: Box<toml::de::Error>,
+    },
+    #[error("credential {}: {source}", path.display())]
+    Credential {
+        path: PathBuf,
+        #[source]
+        source: ValueError,
+    },
+    /// A value of the right type that breaks a rule (see [`crate::rules`]).
+    #[error("{origin}: `{key}`: {message}")]
+    Invalid {
+        key: &'static str,
+        origin: Origin,
+        message: String,
+    },
+}
+
+/// A value given as text (a credential, a command-line flag) that is not of
+/// its key's type.
+#[derive(Debug, thiserror::Error)]
+pub enum ValueError {
+    #[error("`{key}`: not a whole number: {value:?}")]
+    NotANumber {
+        key: &'static str,
+        value: String,
+        #[source]
+        source: ParseIntError,
+    },
+    #[error("`{key}`: {}", source.message().trim())]
+    Invalid {
+        key: &'static str,
+        #[source]
+        source: Box<toml::de::Error>,
+    },
+}

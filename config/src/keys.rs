@@ -1,0 +1,303 @@
+//! The one table of configuration keys.
+//!
+//! Everything that lists keys works from [`KEYS`]: reading credentials, the
+//! command-line overrides (the agent builds its flags from it), origin
+//! tracking, the reference in `docs/configuration.md` and the NixOS module's
+//! typed options (`nix/module.nix`, checked by a test below). The [`Layer`]
+//! struct is the other half: its fields are the keys' types, and a test
+//! checks that its serde field names are exactly the table's names.
+//!
+//! [`Layer`]: crate::Layer
+
+/// How a key's value is written where only text is available (a credential
+/// file, a command-line flag).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ValueKind {
+    /// A string, taken as it is.
+    Text,
+    /// A whole number.
+    Integer,
+    /// A list of strings, comma-separated in text form.
+    List,
+}
+
+/// One configuration key: what it is and where it may be set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeySpec {
+    /// The key in `softap.toml`; also the credential `softap.<name>`.
+    pub name: &'static str,
+    pub kind: ValueKind,
+    /// The placeholder shown in `--help` and the reference.
+    pub value_name: &'static str,
+    /// What applies when no layer sets the key.
+    pub default: &'static str,
+    pub help: &'static str,
+    /// Read from the systemd credential `softap.<name>`.
+    pub credential: bool,
+    /// The agent's command-line flag (`--<flag>`), if there is one. Secrets
+    /// have none: command lines are visible to every user.
+    pub flag: Option<&'static str>,
+    /// The NixOS module's typed option (`services.softap.<option>`).
+    pub nix_option: Option<&'static str>,
+    /// Whether an image spec's `[appliance]` may set it. A secret may not:
+    /// the table ends up in an image layer, readable by anyone who pulls it.
+    pub in_image: bool,
+}
+
+pub const SSID: KeySpec = KeySpec {
+    name: "ssid",
+    kind: ValueKind::Text,
+    value_name: "NAME",
+    default: "softap-XXXX, derived from the machine id",
+    help: "Network name the access point announces (1 to 32 bytes).",
+    credential: true,
+    flag: Some("ssid"),
+    nix_option: Some("ssid"),
+    in_image: true,
+};
+
+pub const PASSPHRASE: KeySpec = KeySpec {
+    name: "passphrase",
+    kind: ValueKind::Text,
+    value_name: "PASSPHRASE",
+    default: "generated at first apply and kept in /var/lib/softap",
+    help: "WPA passphrase (8 to 63 printable ASCII characters). Set it with the \
+           credential softap.passphrase or in softap.toml on the EFI partition.",
+    credential: true,
+    flag: None,
+    // The module takes `passphraseFile` and passes it as the credential.
+    nix_option: None,
+    in_image: false,
+};
+
+pub const SECURITY: KeySpec = KeySpec {
+    name: "security",
+    kind: ValueKind::Text,
+    value_name: "MODE",
+    default: "auto",
+    help: "Security: wpa2, wpa3-transition, auto (WPA3-SAE transition where the \
+           radio supports SAE, WPA2-PSK otherwise) or open.",
+    credential: true,
+    flag: Some("security"),
+    nix_option: Some("security"),
+    in_image: true,
+};
+
+pub const COUNTRY: KeySpec = KeySpec {
+    name: "country",
+    kind: ValueKind::Text,
+    value_name: "CC",
+    default: "none: the kernel's regulatory domain",
+    help: "Regulatory country code (ISO 3166-1 alpha-2), e.g. DE (needed for 5 GHz).",
+    credential: true,
+    flag: Some("country"),
+    nix_option: Some("country"),
+    in_image: true,
+};
+
+pub const CHANNEL: KeySpec = KeySpec {
+    name: "channel",
+    kind: ValueKind::Integer,
+    value_name: "N",
+    default: "6, or the first usable 2.4 GHz channel",
+    help: "Channel (ignored where the AP must follow an upstream station).",
+    credential: true,
+    flag: Some("channel"),
+    nix_option: Some("channel"),
+    in_image: true,
+};
+
+pub const PHY: KeySpec = KeySpec {
+    name: "phy",
+    kind: ValueKind::Text,
+    value_name: "PHY",
+    default: "the first radio that can host the access point",
+    help: "The radio to use: its name (phy1), index, or MAC address.",
+    credential: true,
+    flag: Some("phy"),
+    nix_option: Some("phy"),
+    in_image: true,
+};
+
+pub const SUBNET_POOL: KeySpec = KeySpec {
+    name: "subnet_pool",
+    kind: ValueKind::List,
+    value_name: "CIDR,...",
+    default: "172.16.0.0/16 to 172.31.0.0/16, then further RFC 1918 /16s and /24s",
+    help: "Candidate subnets, the first tried first and the rest in an order seeded \
+           by the machine id; any that clash with addresses, routes or libvirt \
+           networks are skipped.",
+    credential: false,
+    flag: None,
+    nix_option: Some("subnetPool"),
+    in_image: true,
+};
+
+pub const BRIDGE: KeySpec = KeySpec {
+    name: "bridge",
+    kind: ValueKind::Text,
+    value_name: "IFNAME",
+    default: "virbr0",
+    help: "Bridge of the libvirt network that the access point joins.",
+    credential: true,
+    flag: None,
+    nix_option: Some("bridge"),
+    in_image: true,
+};
+
+pub const NETWORK_NAME: KeySpec = KeySpec {
+    name: "network_name",
+    kind: ValueKind::Text,
+    value_name: "NAME",
+    default: "softap",
+    help: "Name of the libvirt network the agent defines.",
+    credential: true,
+    flag: None,
+    nix_option: Some("networkName"),
+    in_image: true,
+};
+
+pub const INTERFACE: KeySpec = KeySpec {
+    name: "interface",
+    kind: ValueKind::Text,
+    value_name: "IFNAME",
+    default: "softap",
+    help: "Name of the access point's wireless interface.",
+    credential: true,
+    flag: None,
+    nix_option: Some("interfaceName"),
+    in_image: true,
+};
+
+/// Every key, in the order of [`crate::Layer`]'s fields.
+pub const KEYS: &[KeySpec] = &[
+    SSID,
+    PASSPHRASE,
+    SECURITY,
+    COUNTRY,
+    CHANNEL,
+    PHY,
+    SUBNET_POOL,
+    BRIDGE,
+    NETWORK_NAME,
+    INTERFACE,
+];
+
+/// The key called `name`.
+pub fn key(name: &str) -> Option<&'static KeySpec> {
+    KEYS.iter().find(|k| k.name == name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Layer, Security};
+
+    /// A layer with every key set, so that serialising it names every field.
+    fn full_layer() -> Layer {
+        Layer {
+            ssid: Some("s".into()),
+            passphrase: Some("p".into()),
+            security: Some(Security::Wpa2),
+            country: Some("DE".into()),
+            channel: Some(6),
+            phy: Some("phy0".into()),
+            subnet_pool: Some(vec!["10.0.0.0/24".parse().unwrap()]),
+            bridge: Some("br0".into()),
+            network_name: Some("n".into()),
+            interface: Some("i".into()),
+        }
+    }
+
+    #[test]
+    fn the_table_names_every_layer_field_with_its_kind() {
+        let serde_json::Value::Object(fields) = serde_json::to_value(full_layer()).unwrap() else {
+            panic!("a layer serialises as a map");
+        };
+        // serde_json's map is sorted: compare the sets.
+        let names: Vec<&str> = fields.keys().map(String::as_str).collect();
+        let mut table: Vec<&str> = KEYS.iter().map(|k| k.name).collect();
+        table.sort();
+        assert_eq!(names, table, "Layer's fields and KEYS differ");
+        for k in KEYS {
+            let kind = match &fields[k.name] {
+                serde_json::Value::String(_) => ValueKind::Text,
+                serde_json::Value::Number(_) => ValueKind::Integer,
+                serde_json::Value::Array(_) => ValueKind::List,
+                other => panic!("{}: unexpected {other}", k.name),
+            };
+            assert_eq!(kind, k.kind, "{}", k.name);
+        }
+    }
+
+    #[test]
+    fn flags_are_the_keys_in_kebab_case_and_secrets_stay_off_the_command_line() {
+        for k in KEYS {
+            if let Some(flag) = k.flag {
+                assert_eq!(flag, k.name.replace('_', "-"), "{}", k.name);
+            }
+            if !k.in_image {
+                assert_eq!(k.flag, None, "{} is a secret", k.name);
+            }
+            assert!(k.help.ends_with('.'), "{}: help is a sentence", k.name);
+        }
+        assert_eq!(key("channel"), Some(&CHANNEL));
+        assert_eq!(key("chanel"), None);
+    }
+
+    /// `typedSettings` in nix/module.nix: the attribute set of key = option.
+    fn nix_typed_settings(module: &str) -> Vec<(String, String)> {
+        let start = module
+            .find("typedSettings = ")
+            .expect("nix/module.nix defines typedSettings");
+        let body = &module[start..];
+        let open = body.find('{').expect("typedSettings is an attribute set");
+        let close = body.find("};").expect("typedSettings ends with `};`");
+        let mut pairs = Vec::new();
+        for stmt in body[open + 1..close].split(';') {
+            let stmt = stmt.trim();
+            if stmt.is_empty() {
+                continue;
+            }
+            if let Some(names) = stmt.strip_prefix("inherit (cfg)") {
+                for n in names.split_whitespace() {
+                    pairs.push((n.to_owned(), n.to_owned()));
+                }
+            } else {
+                let (key, value) = stmt.split_once('=').expect("key = cfg.option");
+                let option = value
+                    .trim()
+                    .strip_prefix("cfg.")
+                    .unwrap_or_else(|| panic!("{stmt:?}: not an option of cfg"));
+                pairs.push((key.trim().to_owned(), option.to_owned()));
+            }
+        }
+        pairs.sort();
+        pairs
+    }
+
+    #[test]
+    fn the_nixos_module_exposes_exactly_the_tables_options() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../nix/module.nix");
+        let module = std::fs::read_to_string(&path).unwrap();
+        let got = nix_typed_settings(&module);
+        let mut want: Vec<(String, String)> = KEYS
+            .iter()
+            .filter_map(|k| Some((k.name.to_owned(), k.nix_option?.to_owned())))
+            .collect();
+        want.sort();
+        assert_eq!(
+            got,
+            want,
+            "typedSettings in {} and KEYS differ",
+            path.display()
+        );
+        for (_, option) in &want {
+            assert!(
+                module.contains(&format!("\n    {option} = lib.mkOption")),
+                "{option} is not declared as an option in {}",
+                path.display()
+            );
+        }
+    }
+}

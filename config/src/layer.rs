@@ -1,0 +1,266 @@
+//! One layer of configuration as written in a file, a credential or on the
+//! command line, and how layers combine.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use ipnet::Ipv4Net;
+use serde::{Deserialize, Serialize};
+use toml::Spanned;
+
+use crate::error::{ConfigError, ValueError};
+use crate::keys::{self, KeySpec, ValueKind};
+use crate::origin::{Origin, Origins};
+use crate::security::Security;
+
+/// Combines two values of a setting, the one in `self` winning (as in
+/// uv's settings crate).
+pub trait Combine {
+    fn combine(self, lower: Self) -> Self;
+}
+
+impl<T> Combine for Option<T> {
+    fn combine(self, lower: Self) -> Self {
+        self.or(lower)
+    }
+}
+
+/// One layer: every key optional, unknown keys rejected. The fields are the
+/// keys of [`keys::KEYS`], in its order (a test in `keys` checks that).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Layer {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ssid: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub passphrase: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub security: Option<Security>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub country: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub channel: Option<u16>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub phy: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub subnet_pool: Option<Vec<Ipv4Net>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bridge: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub network_name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub interface: Option<String>,
+}
+
+impl Combine for Layer {
+    fn combine(self, lower: Layer) -> Layer {
+        // Destructured, not `..`: a new key does not compile until it is
+        // combined here.
+        let Layer {
+            ssid,
+            passphrase,
+            security,
+            country,
+            channel,
+            phy,
+            subnet_pool,
+            bridge,
+            network_name,
+            interface,
+        } = self;
+        Layer {
+            ssid: ssid.combine(lower.ssid),
+            passphrase: passphrase.combine(lower.passphrase),
+            security: security.combine(lower.security),
+            country: country.combine(lower.country),
+            channel: channel.combine(lower.channel),
+            phy: phy.combine(lower.phy),
+            subnet_pool: subnet_pool.combine(lower.subnet_pool),
+            bridge: bridge.combine(lower.bridge),
+            network_name: network_name.combine(lower.network_name),
+            interface: interface.combine(lower.interface),
+        }
+    }
+}
+
+impl Layer {
+    /// The keys this layer sets, in table order. Read through serde, so it
+    /// follows the struct without a list of its own.
+    pub fn set_keys(&self) -> Vec<&'static KeySpec> {
+        let set = match serde_json::to_value(self) {
+            Ok(serde_json::Value::Object(map)) => map,
+            _ => return Vec::new(),
+        };
+        keys::KEYS
+            .iter()
+            .filter(|k| set.contains_key(k.name))
+            .collect()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        *self == Layer::default()
+    }
+
+    /// A layer setting only `key`, from its text form (a credential file's
+    /// content, a flag's argument): [`ValueKind::Integer`] is parsed,
+    /// [`ValueKind::List`] split at commas, and the value then checked
+    /// against the key's type exactly as in a TOML file.
+    pub fn from_text(key: &'static KeySpec, text: &str) -> Result<Layer, ValueError> {
+        let value = match key.kind {
+            ValueKind::Text => toml::Value::String(text.to_owned()),
+            ValueKind::Integer => {
+                let n: i64 = text
+                    .trim()
+                    .parse()
+                    .map_err(|source| ValueError::NotANumber {
+                        key: key.name,
+                        value: text.to_owned(),
+                        source,
+                    })?;
+                toml::Value::Integer(n)
+            }
+            ValueKind::List => toml::Value::Array(
+                text.split(',')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(|s| toml::Value::String(s.to_owned()))
+                    .collect(),
+            ),
+        };
+        let mut table = toml::Table::new();
+        table.insert(key.name.to_owned(), value);
+        toml::Value::Table(table)
+            .try_into()
+            .map_err(|source| ValueError::Invalid {
+                key: key.name,
+                source: Box::new(source),
+            })
+    }
+}
+
+/// A layer and where each of its keys was set.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Located {
+    pub layer: Layer,
+    pub origins: Origins,
+}
+
+impl Located {
+    /// Every key the layer sets comes from `origin(key)`.
+    pub fn new(layer: Layer, origin: impl Fn(&'static KeySpec) -> Origin) -> Located {
+        let mut origins = Origins::default();
+        for k in layer.set_keys() {
+            origins.set(k.name, origin(k));
+        }
+        Located { layer, origins }
+    }
+
+    /// `higher` combined over this one.
+    pub fn overlay(&mut self, higher: Located) {
+        self.layer = higher.layer.combine(std::mem::take(&mut self.layer));
+        self.origins.overlay(higher.origins);
+    }
+}
+
+/// Line and column (from 1, in characters) of a byte offset.
+pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, column)
+}
+
+fn parse_error(text: &str, path: &Path, source: toml::de::Error) -> ConfigError {
+    let (line, column) = source
+        .span()
+        .map(|s| line_col(text, s.start))
+        .unwrap_or((1, 1));
+    ConfigError::Parse {
+        path: path.to_path_buf(),
+        line,
+        column,
+        source: Box::new(source),
+    }
+}
+
+/// Parses one TOML layer, reporting errors as `file:line:col: message`.
+pub fn parse_layer(text: &str, path: &Path) -> Result<Layer, ConfigError> {
+    toml::from_str(text).map_err(|e| parse_error(text, path, e))
+}
+
+/// Parses one TOML layer and records the line and column of every value.
+pub fn parse_located(text: &str, path: &Path) -> Result<Located, ConfigError> {
+    let layer = parse_layer(text, path)?;
+    let spans: BTreeMap<String, Spanned<toml::Value>> =
+        toml::from_str(text).map_err(|e| parse_error(text, path, e))?;
+    let mut origins = Origins::default();
+    for (name, value) in &spans {
+        // Every name is a known key: the layer parsed.
+        if let Some(k) = keys::key(name) {
+            let (line, column) = line_col(text, value.span().start);
+            origins.set(
+                k.name,
+                Origin::File {
+                    path: path.to_path_buf(),
+                    line,
+                    column,
+                },
+            );
+        }
+    }
+    Ok(Located { layer, origins })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_higher_layer_wins_key_by_key() {
+        let lower = Layer {
+            ssid: Some("low".into()),
+            channel: Some(1),
+            ..Layer::default()
+        };
+        let higher = Layer {
+            ssid: Some("high".into()),
+            country: Some("DE".into()),
+            ..Layer::default()
+        };
+        let c = higher.combine(lower);
+        assert_eq!(c.ssid.as_deref(), Some("high"));
+        assert_eq!(c.channel, Some(1));
+        assert_eq!(c.country.as_deref(), Some("DE"));
+        let names: Vec<&str> = c.set_keys().iter().map(|k| k.name).collect();
+        assert_eq!(names, ["ssid", "country", "channel"]);
+    }
+
+    #[test]
+    fn values_from_text_follow_the_keys_types() {
+        let l = Layer::from_text(&keys::CHANNEL, " 11\n").unwrap();
+        assert_eq!(l.channel, Some(11));
+        let e = Layer::from_text(&keys::CHANNEL, "eleven").unwrap_err();
+        assert!(matches!(e, ValueError::NotANumber { .. }), "{e}");
+        let e = Layer::from_text(&keys::CHANNEL, "70000").unwrap_err();
+        assert!(e.to_string().starts_with("`channel`: "), "{e}");
+        let e = Layer::from_text(&keys::SECURITY, "wep").unwrap_err();
+        assert!(e.to_string().contains("wep"), "{e}");
+        // Text is kept as it is: an SSID may end in a space.
+        let l = Layer::from_text(&keys::SSID, "cafe ").unwrap();
+        assert_eq!(l.ssid.as_deref(), Some("cafe "));
+        let l = Layer::from_text(&keys::SUBNET_POOL, "10.1.0.0/16, 10.2.0.0/16").unwrap();
+        assert_eq!(l.subnet_pool.unwrap().len(), 2);
+    }
+
+    #[test]
+    fn file_values_remember_line_and_column() {
+        let path = Path::new("/efi/softap.toml");
+        let l = parse_located("# comment\nssid = \"x\"\n  channel = 6\n", path).unwrap();
+        assert_eq!(l.origins.get("ssid").to_string(), "/efi/softap.toml:2:8");
+        assert_eq!(
+            l.origins.get("channel").to_string(),
+            "/efi/softap.toml:3:13"
+        );
+        assert_eq!(l.origins.get("country"), Origin::Default);
+    }
+}
