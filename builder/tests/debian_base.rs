@@ -73,6 +73,7 @@ fn small_base_is_clean_and_cached() {
             "usr-is-merged".into(),
         ],
         disk_packages: vec![],
+        esp_packages: vec![],
         mirror: None,
         keyring: None,
         snapshot: None,

@@ -207,8 +207,8 @@ fn disk_is_valid_bootable_layout_and_reproducible() {
 /// MokManager, and nothing else: no fallback loader, no unsigned copy.
 #[test]
 fn signed_chain_fills_efi_boot_with_shim_systemd_boot_and_mok_manager_only() {
-    let mdir = need("mdir", "mtools");
-    let mtype = need("mtype", "mtools");
+    let mdir = require("mdir", "mtools");
+    let mtype = require("mtype", "mtools");
     let d = tempfile::tempdir().unwrap();
     let scratch = d.path().join("signed.tree");
     fs::create_dir_all(&scratch).unwrap();

@@ -18,12 +18,14 @@ const ESP_TYPE: &str = "C12A7328-F81F-11D2-BA4B-00A0C93EC93B";
 /// into the NVRAM of every machine the stick is plugged into.
 pub const SIGNED_BOOT_FILES: &[&str] = &["BOOTX64.EFI", "grubx64.efi", "mmx64.efi"];
 
-/// Who must have signed each loader (a part of the signer's name as
-/// `sbverify --list` prints it).
+/// Who must have signed each loader (a part of the issuer's name as
+/// `sbverify --list` prints it): shim by Microsoft's UEFI CA, which the
+/// firmware trusts; systemd-boot and MokManager by the Debian Secure Boot CA,
+/// which shim embeds.
 pub const SIGNERS: &[(&str, &str)] = &[
-    ("BOOTX64.EFI", "Microsoft Corporation UEFI CA 2011"),
-    ("grubx64.efi", "Debian Secure Boot"),
-    ("mmx64.efi", "Microsoft Corporation UEFI CA 2011"),
+    ("BOOTX64.EFI", "CN=Microsoft Corporation UEFI CA 2011"),
+    ("grubx64.efi", "CN=Debian Secure Boot CA"),
+    ("mmx64.efi", "CN=Debian Secure Boot CA"),
 ];
 
 /// The byte offset of the ESP in `disk`.
