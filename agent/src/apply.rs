@@ -118,11 +118,15 @@ fn rollback_text(r: &[String]) -> String {
 
 /// The passphrase: configured, else the stored one, else a new one stored
 /// 0600 (never in the image). Returns (passphrase, generated now).
+/// Written through `host` (fsynced, renamed into place, 0600 from its
+/// creation) before anything can show it: a power cut after the banner
+/// finds the same passphrase at the next boot.
 pub fn ensure_passphrase(
-    root: &std::path::Path,
+    host: &dyn Host,
     configured: Option<&str>,
     security: SecurityMode,
 ) -> Result<(Option<String>, bool), ApplyError> {
+    let root = host.root();
     if security == SecurityMode::Open {
         return Ok((None, false));
     }
@@ -148,7 +152,7 @@ pub fn ensure_passphrase(
         path: PathBuf::from("/dev/urandom"),
         source,
     })?;
-    fsutil::write_atomic(&path, format!("{p}\n").as_bytes(), 0o600)?;
+    host.write_atomic(&path, format!("{p}\n").as_bytes(), 0o600)?;
     Ok((Some(p), true))
 }
 

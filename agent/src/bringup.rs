@@ -26,17 +26,19 @@ pub enum AgentError {
     Apply(#[from] crate::apply::ApplyError),
     #[error(transparent)]
     NotApplied(#[from] crate::status::NotApplied),
-    #[error("{path}: cannot read facts: {source}")]
-    FactsRead {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Read(#[from] crate::input::ReadError),
     #[error("{path}:{line}:{column}: not valid facts JSON: {source}")]
     FactsParse {
         path: PathBuf,
         line: usize,
         column: usize,
         source: serde_json::Error,
+    },
+    #[error("{path}: {source}")]
+    FactsInvalid {
+        path: PathBuf,
+        source: crate::facts::validate::InvalidFact,
     },
     #[error(transparent)]
     Facts(#[from] crate::facts::FactsError),
@@ -120,6 +122,9 @@ impl Context {
     pub fn config(&self) -> Result<config::Config, AgentError> {
         let t = StepTimer::start("config");
         let mut c = config::load(&self.config_sources)?;
+        if let Some(problem) = esp_problem(&c) {
+            tracing::warn!("{problem}");
+        }
         // The facts name phys, not their addresses: on the live system a
         // `phy = "aa:bb:..."` is resolved through sysfs to the phy that
         // carries that address now.
@@ -194,18 +199,30 @@ pub fn phy_by_mac(class_dir: &Path, mac: &str) -> Option<String> {
     })
 }
 
-/// Reads a facts JSON file, reporting errors with line and column.
+/// Reads a facts JSON file, reporting errors with line and column, and
+/// checks it as the kernel checks live facts (names, channels).
 pub fn read_facts(path: &Path) -> Result<Facts, AgentError> {
-    let text = std::fs::read_to_string(path).map_err(|source| AgentError::FactsRead {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    serde_json::from_str(&text).map_err(|source| AgentError::FactsParse {
+    let text = crate::input::read_capped(path, crate::input::FACTS_CAP, "facts")?;
+    parse_facts(&text, path)
+}
+
+/// [`read_facts`] on text already read; `path` names it in errors.
+pub fn parse_facts(text: &str, path: &Path) -> Result<Facts, AgentError> {
+    let facts = serde_json::from_str(text).map_err(|source| AgentError::FactsParse {
         path: path.to_path_buf(),
         line: source.line(),
         column: source.column(),
         source,
-    })
+    })?;
+    checked(facts, path)
+}
+
+fn checked(facts: Facts, path: &Path) -> Result<Facts, AgentError> {
+    crate::facts::validate::validate(&facts).map_err(|source| AgentError::FactsInvalid {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    Ok(facts)
 }
 
 /// Facts from the running system: nl80211 (cross-checked with sysfs),
@@ -253,15 +270,12 @@ pub fn plan_and_render(
 }
 
 pub fn facts_from_iw(list: &Path, dev: Option<&Path>) -> Result<Facts, AgentError> {
-    let read = |p: &Path| {
-        std::fs::read_to_string(p).map_err(|source| AgentError::FactsRead {
-            path: p.to_path_buf(),
-            source,
-        })
-    };
-    let list_text = read(list)?;
-    let dev_text = dev.map(read).transpose()?;
-    crate::facts::iw::from_iw_text(&list_text, dev_text.as_deref()).map_err(|e| {
+    use crate::input::{read_capped, IW_DEV_CAP, IW_LIST_CAP};
+    let list_text = read_capped(list, IW_LIST_CAP, "`iw list` text")?;
+    let dev_text = dev
+        .map(|p| read_capped(p, IW_DEV_CAP, "`iw dev` text"))
+        .transpose()?;
+    let facts = crate::facts::iw::from_iw_text(&list_text, dev_text.as_deref()).map_err(|e| {
         let file = match e.input {
             crate::facts::iw::IwInput::List => list,
             crate::facts::iw::IwInput::Dev => dev.unwrap_or(list),
@@ -270,7 +284,70 @@ pub fn facts_from_iw(list: &Path, dev: Option<&Path>) -> Result<Facts, AgentErro
             path: file.to_path_buf(),
             source: e,
         }
-    })
+    })?;
+    use crate::facts::validate::{validate_interfaces, validate_phys};
+    let invalid = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| AgentError::FactsInvalid { path, source }
+    };
+    validate_phys(&facts.phys).map_err(invalid(list))?;
+    if let Some(dev) = dev {
+        validate_interfaces(&facts.interfaces).map_err(invalid(dev))?;
+    }
+    Ok(facts)
+}
+
+/// Why the ESP file was not used and what runs instead, when it was not:
+/// shown on the console, logged and kept for `status`. The file is edited by
+/// hand, so its text is shown escaped.
+pub fn esp_problem(cfg: &config::Config) -> Option<String> {
+    let config::EspLayer::Replaced {
+        path,
+        problem,
+        fallback,
+    } = &cfg.esp
+    else {
+        return None;
+    };
+    let instead = match fallback {
+        Some(kept) => format!(
+            "the last configuration that worked, kept in {}",
+            kept.display()
+        ),
+        None => format!(
+            "the image's defaults (/{}): no earlier version of the file worked",
+            config::ETC_CONFIG
+        ),
+    };
+    Some(crate::console::printable(&format!(
+        "{problem}. Until {} is fixed (then `softap-agent apply` or a reboot reads it again), \
+         the access point runs on {instead}.",
+        path.display()
+    )))
+}
+
+/// Keeps the ESP file's text once a configuration made from it has been
+/// applied, so that a later broken edit falls back to it; with no ESP file,
+/// nothing is kept. A replaced (broken) file leaves the kept text alone.
+fn keep_last_good_esp(ctx: &Context, cfg: &config::Config) -> Result<(), AgentError> {
+    if ctx.config_sources.explicit.is_some() {
+        return Ok(());
+    }
+    let path = ctx.root.join(config::LAST_GOOD_ESP_FILE);
+    match &cfg.esp {
+        // It may hold the passphrase.
+        config::EspLayer::Read { text, .. } => {
+            crate::fsutil::write_if_changed(&path, text.as_bytes(), 0o600)
+                .map_err(state::StateError::from)?;
+        }
+        config::EspLayer::Absent => match std::fs::remove_file(&path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(source) => return Err(state::StateError::Remove { path, source }.into()),
+        },
+        config::EspLayer::Replaced { .. } => {}
+    }
+    Ok(())
 }
 
 /// The result of one whole bring-up.
@@ -278,6 +355,8 @@ pub struct Applied {
     pub plan: Plan,
     pub outcome: crate::apply::Outcome,
     pub passphrase: Option<String>,
+    /// Why the ESP file was not used, when it was not.
+    pub config_problem: Option<String>,
 }
 
 /// Decides the plan (timed, for the bring-up's step timings).
@@ -305,12 +384,30 @@ pub fn apply_plan(
     prev: &State,
     p: Plan,
 ) -> Result<Applied, AgentError> {
+    if ctx.dry_run {
+        apply_plan_on(&crate::host::DryRun::new(&ctx.root), ctx, cfg, prev, p)
+    } else {
+        apply_plan_on(&crate::host::Linux::with_root(&ctx.root), ctx, cfg, prev, p)
+    }
+}
+
+/// [`apply_plan`] on a given host. The order is what a power cut at any
+/// moment needs: the passphrase is on disk (fsynced, 0600) before anything
+/// uses it, the state is replaced atomically after the services took the
+/// files, and only then are the credentials shown.
+pub fn apply_plan_on(
+    host: &dyn crate::host::Host,
+    ctx: &Context,
+    cfg: &config::Config,
+    prev: &State,
+    p: Plan,
+) -> Result<Applied, AgentError> {
     let (pass, generated) =
-        crate::apply::ensure_passphrase(&ctx.root, cfg.passphrase.as_deref(), p.security)?;
+        crate::apply::ensure_passphrase(host, cfg.passphrase.as_deref(), p.security)?;
     if generated {
         tracing::info!(
             "generated a passphrase and stored it in {}",
-            ctx.root.join(state::PASSPHRASE_FILE).display()
+            host.root().join(state::PASSPHRASE_FILE).display()
         );
     }
     let t = StepTimer::start("render");
@@ -318,31 +415,96 @@ pub fn apply_plan(
     let files = render::render(&p, pass.as_deref(), &templates)?;
     t.done();
     let t = StepTimer::start("apply");
-    let outcome = if ctx.dry_run {
-        let host = crate::host::DryRun::new(&ctx.root);
-        crate::apply::apply(&host, &p, &files, prev, &ctx.timeouts)?
-    } else {
-        let host = crate::host::Linux::with_root(&ctx.root);
-        crate::apply::apply(&host, &p, &files, prev, &ctx.timeouts)?
-    };
+    let outcome = crate::apply::apply(host, &p, &files, prev, &ctx.timeouts)?;
     t.done();
     let mut hashed = cfg.clone();
     hashed.passphrase = pass.clone();
-    let new = crate::apply::new_state(&p, prev, &hashed.hash(), &files);
-    new.save(&ctx.root)?;
-    if outcome.hostapd_started && !ctx.dry_run {
+    let mut new = crate::apply::new_state(&p, prev, &hashed.hash(), &files);
+    let problem = esp_problem(cfg);
+    new.config_problem = problem.clone();
+    new.save(host.root())?;
+    keep_last_good_esp(ctx, cfg)?;
+    if let Some(problem) = &problem {
+        host.show(&format!("\nsoftap: {problem}\n"));
+    }
+    if outcome.hostapd_started {
         let text = crate::console::banner(
             &p.ssid,
             pass.as_deref(),
             p.security,
             &p.subnet.net.to_string(),
         );
-        let written = crate::console::to_consoles(&text);
-        tracing::info!("credentials banner written to {} console(s)", written.len());
+        let written = host.show(&text);
+        tracing::info!("credentials banner written to {written} console(s)");
     }
     Ok(Applied {
         plan: p,
         outcome,
         passphrase: pass,
+        config_problem: problem,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    //! The order a power cut needs, through the fake host.
+
+    use super::*;
+    use crate::host::fake::{Fake, Fault};
+    use crate::host::Host;
+
+    fn setup() -> (tempfile::TempDir, Context, Facts) {
+        let dir = tempfile::tempdir().unwrap();
+        let ctx = Context::new(Options {
+            root: Some(dir.path().to_path_buf()),
+            config_file: None,
+            facts_file: None,
+            flags: Layer::default(),
+            ap_timeout: std::time::Duration::from_secs(1),
+        });
+        let text = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/data/guest.json"
+        ))
+        .unwrap();
+        (dir, ctx, serde_json::from_str(&text).unwrap())
+    }
+
+    #[test]
+    fn the_passphrase_is_on_disk_0600_and_the_state_saved_before_the_banner() {
+        let (_dir, ctx, facts) = setup();
+        let cfg = config::Config::default();
+        let prev = State::default();
+        let p = plan(&facts, &cfg, &prev).unwrap();
+        let host = Fake::new(&ctx.root);
+        let a = apply_plan_on(&host, &ctx, &cfg, &prev, p).unwrap();
+        let pass = a.passphrase.unwrap();
+        let shown = host.shown();
+        assert_eq!(shown.len(), 1, "{shown:?}");
+        assert!(shown[0].text.contains(&format!("Passphrase: {pass}\n")));
+        assert_eq!(shown[0].passphrase, Some((format!("{pass}\n"), 0o600)));
+        assert!(shown[0].state_saved);
+
+        // The next boot: the same passphrase, and nothing shown when
+        // nothing was restarted.
+        let prev = ctx.state().unwrap();
+        let p = plan(&facts, &cfg, &prev).unwrap();
+        let host = Fake::new(&ctx.root);
+        let again = apply_plan_on(&host, &ctx, &cfg, &prev, p).unwrap();
+        assert_eq!(again.passphrase.as_deref(), Some(pass.as_str()));
+    }
+
+    #[test]
+    fn a_passphrase_that_cannot_be_stored_is_never_used_or_shown() {
+        let (_dir, ctx, facts) = setup();
+        let cfg = config::Config::default();
+        let prev = State::default();
+        let p = plan(&facts, &cfg, &prev).unwrap();
+        let host = Fake::new(&ctx.root).fail(Fault::Write("passphrase".into()));
+        let e = apply_plan_on(&host, &ctx, &cfg, &prev, p).err().unwrap();
+        assert!(e.to_string().contains("passphrase"), "{e}");
+        assert!(host.shown().is_empty());
+        assert!(host.commands().is_empty(), "{:?}", host.commands());
+        assert!(!ctx.root.join(state::STATE_FILE).exists());
+    }
 }

@@ -17,11 +17,29 @@ const ABOUT: &str = "First-boot agent of the softap appliance: finds a radio tha
 access point, picks a channel and a free subnet, writes the libvirt, systemd-networkd and \
 hostapd configuration, and brings the access point up.";
 
-const AFTER_HELP: &str = "\
-Configuration, later layers win: built-in defaults < /etc/softap/softap.toml < softap.toml on \
-the boot partition (/efi, /boot/efi or /boot) < systemd credentials (softap.ssid, \
-softap.passphrase, softap.country, ...) < command-line flags.
+/// The text after the flags in `--help`. The keys and credentials come from
+/// the configuration crate's table, so they cannot go stale.
+fn after_help() -> String {
+    let keys: Vec<&str> = config::KEYS.iter().map(|k| k.name).collect();
+    let credentials: Vec<String> = config::KEYS
+        .iter()
+        .filter(|k| k.credential)
+        .map(|k| format!("softap.{}", k.name))
+        .collect();
+    format!(
+        "Configuration, later layers win: built-in defaults < /{} < softap.toml on the boot \
+partition (/efi, /boot/efi or /boot) < systemd credentials < command-line flags.
+Keys: {}.
+Credentials: {}.
 
+{AFTER_HELP_REST}",
+        config::ETC_CONFIG,
+        keys.join(", "),
+        credentials.join(", ")
+    )
+}
+
+const AFTER_HELP_REST: &str = "\
 Exit status: 0 success, 1 failure, 2 bad configuration or usage, 3 no phy can host the access \
 point, 4 subnet pool exhausted, 5 a bring-up step failed (rolled back).
 
@@ -34,7 +52,7 @@ Examples:
   softap-agent status                    SSID, passphrase and a QR code to join";
 
 #[derive(Debug, Parser)]
-#[command(name = "softap-agent", version, about = ABOUT, after_help = AFTER_HELP)]
+#[command(name = "softap-agent", version, about = ABOUT, after_help = after_help())]
 pub struct Cli {
     /// Read the configuration from FILE instead of /etc/softap/softap.toml and the boot partition.
     #[arg(long, global = true, value_name = "FILE")]
@@ -104,6 +122,11 @@ fn cmd_plan(ctx: &Context, json: bool) -> Result<(), AgentError> {
             "files": files,
             "templates": templates.origin,
             "config_sources": cfg.sources,
+            "config_origins": cfg
+                .origins
+                .iter()
+                .map(|(k, o)| (k, o.to_string()))
+                .collect::<std::collections::BTreeMap<_, _>>(),
         });
         emit(&json_text(&out));
     } else {
@@ -112,6 +135,11 @@ fn cmd_plan(ctx: &Context, json: bool) -> Result<(), AgentError> {
             "\nConfiguration from: {}\n",
             cfg.sources.join(" < ")
         ));
+        // Where each set key came from, so a surprising value can be traced
+        // to its file and line (or credential, or flag).
+        for (key, origin) in cfg.origins.iter() {
+            s.push_str(&format!("  {key:<13} {origin}\n"));
+        }
         s.push_str(&format!("Templates: {}\n", templates.origin));
         for f in &files {
             s.push_str(&format!("\n--- {} (mode {:04o}) ---\n", f.path, f.mode));
@@ -164,6 +192,9 @@ pub fn apply_summary(ctx: &Context, a: &Applied) -> String {
             "already up to date, nothing changed"
         }
     );
+    if let Some(problem) = &a.config_problem {
+        s.push_str(&format!("  warning:  {problem}\n"));
+    }
     for st in &a.outcome.steps {
         s.push_str(&format!(
             "  {:<9} {} ({:.0} ms)\n",

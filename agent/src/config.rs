@@ -5,6 +5,6 @@
 
 pub use softap_config::{
     credentials_layer, default_subnet_pool, from_layer, keys, load, parse_layer, parse_located,
-    paths, Combine, Config, ConfigError, KeySpec, Layer, Located, Origin, Origins, Security,
-    Sources, ValueError, Violation, ESP_FILE, ETC_CONFIG, KEYS,
+    paths, Combine, Config, ConfigError, EspLayer, KeySpec, Layer, Located, Origin, Origins,
+    Security, Sources, ValueError, Violation, ESP_FILE, ETC_CONFIG, KEYS, LAST_GOOD_ESP_FILE,
 };

@@ -10,6 +10,24 @@ use qrcode::QrCode;
 
 use crate::security::SecurityMode;
 
+/// `text` safe to print on a terminal: control characters (C0, DEL, C1,
+/// which start terminal escape sequences or move the cursor) and the
+/// invisible bidirectional overrides (which reorder what is shown) become
+/// `\u{..}` escapes; everything else, non-ASCII letters included, is kept.
+/// SSIDs may hold any bytes, and state files any text.
+pub fn printable(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        let bidi = matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}');
+        if c.is_control() || bidi {
+            out.push_str(&format!("\\u{{{:x}}}", u32::from(c)));
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 /// Escapes `\ ; , : "` as the Wi-Fi QR format (ZXing's `WIFI:`) requires.
 fn wifi_escape(s: &str) -> String {
     let mut out = String::new();
@@ -54,12 +72,14 @@ pub fn banner(
     let uri = wifi_uri(ssid, passphrase, security);
     let mut s = String::new();
     s.push_str("\n==== softap: Wi-Fi access point is up ====\n");
-    s.push_str(&format!("  SSID:       {ssid}\n"));
+    s.push_str(&format!("  SSID:       {}\n", printable(ssid)));
     match passphrase {
-        Some(p) if security != SecurityMode::Open => s.push_str(&format!("  Passphrase: {p}\n")),
+        Some(p) if security != SecurityMode::Open => {
+            s.push_str(&format!("  Passphrase: {}\n", printable(p)))
+        }
         _ => s.push_str("  Passphrase: (open network)\n"),
     }
-    s.push_str(&format!("  Network:    {subnet}\n"));
+    s.push_str(&format!("  Network:    {}\n", printable(subnet)));
     s.push_str("  Scan to join:\n");
     s.push_str(&qr_text(&uri));
     s.push('\n');
@@ -113,6 +133,24 @@ mod tests {
             wifi_uri("x", None, SecurityMode::Open),
             "WIFI:T:nopass;S:x;;"
         );
+    }
+
+    #[test]
+    fn terminal_escapes_are_shown_not_obeyed() {
+        assert_eq!(printable("Café ☕ net"), "Café ☕ net");
+        assert_eq!(printable("a\x1b[2Jb"), "a\\u{1b}[2Jb");
+        assert_eq!(
+            printable("x\ry\n\u{9b}\u{202e}"),
+            "x\\u{d}y\\u{a}\\u{9b}\\u{202e}"
+        );
+        let b = banner(
+            "evil\x1b]0;owned\x07",
+            Some("abcdefghijkmnopqrstuvwxy"),
+            SecurityMode::Wpa2,
+            "172.16.0.0/16",
+        );
+        assert!(!b.contains('\x1b') && !b.contains('\x07'), "{b:?}");
+        assert!(b.contains("SSID:       evil\\u{1b}]0;owned\\u{7}\n"), "{b}");
     }
 
     #[test]

@@ -129,7 +129,8 @@ pub fn describe(f: &Facts) -> String {
             f.libvirt
                 .error
                 .as_deref()
-                .map(|e| format!(" ({e})"))
+                // virsh's own words: shown escaped, never obeyed.
+                .map(|e| format!(" ({})", crate::console::printable(e)))
                 .unwrap_or_default()
         );
     }

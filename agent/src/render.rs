@@ -12,6 +12,9 @@ use serde::Serialize;
 
 use crate::plan::{Plan, SecurityMode};
 
+/// The largest template read: the shipped ones are under 2 KiB.
+const TEMPLATE_CAP: u64 = 1 << 20;
+
 /// Relative to the root: where an image ships the templates.
 pub const TEMPLATE_DIR: &str = "usr/share/softap/templates";
 
@@ -67,13 +70,62 @@ pub enum RenderError {
         #[source]
         source: minijinja::Error,
     },
-    #[error("{path}: cannot read template: {source}")]
-    Read {
-        path: std::path::PathBuf,
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Read(crate::input::ReadError),
     #[error("security needs a passphrase, but none was given")]
     MissingPassphrase,
+    #[error("{field} {value:?} cannot be written into a configuration file: {why}")]
+    Unsafe {
+        field: &'static str,
+        value: String,
+        why: &'static str,
+    },
+}
+
+/// Characters that would end an XML attribute or element early.
+pub const MARKUP: [char; 5] = ['<', '>', '&', '\'', '"'];
+
+/// The last line of defence for values the templates write into
+/// line-oriented files (networkd's INI, hostapd's `key=value`): the planner
+/// takes them from checked facts and configuration, and a newline or a
+/// space here would still add a line or cut a value short.
+fn check_tokens(plan: &Plan) -> Result<(), RenderError> {
+    // (field, value, written into libvirt's XML)
+    let tokens = [
+        ("interface", plan.interface.as_str(), false),
+        ("bridge", plan.bridge.as_str(), true),
+        ("phy", plan.phy.name.as_str(), false),
+        ("network name", plan.network_name.as_str(), true),
+        ("AP address", plan.ap_address.as_str(), false),
+        ("hw_mode", plan.channel.hw_mode.as_str(), false),
+        ("country", plan.country.as_deref().unwrap_or("XX"), false),
+    ];
+    for (field, value, xml) in tokens {
+        let why = if value.is_empty() {
+            Some("empty")
+        } else if value.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            Some("it contains whitespace or a control character")
+        } else if xml && value.contains(MARKUP) {
+            Some("it contains XML markup")
+        } else {
+            None
+        };
+        if let Some(why) = why {
+            return Err(RenderError::Unsafe {
+                field,
+                value: value.to_string(),
+                why,
+            });
+        }
+    }
+    if plan.channel.number == 0 {
+        return Err(RenderError::Unsafe {
+            field: "channel",
+            value: "0".into(),
+            why: "hostapd reads channel 0 as \"pick one yourself\"",
+        });
+    }
+    Ok(())
 }
 
 /// The template set: from a directory where present, else the embedded one.
@@ -105,10 +157,14 @@ impl Templates {
         let mut sources = Vec::new();
         for (name, embedded) in EMBEDDED {
             let path = dir.join(name);
-            let text = match std::fs::read_to_string(&path) {
+            let text = match crate::input::read_capped(&path, TEMPLATE_CAP, "template") {
                 Ok(t) => t,
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => embedded.to_string(),
-                Err(source) => return Err(RenderError::Read { path, source }),
+                Err(crate::input::ReadError::Io { source, .. })
+                    if source.kind() == std::io::ErrorKind::NotFound =>
+                {
+                    embedded.to_string()
+                }
+                Err(e) => return Err(RenderError::Read(e)),
             };
             sources.push((name.to_string(), text));
         }
@@ -151,6 +207,7 @@ pub fn render(
     passphrase: Option<&str>,
     templates: &Templates,
 ) -> Result<Vec<RenderedFile>, RenderError> {
+    check_tokens(plan)?;
     let env = templates.env()?;
     let security = match plan.security {
         SecurityMode::Wpa2 => "wpa2",

@@ -12,6 +12,8 @@ use crate::fsutil;
 
 /// Relative to the root: the state file, and the generated passphrase (0600).
 pub use crate::config::paths::{PASSPHRASE_FILE, STATE_FILE};
+/// The largest state file read: a real one is a few KiB.
+const STATE_CAP: u64 = 4 << 20;
 /// How many remembered conflicts are kept; the oldest go first.
 const MAX_CONFLICTS: usize = 64;
 
@@ -42,6 +44,14 @@ pub struct State {
     pub files: BTreeMap<String, String>,
     /// Subnets that overlapped something in use at some point.
     pub conflicts: Vec<Ipv4Net>,
+    /// Why the last apply did not use the configuration file on the EFI
+    /// system partition (file, line, column and problem), for `status`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub config_problem: Option<String>,
+    /// What `watch` last did on its own (hostapd restarted, radio gone),
+    /// for `status`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub watch_note: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -56,6 +66,13 @@ pub enum StateError {
         path: PathBuf,
         source: serde_json::Error,
     },
+    #[error("{path}: larger than {cap} bytes, the limit for the state; remove it to start afresh")]
+    TooLarge { path: PathBuf, cap: u64 },
+    #[error("{path}: cannot remove: {source}")]
+    Remove {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error(transparent)]
     Write(#[from] fsutil::WriteError),
 }
@@ -63,14 +80,25 @@ pub enum StateError {
 impl State {
     /// Loads the state under `root`; a missing file is an empty state.
     pub fn load(root: &Path) -> Result<State, StateError> {
+        use std::io::Read;
         let path = root.join(STATE_FILE);
-        match std::fs::read(&path) {
-            Ok(bytes) => {
-                serde_json::from_slice(&bytes).map_err(|source| StateError::Parse { path, source })
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(State::default()),
-            Err(source) => Err(StateError::Read { path, source }),
+        let file = match std::fs::File::open(&path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(State::default()),
+            Err(source) => return Err(StateError::Read { path, source }),
+        };
+        // Read through a cap: under `--root` the path may lead anywhere.
+        let mut bytes = Vec::new();
+        if let Err(source) = file.take(STATE_CAP + 1).read_to_end(&mut bytes) {
+            return Err(StateError::Read { path, source });
         }
+        if bytes.len() as u64 > STATE_CAP {
+            return Err(StateError::TooLarge {
+                path,
+                cap: STATE_CAP,
+            });
+        }
+        serde_json::from_slice(&bytes).map_err(|source| StateError::Parse { path, source })
     }
 
     pub fn to_json(&self) -> String {
@@ -130,6 +158,15 @@ mod tests {
         // The first three had been dropped as the oldest; seen again, they are the newest.
         assert_eq!(s.conflicts.last(), Some(&nets[2]));
         assert!(!s.conflicts.contains(&nets[3]));
+    }
+
+    #[test]
+    fn an_endless_state_file_stops_at_the_cap() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("var/lib/softap")).unwrap();
+        std::os::unix::fs::symlink("/dev/zero", dir.path().join(STATE_FILE)).unwrap();
+        let e = State::load(dir.path()).unwrap_err().to_string();
+        assert!(e.contains("state.json: larger than"), "{e}");
     }
 
     #[test]

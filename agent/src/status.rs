@@ -40,6 +40,12 @@ pub struct Status {
     pub clients: Vec<Station>,
     /// The `WIFI:` text the QR code encodes.
     pub wifi: Option<String>,
+    /// Why the configuration file on the EFI system partition was not used.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub config_problem: Option<String>,
+    /// What `watch` last did on its own (hostapd restarted, radio gone).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub watch_note: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -127,6 +133,8 @@ pub fn gather(
         services,
         clients,
         wifi,
+        config_problem: state.config_problem.clone(),
+        watch_note: state.watch_note.clone(),
     })
 }
 
@@ -151,10 +159,13 @@ fn unit_state(unit: &str) -> String {
 impl Status {
     pub fn human(&self) -> String {
         let mut s = String::new();
-        let v = |o: &Option<String>| o.clone().unwrap_or_else(|| "?".into());
+        // Every value may hold text from outside (the SSID, a state file
+        // edited by hand, hostapd's answers): shown escaped, never obeyed.
+        let p = console::printable;
+        let v = |o: &Option<String>| o.as_deref().map_or_else(|| "?".into(), p);
         let state = match (&self.hostapd.state, &self.hostapd.error) {
-            (Some(st), _) => st.clone(),
-            (None, Some(e)) => format!("unknown ({e})"),
+            (Some(st), _) => p(st),
+            (None, Some(e)) => format!("unknown ({})", p(e)),
             _ => "unknown".into(),
         };
         s.push_str(&format!("hostapd:    {state}\n"));
@@ -162,14 +173,20 @@ impl Status {
             let list: Vec<String> = self
                 .services
                 .iter()
-                .map(|(u, st)| format!("{u} {st}"))
+                .map(|(u, st)| format!("{} {}", p(u), p(st)))
                 .collect();
             s.push_str(&format!("Services:   {}\n", list.join(", ")));
+        }
+        if let Some(problem) = &self.config_problem {
+            s.push_str(&format!("Config:     {}\n", p(problem)));
+        }
+        if let Some(note) = &self.watch_note {
+            s.push_str(&format!("Watch:      {}\n", p(note)));
         }
         s.push_str(&format!("SSID:       {}\n", v(&self.ssid)));
         match (&self.passphrase, self.security) {
             (_, Some(SecurityMode::Open)) => s.push_str("Passphrase: (open network)\n"),
-            (Some(p), _) => s.push_str(&format!("Passphrase: {p}\n")),
+            (Some(pass), _) => s.push_str(&format!("Passphrase: {}\n", p(pass))),
             (None, _) => s.push_str("Passphrase: (unknown)\n"),
         }
         if let Some(sec) = self.security {
@@ -199,7 +216,7 @@ impl Status {
         s.push_str(&format!("Clients:    {}\n", self.clients.len()));
         for c in &self.clients {
             let secs = c.get("connected_time").unwrap_or("?");
-            s.push_str(&format!("  {} connected {secs} s\n", c.addr));
+            s.push_str(&format!("  {} connected {} s\n", p(&c.addr), p(secs)));
         }
         if let Some(w) = &self.wifi {
             s.push_str("Scan to join:\n");

@@ -9,7 +9,9 @@ use std::time::{Duration, Instant};
 use crate::bringup::{self, apply_plan, AgentError, Context};
 use crate::facts::events::ChangeWatcher;
 use crate::facts::Facts;
+use crate::host::Host;
 use crate::plan::{Plan, PlanError};
+use crate::recovery::{Supervisor, CHECK_EVERY};
 use crate::state::State;
 
 /// Changes arrive in bursts (a DHCP lease adds an address and routes): wait
@@ -72,8 +74,19 @@ pub fn run(
 ) -> Result<(), AgentError> {
     // Subscribe before the first look, so nothing between them is missed.
     let mut watcher = ChangeWatcher::new()?;
+    let host: Box<dyn Host> = if ctx.dry_run {
+        Box::new(crate::host::DryRun::new(&ctx.root))
+    } else {
+        Box::new(crate::host::Linux::with_root(&ctx.root))
+    };
+    let mut supervisor = Supervisor::default();
     let mut first = true;
     let mut last_problem: Option<String> = None;
+    // The AP interface hostapd serves, while the AP is up.
+    let mut serving: Option<String> = None;
+    // The radio went away: the next plan is applied even if it matches
+    // the state, as hostapd was stopped.
+    let mut radio_lost = false;
     loop {
         let mut failed = false;
         let facts = gather()?;
@@ -101,6 +114,8 @@ pub fn run(
             Ok(p) => {
                 let reason = if first {
                     Some("start".to_string())
+                } else if radio_lost {
+                    Some(format!("a radio is back: {}", p.phy.name))
                 } else {
                     reason_to_reapply(&applied, &p)
                 };
@@ -109,7 +124,9 @@ pub fn run(
                     match apply_plan(ctx, &cfg, &applied, p) {
                         Ok(a) => {
                             first = false;
+                            radio_lost = false;
                             last_problem = None;
+                            serving = Some(a.plan.interface.clone());
                             tracing::info!(
                                 "AP {:?} up on {} channel {}, subnet {}",
                                 a.plan.ssid,
@@ -122,6 +139,7 @@ pub fn run(
                             // Stay: the next change (a phy replugged, a
                             // service restarted) may fix it.
                             failed = true;
+                            serving = None;
                             let text = format!(
                                 "bring-up failed, will retry on the next change or in {}s: {e}",
                                 RETRY.as_secs()
@@ -144,6 +162,14 @@ pub fn run(
                     }
                     _ => "plug in a Wi-Fi adapter, or change the network",
                 };
+                if let Some(iface) = serving.take() {
+                    if let Some(gone) = radio_gone(&applied, &facts, &e) {
+                        let text = crate::recovery::radio_gone(host.as_ref(), &gone, &iface);
+                        say(ctx, &text);
+                        note(ctx, &text);
+                        radio_lost = true;
+                    }
+                }
                 let text = format!("{e}\nWaiting for a change ({hint})...");
                 if last_problem.as_deref() != Some(text.as_str()) {
                     say(ctx, &text);
@@ -151,7 +177,51 @@ pub fn run(
                 }
             }
         }
-        wait_for_change(&mut watcher, failed.then_some(RETRY))?;
+        match (&serving, failed) {
+            (Some(iface), false) => {
+                // Between changes, make sure hostapd still serves.
+                while !changed_within(&mut watcher, CHECK_EVERY)? {
+                    let check =
+                        supervisor.check(host.as_ref(), iface, &ctx.timeouts, Instant::now());
+                    if let Some(text) = check.message() {
+                        say(ctx, text);
+                        note(ctx, text);
+                    }
+                }
+            }
+            _ => wait_for_change(&mut watcher, failed.then_some(RETRY))?,
+        }
+    }
+}
+
+/// The applied radio, when the plan failed because it is no longer there.
+fn radio_gone(applied: &State, facts: &Facts, e: &PlanError) -> Option<String> {
+    let phy = applied.phy.as_ref()?;
+    let missing = !facts.phys.iter().any(|p| p.name == phy.name);
+    let no_radio = matches!(e, PlanError::NoUsablePhy(_) | PlanError::PhyNotFound { .. });
+    (missing && no_radio).then(|| phy.name.clone())
+}
+
+/// Keeps what `watch` did on its own in the state, for `status`.
+fn note(ctx: &Context, text: &str) {
+    let saved = ctx.state().and_then(|mut st| {
+        st.watch_note = Some(text.to_string());
+        Ok(st.save(&ctx.root)?)
+    });
+    if let Err(e) = saved {
+        tracing::warn!("cannot record \"{text}\" in the state: {e}");
+    }
+}
+
+/// Whether a change came within `tick` (then also waits out its burst).
+fn changed_within(w: &mut ChangeWatcher, tick: Duration) -> Result<bool, AgentError> {
+    match w.wait(tick)? {
+        Some(change) => {
+            tracing::debug!(?change, "change");
+            drain(w, Instant::now() + SETTLE)?;
+            Ok(true)
+        }
+        None => Ok(false),
     }
 }
 
@@ -198,6 +268,34 @@ fn drain(w: &mut ChangeWatcher, until: Instant) -> Result<(), AgentError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_radio_is_gone_only_when_the_applied_one_left_the_facts() {
+        let text = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/data/guest.json"
+        ))
+        .unwrap();
+        let facts: Facts = serde_json::from_str(&text).unwrap();
+        let cfg = crate::config::Config::default();
+        let p = crate::plan::plan(&facts, &cfg, &State::default()).unwrap();
+        let applied = p.to_state(&State::default(), "h");
+        let mut unplugged = facts.clone();
+        unplugged.phys.retain(|x| x.name != p.phy.name);
+        unplugged.phys.iter_mut().for_each(|x| x.modes.clear());
+        let e = crate::plan::plan(&unplugged, &cfg, &applied).unwrap_err();
+        assert_eq!(
+            radio_gone(&applied, &unplugged, &e),
+            Some(p.phy.name.clone())
+        );
+        // Still there, only unusable: not gone.
+        let mut unusable = facts.clone();
+        unusable.phys.iter_mut().for_each(|x| x.modes.clear());
+        let e = crate::plan::plan(&unusable, &cfg, &applied).unwrap_err();
+        assert_eq!(radio_gone(&applied, &unusable, &e), None);
+        // Nothing applied yet: nothing to stop.
+        assert_eq!(radio_gone(&State::default(), &unplugged, &e), None);
+    }
 
     #[test]
     fn reapply_only_when_the_plan_moved() {

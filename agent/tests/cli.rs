@@ -19,6 +19,9 @@ fn help_names_every_subcommand_and_the_global_flags() {
         "--root",
         "--ap-timeout",
         "Exit status",
+        // From the configuration's key table.
+        "subnet_pool",
+        "softap.network_name",
     ] {
         assert!(text.contains(want), "{want:?} missing in --help:\n{text}");
     }
@@ -172,4 +175,39 @@ fn an_ap_timeout_of_zero_is_refused_naming_the_flag() {
     assert_eq!(out.status.code(), Some(2));
     let err = text(&out.stderr);
     assert!(err.contains("--ap-timeout"), "{err}");
+}
+
+#[test]
+fn plan_names_where_each_configured_key_came_from() {
+    let root = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(root.path().join("efi")).unwrap();
+    std::fs::write(
+        root.path().join("efi/softap.toml"),
+        "ssid = \"lab\"\n\ncountry = \"DE\"\n",
+    )
+    .unwrap();
+    let esp = root.path().join("efi/softap.toml").display().to_string();
+    let plan = |json: bool| {
+        let mut c = agent();
+        c.arg("plan");
+        if json {
+            c.arg("--json");
+        }
+        c.arg("--facts")
+            .arg(data("typical.json"))
+            .arg("--root")
+            .arg(root.path())
+            .args(["--channel", "6"]);
+        c
+    };
+    let out = text(&run_ok(&mut plan(false)).stdout);
+    assert!(out.contains(&format!("ssid          {esp}:1:8")), "{out}");
+    assert!(out.contains(&format!("country       {esp}:3:11")), "{out}");
+    assert!(
+        out.contains("channel       command-line flag --channel"),
+        "{out}"
+    );
+    let v: serde_json::Value = run_json(&mut plan(true));
+    assert_eq!(v["config_origins"]["country"], format!("{esp}:3:11"));
+    assert!(v["config_origins"].get("security").is_none(), "{v}");
 }

@@ -6,7 +6,7 @@ mod common;
 use std::path::PathBuf;
 
 use common::iw_fixture;
-use softap_agent::facts::iw::{from_iw_text, IwInput};
+use softap_agent::facts::iw::{from_iw_text, interfaces_from_iw_dev, IwInput};
 use softap_agent::facts::{BandId, Facts, IfType, Phy};
 
 fn fixture(name: &str) -> String {
@@ -219,12 +219,18 @@ fn every_fixture_parses_and_names_its_source() {
             lists += 1;
             let facts = from_iw_text(&text, None).unwrap_or_else(|e| panic!("{name}: {e}"));
             assert!(!facts.phys.is_empty(), "{name}: no phy");
+            // Real outputs pass the checks applied to pasted ones.
+            softap_agent::facts::validate::validate(&facts)
+                .unwrap_or_else(|e| panic!("{name}: {e}"));
             // The JSON round trip is what `detect --json` and `--facts` rely on.
             let json = serde_json::to_string(&facts).unwrap();
             let back: Facts = serde_json::from_str(&json).unwrap();
             assert_eq!(back, facts, "{name}");
         } else {
-            from_iw_text("", Some(&text)).unwrap_or_else(|e| panic!("{name}: {e}"));
+            let interfaces =
+                interfaces_from_iw_dev(&text).unwrap_or_else(|e| panic!("{name}: {e}"));
+            softap_agent::facts::validate::validate_interfaces(&interfaces)
+                .unwrap_or_else(|e| panic!("{name}: {e}"));
         }
     }
     assert!(lists >= 6, "only {lists} iw list fixtures");
@@ -246,8 +252,8 @@ fn iw_dev_interfaces_with_channel() {
     assert_eq!(i.ssid.as_deref(), Some("wifi-name"));
     assert_eq!((i.channel, i.freq_mhz), (Some(7), Some(2442)));
 
-    let facts = from_iw_text("", Some(&fixture("rpi-unassociated.iw-dev.txt"))).unwrap();
-    let i = &facts.interfaces[0];
+    let interfaces = interfaces_from_iw_dev(&fixture("rpi-unassociated.iw-dev.txt")).unwrap();
+    let i = &interfaces[0];
     assert_eq!(
         (i.name.as_str(), i.channel, i.ssid.as_deref()),
         ("wlan0", None, None)
@@ -322,19 +328,57 @@ fn errors_name_the_line_and_what_was_wrong() {
         assert!(e.to_string().contains(what), "{e} lacks {what:?}");
         assert!(e.to_string().contains(&format!("line {line}")), "{e}");
     }
-    let e = from_iw_text("", Some("phy#0\n\tInterface wlan0\n\t\tifindex three\n")).unwrap_err();
+    let e = interfaces_from_iw_dev("phy#0\n\tInterface wlan0\n\t\tifindex three\n").unwrap_err();
     assert_eq!((e.input, e.line), (IwInput::Dev, 3));
-    let e = from_iw_text("", Some("phy#0\n\tInterface wlan0\n\t\ttype managed\n")).unwrap_err();
+    let e = interfaces_from_iw_dev("phy#0\n\tInterface wlan0\n\t\ttype managed\n").unwrap_err();
     assert!(e.to_string().contains("ifindex") && e.line == 2, "{e}");
+    let e = interfaces_from_iw_dev(
+        "phy#0\n\tInterface wlan0\n\t\tifindex 3\n\t\twiphy 1\n\t\ttype managed\n",
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("phy#0") && e.line == 4, "{e}");
 }
 
+/// A text without a phy is the wrong file or a cut paste: saying so beats
+/// an empty success that reads as "no radio".
 #[test]
-fn empty_text_is_no_wireless_not_an_error() {
-    assert!(from_iw_text("", None).unwrap().phys.is_empty());
-    assert!(from_iw_text("\n  \n", Some(""))
-        .unwrap()
-        .interfaces
-        .is_empty());
+fn a_text_without_a_phy_or_an_interface_is_an_error() {
+    for list in ["", "\n  \n", "> \n"] {
+        let e = from_iw_text(list, None).unwrap_err();
+        assert_eq!((e.input, e.line), (IwInput::List, 0));
+        assert_eq!(
+            e.to_string(),
+            "iw list output: no phy in this text (no `Wiphy phyN` line)"
+        );
+    }
+    let list = "Wiphy phy0\n\tSupported interface modes:\n\t\t * AP\n";
+    for dev in [
+        "",
+        "phy#0\n",
+        "phy#0\n\tUnnamed/non-netdev interface\n\t\ttype P2P-device\n",
+    ] {
+        let e = from_iw_text(list, Some(dev)).unwrap_err();
+        assert_eq!((e.input, e.line), (IwInput::Dev, 0), "{dev:?}");
+        assert!(e.to_string().contains("no interface in this text"), "{e}");
+    }
+}
+
+/// `iw dev NAME info` has no `phy#N` header; the phy is on `wiphy N`.
+#[test]
+fn iw_dev_info_names_the_phy_on_its_wiphy_line() {
+    let info = "Interface wlp3s0\n\tifindex 4\n\twdev 0x200000001\n\taddr 02:00:00:00:01:00\n\
+                \tssid upstream\n\ttype managed\n\twiphy 2\n\
+                \tchannel 36 (5180 MHz), width: 80 MHz, center1: 5210 MHz\n\ttxpower 20.00 dBm\n";
+    let interfaces = interfaces_from_iw_dev(info).unwrap();
+    assert_eq!(interfaces.len(), 1);
+    let i = &interfaces[0];
+    assert_eq!(
+        (i.name.as_str(), i.ifindex, i.phy, i.iftype),
+        ("wlp3s0", 4, 2, IfType::Managed)
+    );
+    assert_eq!((i.channel, i.freq_mhz), (Some(36), Some(5180)));
+    let e = interfaces_from_iw_dev("Interface wlp3s0\n\tifindex 4\n\ttype managed\n").unwrap_err();
+    assert!(e.to_string().contains("wiphy N") && e.line == 1, "{e}");
 }
 
 mod properties {

@@ -188,3 +188,21 @@ fn shipped_templates_are_the_embedded_ones() {
         render(&p, Some("12345678"), &Templates::embedded()).unwrap()
     );
 }
+
+/// Whatever a plan carries, a newline or a space in a name never reaches a
+/// line-oriented file, and channel 0 never reaches hostapd.
+#[test]
+fn unsafe_plan_values_are_refused_not_rendered() {
+    let base = plan(&facts("guest.json"), &config(""), &State::default()).unwrap();
+    let mut p = base.clone();
+    p.phy.name = "phy0\n[Match]\nName=eth0".into();
+    let e = render(&p, Some("correct-horse-battery"), &Templates::embedded()).unwrap_err();
+    assert!(e.to_string().starts_with("phy \"phy0\\n[Match]"), "{e}");
+    let mut p = base.clone();
+    p.bridge = "br0 extra".into();
+    assert!(render(&p, Some("correct-horse-battery"), &Templates::embedded()).is_err());
+    let mut p = base;
+    p.channel.number = 0;
+    let e = render(&p, Some("correct-horse-battery"), &Templates::embedded()).unwrap_err();
+    assert!(e.to_string().contains("channel"), "{e}");
+}

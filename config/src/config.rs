@@ -1,5 +1,7 @@
 //! The merged configuration the agent plans from, and its defaults.
 
+use std::path::PathBuf;
+
 use ipnet::Ipv4Net;
 use serde::{Deserialize, Serialize};
 
@@ -34,6 +36,31 @@ pub struct Config {
     /// Where each key's value came from.
     #[serde(skip)]
     pub origins: Origins,
+    /// How the EFI system partition's file was used.
+    #[serde(skip)]
+    pub esp: EspLayer,
+}
+
+/// How the layer of the EFI system partition's `softap.toml` was read. A
+/// user edits that file by hand, so a broken one must not stop the
+/// appliance: the text that last worked, or nothing (the image's defaults),
+/// takes its place, and the problem is reported.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum EspLayer {
+    /// No such file, or `--config` replaced the system's files.
+    #[default]
+    Absent,
+    /// Read from `path`; `text` is what it said, to be kept as the text
+    /// that last worked once it has been applied.
+    Read { path: PathBuf, text: String },
+    /// The file at `path` is broken (`problem` names the line, column and
+    /// key); the text kept at `fallback`, or with `None` nothing, was used
+    /// in its place.
+    Replaced {
+        path: PathBuf,
+        problem: String,
+        fallback: Option<PathBuf>,
+    },
 }
 
 /// The built-in subnet pool: 172.16.0.0/16 as in the original design, then
@@ -76,6 +103,7 @@ impl Default for Config {
             interface: "softap".into(),
             sources: vec![DEFAULTS.into()],
             origins: Origins::default(),
+            esp: EspLayer::Absent,
         }
     }
 }
@@ -111,6 +139,7 @@ pub fn from_layer(l: Layer, sources: Vec<String>) -> Config {
         interface: interface.unwrap_or(d.interface),
         sources,
         origins: Origins::default(),
+        esp: EspLayer::Absent,
     }
 }
 

@@ -12,7 +12,12 @@ pub fn reference() -> String {
          `softap-agent` reads these keys from, later layers winning: built-in defaults < \
          `/etc/softap/softap.toml` (the image's `[appliance]` table) < `softap.toml` on the \
          EFI system partition (`/efi`, `/boot/efi` or `/boot`) < systemd credentials \
-         `softap.<key>` < command-line flags. Unknown keys are errors.\n",
+         `softap.<key>` < command-line flags. Unknown keys are errors.\n\n\
+         A `softap.toml` on the EFI system partition that cannot be read, does not parse or \
+         breaks a rule does not stop the appliance: the agent names its file, line, column and \
+         problem on the console, in its log and in `softap-agent status`, and runs on the \
+         version of that file that last worked (kept in `/var/lib/softap`) or, if none did, \
+         without it. Fix the file and run `softap-agent apply` or reboot.\n",
     );
     for k in KEYS {
         let kind = match k.kind {

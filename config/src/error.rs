@@ -18,11 +18,16 @@ pub enum ConfigError {
         #[source]
         source: std::io::Error,
     },
-    #[error("{}:{line}:{column}: {}", path.display(), source.message().trim())]
+    #[error("{}: larger than {cap} bytes, the limit for a configuration file; is this the right file?", path.display())]
+    TooLarge { path: PathBuf, cap: u64 },
+    #[error("{}:{line}:{column}: {}{}", path.display(),
+            key.map(|k| format!("`{k}`: ")).unwrap_or_default(), source.message().trim())]
     Parse {
         path: PathBuf,
         line: usize,
         column: usize,
+        /// The key whose value is wrong, where the error lies in a value.
+        key: Option<&'static str>,
         #[source]
         source: Box<toml::de::Error>,
     },

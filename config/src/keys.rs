@@ -88,7 +88,8 @@ pub const COUNTRY: KeySpec = KeySpec {
     kind: ValueKind::Text,
     value_name: "CC",
     default: "none: the kernel's regulatory domain",
-    help: "Regulatory country code (ISO 3166-1 alpha-2), e.g. DE (needed for 5 GHz).",
+    help:
+        "Regulatory country code (an assigned ISO 3166-1 alpha-2 code), e.g. DE (needed for 5 GHz).",
     credential: true,
     flag: Some("country"),
     nix_option: Some("country"),
@@ -126,7 +127,8 @@ pub const SUBNET_POOL: KeySpec = KeySpec {
     default: "172.16.0.0/16 to 172.31.0.0/16, then further RFC 1918 /16s and /24s",
     help: "Candidate subnets, the first tried first and the rest in an order seeded \
            by the machine id; any that clash with addresses, routes or libvirt \
-           networks are skipped.",
+           networks are skipped. Private space only: RFC 1918, or RFC 6598's \
+           100.64.0.0/10 (which the default leaves to VPNs) when listed here.",
     credential: false,
     flag: None,
     nix_option: Some("subnetPool"),

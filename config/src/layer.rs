@@ -179,8 +179,20 @@ fn parse_error(text: &str, path: &Path, source: toml::de::Error) -> ConfigError 
         path: path.to_path_buf(),
         line,
         column,
+        key: source.span().and_then(|s| key_at(text, s.start)),
         source: Box::new(source),
     }
+}
+
+/// The known key whose value holds byte `offset`: a type error's message
+/// ("invalid type: integer `3`, expected a string") does not name it.
+fn key_at(text: &str, offset: usize) -> Option<&'static str> {
+    let values: BTreeMap<String, Spanned<toml::Value>> = toml::from_str(text).ok()?;
+    values
+        .iter()
+        .find(|(_, v)| v.span().contains(&offset))
+        .and_then(|(name, _)| keys::key(name))
+        .map(|k| k.name)
 }
 
 /// Parses one TOML layer, reporting errors as `file:line:col: message`.
@@ -250,6 +262,22 @@ mod tests {
         assert_eq!(l.ssid.as_deref(), Some("cafe "));
         let l = Layer::from_text(&keys::SUBNET_POOL, "10.1.0.0/16, 10.2.0.0/16").unwrap();
         assert_eq!(l.subnet_pool.unwrap().len(), 2);
+    }
+
+    #[test]
+    fn a_value_of_the_wrong_type_names_its_key() {
+        let path = Path::new("softap.toml");
+        let e = parse_layer("ssid = \"x\"\nchannel = \"six\"\n", path).unwrap_err();
+        assert!(
+            e.to_string().starts_with("softap.toml:2:11: `channel`: "),
+            "{e}"
+        );
+        let e = parse_layer("colour = 3\n", path).unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("softap.toml:1:1: unknown field `colour`"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -15,6 +15,7 @@
 //! [`Layer`] struct, `nix/module.nix` and `docs/configuration.md` together.
 
 pub mod config;
+pub mod country;
 pub mod docs;
 pub mod error;
 pub mod keys;
@@ -25,12 +26,12 @@ pub mod paths;
 pub mod rules;
 pub mod security;
 
-pub use config::{default_subnet_pool, from_layer, Config};
+pub use config::{default_subnet_pool, from_layer, Config, EspLayer};
 pub use error::{ConfigError, ValueError};
 pub use keys::{KeySpec, ValueKind, KEYS};
 pub use layer::{parse_layer, parse_located, Combine, Layer, Located};
 pub use load::{credentials_layer, load, Sources};
 pub use origin::{Origin, Origins};
-pub use paths::{ESP_FILE, ETC_CONFIG};
+pub use paths::{ESP_FILE, ETC_CONFIG, LAST_GOOD_ESP_FILE};
 pub use rules::Violation;
 pub use security::Security;

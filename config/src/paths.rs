@@ -17,6 +17,9 @@ pub const STATE_DIR: &str = "var/lib/softap";
 pub const STATE_FILE: &str = "var/lib/softap/state.json";
 /// The passphrase generated at first apply (inside [`STATE_DIR`]).
 pub const PASSPHRASE_FILE: &str = "var/lib/softap/passphrase";
+/// The text of the EFI system partition's file that last worked (inside
+/// [`STATE_DIR`]): used in its place while that file is broken.
+pub const LAST_GOOD_ESP_FILE: &str = "var/lib/softap/softap.toml.last-good";
 /// Where the image carries the agent binary.
 pub const AGENT_PATH: &str = "usr/bin/softap-agent";
 /// systemd credentials are named `softap.<key>`.
@@ -38,7 +41,7 @@ mod tests {
 
     #[test]
     fn state_files_are_in_the_state_dir() {
-        for f in [STATE_FILE, PASSPHRASE_FILE] {
+        for f in [STATE_FILE, PASSPHRASE_FILE, LAST_GOOD_ESP_FILE] {
             assert_eq!(Path::new(f).parent(), Some(Path::new(STATE_DIR)), "{f}");
         }
     }

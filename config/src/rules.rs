@@ -1,6 +1,10 @@
 //! The rules a merged configuration must follow, apart from the types: SSID
 //! and passphrase lengths, country codes, channel numbers, subnets and names.
 
+use std::net::Ipv4Addr;
+
+use ipnet::Ipv4Net;
+
 use crate::config::Config;
 use crate::error::ConfigError;
 use crate::origin::Origin;
@@ -18,6 +22,41 @@ fn bad(key: &'static str, message: impl Into<String>) -> Violation {
         key,
         message: message.into(),
     }
+}
+
+/// The private address space a subnet of the pool may come from: RFC 1918,
+/// and RFC 6598's shared space (carrier-grade NAT, also used by VPNs such as
+/// Tailscale), which the built-in pool leaves out and a configuration may
+/// list.
+const PRIVATE: [(Ipv4Addr, u8); 4] = [
+    (Ipv4Addr::new(10, 0, 0, 0), 8),
+    (Ipv4Addr::new(172, 16, 0, 0), 12),
+    (Ipv4Addr::new(192, 168, 0, 0), 16),
+    (Ipv4Addr::new(100, 64, 0, 0), 10),
+];
+
+/// Why `net` is not private space: what it is instead.
+fn not_private(net: &Ipv4Net) -> Option<&'static str> {
+    let inside = PRIVATE
+        .iter()
+        .any(|(a, len)| Ipv4Net::new_assert(*a, *len).contains(net));
+    if inside {
+        return None;
+    }
+    let a = net.network();
+    Some(if a.octets()[0] == 0 {
+        "\"this network\" (0.0.0.0/8), which is never routed"
+    } else if a.is_loopback() {
+        "loopback space"
+    } else if a.is_link_local() {
+        "link-local space (169.254.0.0/16)"
+    } else if a.is_multicast() {
+        "multicast space (224.0.0.0/4)"
+    } else if a.octets()[0] >= 240 {
+        "reserved space (240.0.0.0/4)"
+    } else {
+        "public address space, or spans private and public space"
+    })
 }
 
 fn valid_ifname(name: &str) -> Result<(), String> {
@@ -79,11 +118,11 @@ impl Config {
             ));
         }
         if let Some(c) = &self.country {
-            if c.len() != 2 || !c.chars().all(|ch| ch.is_ascii_uppercase()) || c == "00" {
+            if !crate::country::is_country(c) {
                 return Err(bad(
                     "country",
                     format!(
-                        "{c:?} is not an ISO 3166-1 alpha-2 country code such as \"DE\" or \"US\""
+                        "{c:?} is not an assigned ISO 3166-1 alpha-2 country code such as \"DE\" or \"US\""
                     ),
                 ));
             }
@@ -110,6 +149,15 @@ impl Config {
                 return Err(bad(
                     "subnet_pool",
                     format!("{net} has host bits set; did you mean {}?", net.trunc()),
+                ));
+            }
+            if let Some(what) = not_private(net) {
+                return Err(bad(
+                    "subnet_pool",
+                    format!(
+                        "{net} is {what}: the pool takes only private subnets, inside 10.0.0.0/8, \
+                         172.16.0.0/12, 192.168.0.0/16 (RFC 1918) or 100.64.0.0/10 (RFC 6598)"
+                    ),
                 ));
             }
         }
@@ -187,6 +235,56 @@ mod tests {
         assert!(cfg("subnet_pool = [\"10.0.0.1/24\"]").is_err());
         assert!(cfg("bridge = \"a-very-long-bridge-name\"").is_err());
         assert!(cfg("security = \"open\"\npassphrase = \"12345678\"").is_err());
+    }
+
+    #[test]
+    fn the_subnet_pool_takes_only_private_space() {
+        for (net, what) in [
+            ("8.8.8.0/24", "public"),
+            ("224.0.0.0/24", "multicast"),
+            ("169.254.0.0/16", "link-local"),
+            ("0.0.0.0/8", "this network"),
+            ("127.0.0.0/8", "loopback"),
+            ("240.0.0.0/24", "reserved"),
+            ("172.0.0.0/8", "spans"),
+            ("100.0.0.0/16", "public"),
+        ] {
+            let e = cfg(&format!("subnet_pool = [\"10.1.0.0/16\", \"{net}\"]"))
+                .unwrap_err()
+                .to_string();
+            assert!(
+                e.starts_with(&format!("test.toml: `subnet_pool`: {net} is ")) && e.contains(what),
+                "{net}: {e}"
+            );
+        }
+        for net in [
+            "10.0.0.0/8",
+            "172.31.255.0/24",
+            "192.168.0.0/16",
+            "100.64.0.0/10",
+            "100.127.1.0/24",
+        ] {
+            assert!(cfg(&format!("subnet_pool = [\"{net}\"]")).is_ok(), "{net}");
+        }
+        // The built-in pool stays out of the shared space VPNs use.
+        let shared: Ipv4Net = "100.64.0.0/10".parse().unwrap();
+        assert!(cfg("")
+            .unwrap()
+            .subnet_pool
+            .iter()
+            .all(|n| !shared.contains(n)));
+    }
+
+    #[test]
+    fn unassigned_country_codes_are_refused() {
+        for c in ["ZZ", "XX", "AA", "UK", "EU"] {
+            let e = cfg(&format!("country = \"{c}\"")).unwrap_err().to_string();
+            assert!(
+                e.contains("`country`") && e.contains("assigned"),
+                "{c}: {e}"
+            );
+        }
+        assert!(cfg("country = \"GB\"").is_ok());
     }
 
     #[test]

@@ -9,6 +9,7 @@ mod netlink;
 pub mod nl80211;
 pub mod rtnl;
 pub mod sysfs;
+pub mod validate;
 
 pub use error::FactsError;
 pub use model::*;

@@ -71,6 +71,10 @@ impl Host for DryRun {
     ) -> Result<Vec<(String, String)>, CtrlError> {
         Ok(Vec::new())
     }
+
+    fn show(&self, _text: &str) -> usize {
+        0
+    }
 }
 
 #[cfg(test)]

@@ -25,12 +25,26 @@ pub enum Fault {
     Ap,
 }
 
+/// A message shown on the consoles, and what was on disk at that moment:
+/// a power cut right after it must find the credentials it showed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Shown {
+    pub text: String,
+    /// The stored passphrase file's content and mode, if it existed.
+    pub passphrase: Option<(String, u32)>,
+    /// Whether the state file existed.
+    pub state_saved: bool,
+}
+
 pub struct Fake {
     root: PathBuf,
     faults: Vec<Fault>,
     answers: Vec<(String, String)>,
     links: Vec<String>,
     log: RefCell<Vec<String>>,
+    shown: RefCell<Vec<Shown>>,
+    /// How many more waits for the AP fail (a hostapd that is down).
+    ap_down: std::cell::Cell<u32>,
 }
 
 impl Fake {
@@ -41,7 +55,20 @@ impl Fake {
             answers: Vec::new(),
             links: Vec::new(),
             log: RefCell::new(Vec::new()),
+            shown: RefCell::new(Vec::new()),
+            ap_down: std::cell::Cell::new(0),
         }
+    }
+
+    /// The next `n` waits for the AP fail, as with a killed hostapd.
+    pub fn ap_down_for(self, n: u32) -> Fake {
+        self.ap_down.set(n);
+        self
+    }
+
+    /// The messages shown, in order.
+    pub fn shown(&self) -> Vec<Shown> {
+        self.shown.borrow().clone()
     }
 
     pub fn fail(mut self, fault: Fault) -> Fake {
@@ -131,7 +158,11 @@ impl Host for Fake {
         iface: &str,
         timeout: Duration,
     ) -> Result<Vec<(String, String)>, CtrlError> {
-        if self.faults.contains(&Fault::Ap) {
+        let down = self.ap_down.get();
+        if down > 0 {
+            self.ap_down.set(down - 1);
+        }
+        if self.faults.contains(&Fault::Ap) || down > 0 {
             return Err(CtrlError::Timeout {
                 path: PathBuf::from(crate::hostapd::CTRL_DIR).join(iface),
                 command: "STATUS".into(),
@@ -142,6 +173,21 @@ impl Host for Fake {
             ("state".into(), "ENABLED".into()),
             ("channel".into(), "6".into()),
         ])
+    }
+
+    fn show(&self, text: &str) -> usize {
+        use std::os::unix::fs::PermissionsExt;
+        let pass = self.root.join(crate::state::PASSPHRASE_FILE);
+        let passphrase = std::fs::read_to_string(&pass).ok().and_then(|t| {
+            let mode = std::fs::metadata(&pass).ok()?.permissions().mode() & 0o7777;
+            Some((t, mode))
+        });
+        self.shown.borrow_mut().push(Shown {
+            text: text.to_string(),
+            passphrase,
+            state_saved: self.root.join(crate::state::STATE_FILE).exists(),
+        });
+        1
     }
 }
 

@@ -102,6 +102,10 @@ impl Host for Linux {
     ) -> Result<Vec<(String, String)>, CtrlError> {
         hostapd::wait_enabled(&PathBuf::from(hostapd::CTRL_DIR).join(iface), timeout)
     }
+
+    fn show(&self, text: &str) -> usize {
+        crate::console::to_consoles(text).len()
+    }
 }
 
 #[cfg(test)]

@@ -48,6 +48,11 @@ pub trait Host {
         timeout: Duration,
     ) -> Result<Vec<(String, String)>, CtrlError>;
 
+    /// Shows a message to the people at the machine (every active
+    /// console); how many consoles took it. A dry run shows nothing: the
+    /// credentials banner must not end up in its output or log.
+    fn show(&self, text: &str) -> usize;
+
     /// The last lines of a unit's journal, for error messages.
     fn journal_tail(&self, unit: &str, lines: u32) -> Option<String> {
         let n = lines.to_string();

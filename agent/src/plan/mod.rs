@@ -84,6 +84,8 @@ impl Plan {
             config_hash: Some(config_hash.to_string()),
             files: previous.files.clone(),
             conflicts: self.conflicts.clone(),
+            config_problem: None,
+            watch_note: previous.watch_note.clone(),
         }
     }
 

@@ -4,13 +4,18 @@ use super::{err, iftype_from_iw, unquote, IwInput, IwParseError};
 use crate::facts::model::{IfType, WirelessInterface};
 
 /// `iw dev`: `phy#0`, then `Interface wlp2s0` with `ifindex`, `type`, `ssid`,
-/// `channel 11 (2462 MHz), width: ...` lines.
+/// `channel 11 (2462 MHz), width: ...` lines. `iw dev wlp2s0 info` prints one
+/// interface without the `phy#N` header and names its phy on a `wiphy N`
+/// line instead.
 pub(super) fn parse_dev(text: &str) -> Result<Vec<WirelessInterface>, IwParseError> {
     struct Draft {
         line: usize,
         header: String,
         name: String,
-        phy: u32,
+        /// From the `phy#N` header above the interface.
+        header_phy: Option<u32>,
+        /// From the interface's own `wiphy N` line.
+        wiphy: Option<(u32, usize)>,
         ifindex: Option<u32>,
         iftype: Option<IfType>,
         ssid: Option<String>,
@@ -34,10 +39,35 @@ pub(super) fn parse_dev(text: &str) -> Result<Vec<WirelessInterface>, IwParseErr
                 &d.header,
             )
         })?;
+        let phy = match (d.header_phy, d.wiphy) {
+            (Some(h), Some((w, line))) if h != w => {
+                return Err(err(
+                    IwInput::Dev,
+                    line,
+                    format!(
+                        "interface {} says wiphy {w}, but is listed under phy#{h}",
+                        d.name
+                    ),
+                    &format!("wiphy {w}"),
+                ))
+            }
+            (Some(p), _) | (None, Some((p, _))) => p,
+            (None, None) => {
+                return Err(err(
+                    IwInput::Dev,
+                    d.line,
+                    format!(
+                        "interface {} has neither a `phy#N` line above it nor a `wiphy N` line",
+                        d.name
+                    ),
+                    &d.header,
+                ))
+            }
+        };
         out.push(WirelessInterface {
             name: d.name,
             ifindex,
-            phy: d.phy,
+            phy,
             iftype,
             ssid: d.ssid,
             channel: d.channel,
@@ -70,14 +100,6 @@ pub(super) fn parse_dev(text: &str) -> Result<Vec<WirelessInterface>, IwParseErr
             if let Some(d) = current.take() {
                 finish(d, &mut out)?;
             }
-            let Some(phy) = phy else {
-                return Err(err(
-                    IwInput::Dev,
-                    lineno,
-                    "`Interface` before any `phy#N` line",
-                    line,
-                ));
-            };
             let name = name.trim();
             if name.is_empty() {
                 return Err(err(
@@ -91,7 +113,8 @@ pub(super) fn parse_dev(text: &str) -> Result<Vec<WirelessInterface>, IwParseErr
                 line: lineno,
                 header: line.to_string(),
                 name: name.to_string(),
-                phy,
+                header_phy: phy,
+                wiphy: None,
                 ifindex: None,
                 iftype: None,
                 ssid: None,
@@ -117,6 +140,12 @@ pub(super) fn parse_dev(text: &str) -> Result<Vec<WirelessInterface>, IwParseErr
                     .parse()
                     .map_err(|_| err(IwInput::Dev, lineno, "`ifindex` is not a number", line))?,
             );
+        } else if let Some(rest) = line.strip_prefix("wiphy ") {
+            let n = rest
+                .trim()
+                .parse()
+                .map_err(|_| err(IwInput::Dev, lineno, "`wiphy` is not a number", line))?;
+            d.wiphy = Some((n, lineno));
         } else if let Some(rest) = line.strip_prefix("type ") {
             let t = iftype_from_iw(rest)
                 .ok_or_else(|| err(IwInput::Dev, lineno, "unknown interface type", line))?;

@@ -15,7 +15,7 @@ mod list;
 use dev::parse_dev;
 use list::parse_list;
 
-use super::model::{Facts, IfType};
+use super::model::{Facts, IfType, WirelessInterface};
 
 /// Which of the two texts an error points into.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,25 +33,49 @@ impl std::fmt::Display for IwInput {
     }
 }
 
-/// A known line that could not be read.
+/// A known line that could not be read, or a text that holds nothing usable.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{input} output, line {line}: {what} (line reads {text:?})")]
+#[error("{}", self.message())]
 pub struct IwParseError {
     pub input: IwInput,
-    /// 1-based line number in that text.
+    /// 1-based line number in that text; 0 when the text as a whole is wrong.
     pub line: usize,
     pub what: String,
     /// The offending line, trimmed.
     pub text: String,
 }
 
-/// Builds facts from `iw list` text and, optionally, `iw dev` text. Only the
-/// wireless parts of [`Facts`] are filled: addresses, routes and libvirt are
-/// left empty (a paste of `iw` knows nothing about them).
+impl IwParseError {
+    fn message(&self) -> String {
+        if self.line == 0 {
+            format!("{} output: {}", self.input, self.what)
+        } else {
+            format!(
+                "{} output, line {}: {} (line reads {:?})",
+                self.input, self.line, self.what, self.text
+            )
+        }
+    }
+}
+
+/// Builds facts from `iw list` text and, optionally, `iw dev` (or
+/// `iw dev NAME info`) text. Only the wireless parts of [`Facts`] are filled:
+/// addresses, routes and libvirt are left empty (a paste of `iw` knows
+/// nothing about them). A text without a phy, or an `iw dev` text without an
+/// interface, is an error: it is the wrong file or a cut paste, and an empty
+/// success would read as "this machine has no radio".
 pub fn from_iw_text(list: &str, dev: Option<&str>) -> Result<Facts, IwParseError> {
     let phys = parse_list(list)?;
+    if phys.is_empty() {
+        return Err(err(
+            IwInput::List,
+            0,
+            "no phy in this text (no `Wiphy phyN` line)",
+            "",
+        ));
+    }
     let interfaces = match dev {
-        Some(text) => parse_dev(text)?,
+        Some(text) => interfaces_from_iw_dev(text)?,
         None => Vec::new(),
     };
     Ok(Facts {
@@ -59,6 +83,20 @@ pub fn from_iw_text(list: &str, dev: Option<&str>) -> Result<Facts, IwParseError
         interfaces,
         ..Facts::default()
     })
+}
+
+/// The interfaces in `iw dev` or `iw dev NAME info` text; at least one.
+pub fn interfaces_from_iw_dev(text: &str) -> Result<Vec<WirelessInterface>, IwParseError> {
+    let interfaces = parse_dev(text)?;
+    if interfaces.is_empty() {
+        return Err(err(
+            IwInput::Dev,
+            0,
+            "no interface in this text (no `Interface NAME` line)",
+            "",
+        ));
+    }
+    Ok(interfaces)
 }
 
 pub(super) fn err(
