@@ -86,6 +86,8 @@ fn run(cmd: Command) -> anyhow::Result<()> {
             cache,
             json,
         } => {
+            // An interrupted build removes its temporaries on its way out.
+            softap_build::scratch::remove_on_signals()?;
             let opts = BuildOptions {
                 out_dir: out,
                 cache_dir: cache,

@@ -16,7 +16,7 @@ use oci_spec::image::{
 use oci_spec::OciSpecError;
 
 use crate::spec::Spec;
-use crate::store::{BlobInfo, Store, StoreError};
+use crate::store::{BlobInfo, CorruptBlob, Store, StoreError};
 
 pub const REF_NAME: &str = "org.opencontainers.image.ref.name";
 pub const CREATED: &str = "org.opencontainers.image.created";
@@ -247,8 +247,8 @@ pub fn assemble(
 const OCI_LAYOUT: &[u8] = br#"{"imageLayoutVersion":"1.0.0"}"#;
 
 /// The files of the layout, in the order they are written: small documents
-/// by content, blobs by store path.
-fn layout_files(image: &Image, store: &Store) -> Vec<(String, LayoutFile)> {
+/// by content, layer blobs by digest.
+fn layout_files(image: &Image) -> Vec<(String, LayoutFile)> {
     // By path under `blobs/`, so they are written in a fixed order.
     let mut blobs: BTreeMap<String, LayoutFile> = BTreeMap::new();
     let path = |d: &Digest| format!("blobs/{}/{}", d.algorithm(), d.digest());
@@ -263,7 +263,7 @@ fn layout_files(image: &Image, store: &Store) -> Vec<(String, LayoutFile)> {
     for l in &image.layers {
         blobs.insert(
             path(&l.blob.digest),
-            LayoutFile::Path(store.blob_path(&l.blob.digest), l.blob.size),
+            LayoutFile::Blob(l.blob.digest.clone(), l.blob.size),
         );
     }
     let mut files = vec![(
@@ -284,7 +284,20 @@ fn layout_files(image: &Image, store: &Store) -> Vec<(String, LayoutFile)> {
 
 enum LayoutFile {
     Bytes(Vec<u8>),
-    Path(std::path::PathBuf, u64),
+    /// A blob in the store, and its size.
+    Blob(Digest, u64),
+}
+
+/// An error copying a cached blob: the corrupt blob itself when that is
+/// what failed, so the build can replace it.
+fn copy_err(path: &Path) -> impl FnOnce(io::Error) -> OciError + '_ {
+    move |source| match CorruptBlob::within(&source) {
+        Some(bad) => OciError::Store(StoreError::Corrupt(bad.clone())),
+        None => OciError::Io {
+            path: path.to_owned(),
+            source,
+        },
+    }
 }
 
 /// Writes the layout as a tar archive to `out` (a temp file the caller
@@ -309,7 +322,7 @@ pub fn write_archive<W: Write>(
     };
     dir(&mut b, "blobs/").map_err(io_err(here))?;
     dir(&mut b, "blobs/sha256/").map_err(io_err(here))?;
-    for (name, f) in layout_files(image, store) {
+    for (name, f) in layout_files(image) {
         let mut h = header(mtime, 0o644);
         match f {
             LayoutFile::Bytes(bytes) => {
@@ -317,23 +330,16 @@ pub fn write_archive<W: Write>(
                 b.append_data(&mut h, &name, &bytes[..])
                     .map_err(io_err(here))?;
             }
-            LayoutFile::Path(p, size) => {
+            LayoutFile::Blob(digest, size) => {
                 h.set_size(size);
-                let file = File::open(&p).map_err(io_err(&p))?;
-                b.append_data(&mut h, &name, file.take_exact(size))
-                    .map_err(io_err(&p))?;
+                // Checked while it is copied: a bad blob fails the archive.
+                let blob = store.open_blob(&digest, size)?;
+                b.append_data(&mut h, &name, blob).map_err(copy_err(here))?;
             }
         }
     }
     b.into_inner().map_err(io_err(here))
 }
-
-trait TakeExact: io::Read + Sized {
-    fn take_exact(self, n: u64) -> io::Take<Self> {
-        self.take(n)
-    }
-}
-impl<R: io::Read> TakeExact for R {}
 
 fn header(mtime: u64, mode: u32) -> tar::Header {
     let mut h = tar::Header::new_ustar();
@@ -348,22 +354,28 @@ fn header(mtime: u64, mode: u32) -> tar::Header {
     h
 }
 
-/// Writes the layout as a directory `dir` (which must not exist yet): blobs
-/// are hard-linked from the store when possible, copied otherwise.
+/// Writes the layout as a directory `dir` (which must not exist yet): a blob
+/// this process has hashed already is hard-linked from the store when
+/// possible; any other is copied, and checked while it is copied.
 pub fn write_dir(image: &Image, store: &Store, dir: &Path) -> Result<(), OciError> {
     let io_err = |path: &Path| {
         let path = path.to_owned();
         move |source| OciError::Io { path, source }
     };
     std::fs::create_dir_all(dir.join("blobs/sha256")).map_err(io_err(dir))?;
-    for (name, f) in layout_files(image, store) {
+    for (name, f) in layout_files(image) {
         let dst = dir.join(&name);
         match f {
             LayoutFile::Bytes(bytes) => std::fs::write(&dst, bytes).map_err(io_err(&dst))?,
-            LayoutFile::Path(p, _) => {
-                if std::fs::hard_link(&p, &dst).is_err() {
-                    std::fs::copy(&p, &dst).map_err(io_err(&dst))?;
+            LayoutFile::Blob(digest, size) => {
+                if store.is_verified(&digest)
+                    && std::fs::hard_link(store.blob_path(&digest), &dst).is_ok()
+                {
+                    continue;
                 }
+                let mut blob = store.open_blob(&digest, size)?;
+                let mut f = File::create(&dst).map_err(io_err(&dst))?;
+                io::copy(&mut blob, &mut f).map_err(copy_err(&dst))?;
             }
         }
     }

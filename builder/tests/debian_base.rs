@@ -71,6 +71,8 @@ fn small_base_is_clean_and_cached() {
             "systemd-sysv".into(),
             "libvirt-daemon-config-network".into(),
             "usr-is-merged".into(),
+            // Its install keeps the host's resolv.conf as a backup.
+            "systemd-resolved".into(),
         ],
         disk_packages: vec![],
         esp_packages: vec![],
@@ -97,6 +99,7 @@ fn small_base_is_clean_and_cached() {
     );
     for gone in [
         "etc/resolv.conf",
+        "etc/.resolv.conf.systemd-resolved.bak",
         "etc/hostname",
         "etc/libvirt/qemu/networks/default.xml",
         "etc/libvirt/qemu/networks/autostart/default.xml",
@@ -138,6 +141,26 @@ fn small_base_is_clean_and_cached() {
     assert!(!e.keys().any(|p| p.starts_with("usr/share/doc/")
         && e[p].0.is_file()
         && !p.ends_with("/copyright")));
+    // Nothing of this host in it, as every build checks.
+    let base = softap_build::layer::Layer::finish(
+        "base",
+        softap_build::layer::source::index_tar(
+            &tar_path,
+            &softap_build::layer::source::Normalise {
+                source_date_epoch: epoch,
+                owner: None,
+                fixed_mtime: false,
+                xattrs: true,
+            },
+        )
+        .unwrap(),
+        None,
+        epoch,
+    );
+    let host = softap_build::hygiene::HostData::gather(&[&cache, work.path()]);
+    if let Err(e) = softap_build::hygiene::check(&[base], &host.needles()) {
+        panic!("{}", common::message(&e));
+    }
     // SOURCE_DATE_EPOCH clamps every mtime.
     let newest = e.values().map(|v| v.2).max().unwrap();
     assert!(

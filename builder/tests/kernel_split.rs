@@ -72,3 +72,69 @@ fn kernel_content_is_disk_only() {
         normalise_for_compare(snapshot(&root), Some(EPOCH as i64))
     );
 }
+
+/// The annotation lists the image's packages, not the disk's kernel and
+/// firmware packages (dpkg's file lists say where each package's files are).
+#[test]
+fn packages_annotation_lists_the_image_packages() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("root");
+    for d in [
+        "boot",
+        "usr/bin",
+        "usr/lib/firmware",
+        "usr/share/softap",
+        "var/lib/dpkg/info",
+    ] {
+        fs::create_dir_all(root.join(d)).unwrap();
+    }
+    symlink("usr/bin", root.join("bin")).unwrap();
+    symlink("usr/lib", root.join("lib")).unwrap();
+    fs::write(root.join("boot/vmlinuz-6.1.0-1-amd64"), "kernel").unwrap();
+    fs::write(root.join("usr/lib/firmware/fw.bin"), "fw").unwrap();
+    fs::write(root.join("usr/bin/bash"), "bash").unwrap();
+    fs::write(
+        root.join("usr/share/softap/packages.txt"),
+        "bash 5.2 amd64\nfirmware-misc-nonfree 1 all\nlinux-image-6.1.0-1-amd64 6.1 amd64\n",
+    )
+    .unwrap();
+    let info = root.join("var/lib/dpkg/info");
+    fs::write(info.join("bash.list"), "/.\n/bin\n/bin/bash\n").unwrap();
+    fs::write(
+        info.join("firmware-misc-nonfree.list"),
+        "/.\n/lib\n/lib/firmware\n/lib/firmware/fw.bin\n",
+    )
+    .unwrap();
+    fs::write(
+        info.join("linux-image-6.1.0-1-amd64.list"),
+        "/.\n/boot\n/boot/vmlinuz-6.1.0-1-amd64\n",
+    )
+    .unwrap();
+    let spec = write_spec(
+        tmp.path(),
+        "p.toml",
+        &format!("[image]\nname = \"p\"\nsource_date_epoch = {EPOCH}\n[base]\nkind = \"rootfs\"\npath = \"root\"\n[output]\noci_dir = true\n"),
+    );
+    build(
+        &spec,
+        &options(&tmp.path().join("out"), &tmp.path().join("cache")),
+    )
+    .unwrap();
+    let layout = tmp.path().join("out/p.oci");
+    let index: serde_json::Value =
+        serde_json::from_slice(&fs::read(layout.join("index.json")).unwrap()).unwrap();
+    let digest = index["manifests"][0]["digest"].as_str().unwrap();
+    let manifest: serde_json::Value = serde_json::from_slice(
+        &fs::read(
+            layout
+                .join("blobs/sha256")
+                .join(digest.trim_start_matches("sha256:")),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        manifest["annotations"][softap_build::oci::PACKAGES],
+        "bash 5.2 amd64\n"
+    );
+}

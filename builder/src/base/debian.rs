@@ -61,10 +61,7 @@ pub fn prepare(
         path: cache_dir.to_owned(),
         source,
     })?;
-    let partial = tempfile::Builder::new()
-        .prefix(&format!(".debian-{key}."))
-        .suffix(".tar.partial")
-        .tempfile_in(cache_dir)
+    let partial = crate::scratch::file_in(cache_dir, &format!(".debian-{key}."), ".tar.partial")
         .map_err(|source| DebianError::Io {
             path: cache_dir.to_owned(),
             source,
@@ -79,9 +76,9 @@ pub fn prepare(
             path: partial.path().to_owned(),
             source,
         })?;
-    partial.persist(&out).map_err(|e| DebianError::Io {
+    partial.persist(&out).map_err(|source| DebianError::Io {
         path: out.clone(),
-        source: e.error,
+        source,
     })?;
     // Records what the key stands for; only for people reading the cache.
     let manifest = serde_json::json!({
@@ -219,6 +216,9 @@ const CUSTOMIZE_HOOKS: &[&str] = &[
     // The image brings its own resolver configuration and hostname: the build
     // host's would make libvirt's dnsmasq forward to the build host's resolver.
     r#"rm -f "$1/etc/resolv.conf" "$1/etc/hostname""#,
+    // systemd-resolved's install keeps the resolv.conf it replaced (the
+    // build host's nameservers) as a backup.
+    r#"rm -f "$1/etc/.resolv.conf.systemd-resolved.bak""#,
     // libvirt's default network claims virbr0 even while inactive.
     r#"rm -f "$1/etc/libvirt/qemu/networks/default.xml" "$1/etc/libvirt/qemu/networks/autostart/default.xml""#,
     // With nothing else managed, wait-online stalls boot for two minutes.
@@ -514,6 +514,7 @@ mod tests {
         let all = CUSTOMIZE_HOOKS.join("\n");
         for needle in [
             "etc/resolv.conf",
+            "etc/.resolv.conf.systemd-resolved.bak",
             "etc/hostname",
             "networks/default.xml",
             "autostart/default.xml",

@@ -56,7 +56,7 @@ pub fn write_layer(
         &content,
         compressor.as_bytes(),
     ]));
-    if let Some(info) = store.cached_layer(&key) {
+    if let Some(info) = store.cached_layer(&key)? {
         tracing::info!("layer {}: reused {}", layer.name, info.digest);
         return Ok((info, true));
     }

@@ -9,6 +9,7 @@ use std::time::Instant;
 use sha2::{Digest, Sha256};
 
 use super::error::BuildError;
+use super::packages;
 use crate::base::{debian, nix};
 use crate::layer::resolve::resolve;
 use crate::layer::source::{index_tar, walk_dir, Normalise};
@@ -21,7 +22,8 @@ use crate::store::Store;
 pub const PACKAGES_FILE: &str = "usr/share/softap/packages.txt";
 
 /// All layers of the image in order (disk-only ones included) plus the
-/// content of the base's package list, if any.
+/// lines of the base's package list that name the image's own packages
+/// (see `packages.rs`), if the base has a list.
 pub struct Plan {
     pub layers: Vec<Layer>,
     pub packages: Option<String>,
@@ -72,6 +74,15 @@ pub fn plan(spec: &Spec, store: &Store) -> Result<Plan, BuildError> {
                 Some(s)
             }
             _ => None,
+        })
+        // The list names every package of the base, the disk's kernel and
+        // firmware too; the annotation is the image's.
+        .map(|all| {
+            let disk_packages = match &spec.base {
+                Base::Debian(d) => d.disk_packages.as_slice(),
+                _ => &[],
+            };
+            packages::from_layers(&all, &layers, &links, disk_packages)
         });
 
     let spec_at = Location {

@@ -9,14 +9,15 @@ use std::time::Instant;
 
 use super::error::{out_err, BuildError};
 use crate::oci;
+use crate::scratch::{self, ScratchDir, ScratchFile};
 use crate::spec::Spec;
 use crate::store::Store;
 
 /// The OCI outputs the spec asks for, written but not yet in place.
 pub(super) struct Staged {
-    archive: Option<tempfile::NamedTempFile>,
+    archive: Option<ScratchFile>,
     /// The temporary directory and the layout inside it.
-    dir: Option<(tempfile::TempDir, PathBuf)>,
+    dir: Option<(ScratchDir, PathBuf)>,
 }
 
 /// Where the outputs ended up.
@@ -38,10 +39,7 @@ pub(super) fn stage(
     let mut archive = None;
     let t = Instant::now();
     if spec.output.oci_archive {
-        let tmp = tempfile::Builder::new()
-            .prefix(&format!(".{name}.oci.tar."))
-            .tempfile_in(out)
-            .map_err(out_err(out))?;
+        let tmp = scratch::file_in(out, &format!(".{name}.oci.tar."), "").map_err(out_err(out))?;
         let f = tmp.reopen().map_err(out_err(tmp.path()))?;
         let w = oci::write_archive(
             image,
@@ -62,10 +60,7 @@ pub(super) fn stage(
     }
     let mut dir = None;
     if spec.output.oci_dir {
-        let tmp = tempfile::Builder::new()
-            .prefix(&format!(".{name}.oci."))
-            .tempdir_in(out)
-            .map_err(out_err(out))?;
+        let tmp = scratch::dir_in(out, &format!(".{name}.oci.")).map_err(out_err(out))?;
         let layout = tmp.path().join("layout");
         oci::write_dir(image, store, &layout)?;
         dir = Some((tmp, layout));
@@ -80,10 +75,7 @@ impl Staged {
         let mut oci_archive = None;
         if let Some(tmp) = self.archive {
             let dst = out.join(format!("{name}.oci.tar"));
-            tmp.persist(&dst).map_err(|e| BuildError::Output {
-                path: dst.clone(),
-                source: e.error,
-            })?;
+            tmp.persist(&dst).map_err(out_err(&dst))?;
             oci_archive = Some(dst);
         }
         let mut oci_dir = None;

@@ -17,6 +17,7 @@ pub mod ids;
 pub mod layout;
 
 use crate::host::{self, HostError, Tool};
+use crate::scratch;
 
 /// What the disk is made of.
 #[derive(Debug)]
@@ -78,7 +79,7 @@ pub enum DiskError {
     BadEspPath { path: String },
     #[error("a disk of {size} bytes is too small: the content needs {needed} bytes")]
     TooSmall { size: u64, needed: u64 },
-    #[error("the root tree's boot files: {0}")]
+    #[error("the root tree's boot files")]
     OutsideTree(#[from] crate::layer::LayerError),
 }
 
@@ -147,15 +148,10 @@ pub fn assemble(inputs: &DiskInputs<'_>) -> Result<DiskReport, DiskError> {
         let path = path.to_owned();
         move |source| DiskError::Io { path, source }
     };
-    let work = tempfile::Builder::new()
-        .prefix(".softap-disk.")
-        .tempdir_in(out_dir)
-        .map_err(io(out_dir))?;
-    let image = tempfile::Builder::new()
-        .prefix(".softap-disk.")
-        .suffix(".raw.partial")
-        .tempfile_in(out_dir)
-        .map_err(io(out_dir))?;
+    // Locked and registered, so an interrupted build's are removed (see
+    // `scratch.rs`).
+    let work = scratch::dir_in(out_dir, ".softap-disk.").map_err(io(out_dir))?;
+    let image = scratch::file_in(out_dir, ".softap-disk.", ".raw.partial").map_err(io(out_dir))?;
     image
         .as_file()
         .set_len(layout.total)
@@ -206,10 +202,7 @@ pub fn assemble(inputs: &DiskInputs<'_>) -> Result<DiskReport, DiskError> {
         .map_err(io(image.path()))?;
     image.as_file().sync_all().map_err(io(image.path()))?;
     let meta = image.as_file().metadata().map_err(io(image.path()))?;
-    image.persist(inputs.out).map_err(|e| DiskError::Io {
-        path: inputs.out.to_owned(),
-        source: e.error,
-    })?;
+    image.persist(inputs.out).map_err(io(inputs.out))?;
     if let Ok(d) = fs::File::open(out_dir) {
         let _ = d.sync_all();
     }

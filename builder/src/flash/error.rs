@@ -5,8 +5,12 @@ use std::path::{Path, PathBuf};
 
 #[derive(Debug, thiserror::Error)]
 pub enum FlashError {
-    #[error("{path}: {source}")]
-    Io { path: PathBuf, source: io::Error },
+    #[error("{}", path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
     #[error("{device} is not a block device (give the whole disk, e.g. /dev/sdb)")]
     NotBlockDevice { device: PathBuf },
     #[error("{device} ({name}) is unknown to sysfs: {path} is missing")]

@@ -21,9 +21,10 @@ pub use entry::{Data, Entry, Kind};
 
 #[derive(Debug, thiserror::Error)]
 pub enum LayerError {
-    #[error("{}: {source}", path.display())]
+    #[error("{}", path.display())]
     Io {
         path: PathBuf,
+        #[source]
         source: std::io::Error,
     },
     #[error("{}: {message}", path.display())]
