@@ -35,7 +35,7 @@ pub enum DebianError {
 
 /// Bumped whenever the arguments or hooks change what the rootfs contains,
 /// so caches made by an older builder are not reused.
-const RECIPE_VERSION: u32 = 4;
+const RECIPE_VERSION: u32 = 5;
 
 /// Makes (or finds in `cache_dir`) the rootfs for `spec` and returns the path
 /// of an uncompressed tar archive of it.
