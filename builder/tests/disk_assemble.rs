@@ -272,7 +272,19 @@ fn signed_chain_fills_efi_boot_with_shim_systemd_boot_and_mok_manager_only() {
         size: None,
     })
     .unwrap_err();
-    assert!(e.to_string().contains("systemd-bootx64.efi.signed"), "{e}");
+    // The missing file is named somewhere in the error's chain of causes.
+    let mut chain = Vec::new();
+    let mut cause: Option<&dyn std::error::Error> = Some(&e);
+    while let Some(c) = cause {
+        chain.push(c.to_string());
+        cause = c.source();
+    }
+    assert!(
+        chain
+            .iter()
+            .any(|c| c.contains("systemd-bootx64.efi.signed")),
+        "{chain:?}"
+    );
     assert!(!out.exists());
 }
 
