@@ -168,10 +168,15 @@ fn summary(r: &BuildReport) {
     }
     if let Some(d) = &r.disk {
         eprintln!(
-            "  wrote {} ({}, {} allocated)",
+            "  wrote {} ({}, {} allocated; {})",
             d.path.display(),
             human(d.size),
-            human(d.allocated)
+            human(d.allocated),
+            if d.secure_boot {
+                "boots with Secure Boot: signed shim and systemd-boot"
+            } else {
+                "unsigned systemd-boot: Secure Boot must be off"
+            }
         );
     }
     eprintln!("  in {:.1}s", r.seconds);

@@ -75,6 +75,7 @@ fn small_base_is_clean_and_cached() {
             "systemd-resolved".into(),
         ],
         disk_packages: vec![],
+        esp_packages: vec![],
         mirror: None,
         keyring: None,
         snapshot: None,

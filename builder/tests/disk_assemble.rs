@@ -7,6 +7,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use softap_build::disk::esp::{BootChain, SIGNED_MOK_MANAGER, SIGNED_SHIM, SIGNED_SYSTEMD_BOOT};
 use softap_build::disk::{assemble, DiskError, DiskInputs, DiskReport};
 
 use common::require;
@@ -161,7 +162,13 @@ fn disk_is_valid_bootable_layout_and_reproducible() {
         entry.trim_end().ends_with("console=ttyS0,115200"),
         "{entry}"
     );
-    assert!(mt("::/loader/loader.conf").contains("default softap.conf"));
+    let loader_conf = mt("::/loader/loader.conf");
+    assert!(loader_conf.contains("default softap.conf"), "{loader_conf}");
+    assert!(
+        loader_conf.lines().any(|l| l == "editor no"),
+        "{loader_conf}"
+    );
+    assert_eq!(report.boot_chain, BootChain::Unsigned);
     assert_eq!(mt("::/EFI/BOOT/BOOTX64.EFI"), "MZ fake systemd-boot");
     assert_eq!(
         mt("::/EFI/systemd/systemd-bootx64.efi"),
@@ -193,6 +200,92 @@ fn disk_is_valid_bootable_layout_and_reproducible() {
             report.esp, report.root
         );
     }
+}
+
+/// With the signed chain in the tree (as the Debian base's `esp_packages`
+/// unpack it), `EFI/BOOT` holds shim, systemd-boot as `grubx64.efi` and
+/// MokManager, and nothing else: no fallback loader, no unsigned copy.
+#[test]
+fn signed_chain_fills_efi_boot_with_shim_systemd_boot_and_mok_manager_only() {
+    let mdir = require("mdir", "mtools");
+    let mtype = require("mtype", "mtools");
+    let d = tempfile::tempdir().unwrap();
+    let scratch = d.path().join("signed.tree");
+    fs::create_dir_all(&scratch).unwrap();
+    let root = tree(&scratch);
+    for (rel, body) in [
+        (SIGNED_SHIM, "MZ signed shim"),
+        (SIGNED_SYSTEMD_BOOT, "MZ signed systemd-boot"),
+        (SIGNED_MOK_MANAGER, "MZ signed MokManager"),
+        // Also in shim-helpers-amd64-signed; must stay off the stick.
+        (
+            "boot/efi-signed/usr/lib/shim/fbx64.efi.signed",
+            "MZ fallback",
+        ),
+    ] {
+        fs::create_dir_all(root.join(rel).parent().unwrap()).unwrap();
+        fs::write(root.join(rel), body).unwrap();
+    }
+    let out = d.path().join("signed.raw");
+    let report = assemble(&DiskInputs {
+        root_tree: &root,
+        esp_files: &[],
+        out: &out,
+        seed: &[7; 32],
+        source_date_epoch: EPOCH,
+        size: None,
+    })
+    .expect("assemble");
+    assert_eq!(report.boot_chain, BootChain::Signed);
+    let target = format!("{}@@{}", out.display(), report.esp.start);
+    let mut boot: Vec<String> =
+        output(Command::new(&mdir).args(["-b", "-i", &target, "::/EFI/BOOT"]))
+            .lines()
+            .filter_map(|l| l.rsplit('/').next())
+            .filter(|n| !n.is_empty())
+            .map(str::to_owned)
+            .collect();
+    boot.sort();
+    assert_eq!(boot, ["BOOTX64.EFI", "grubx64.efi", "mmx64.efi"]);
+    let efi: String = output(Command::new(&mdir).args(["-b", "-i", &target, "::/EFI"]));
+    assert!(
+        !efi.contains("systemd"),
+        "an unsigned loader is on the ESP: {efi}"
+    );
+    let mt = |p: &str| output(Command::new(&mtype).args(["-i", &target, p]));
+    assert_eq!(mt("::/EFI/BOOT/BOOTX64.EFI"), "MZ signed shim");
+    assert_eq!(mt("::/EFI/BOOT/grubx64.efi"), "MZ signed systemd-boot");
+    assert_eq!(mt("::/EFI/BOOT/mmx64.efi"), "MZ signed MokManager");
+    assert!(mt("::/loader/loader.conf")
+        .lines()
+        .any(|l| l == "editor no"));
+
+    // shim without the systemd-boot it chain-loads is refused, naming it.
+    fs::remove_file(root.join(SIGNED_SYSTEMD_BOOT)).unwrap();
+    fs::remove_file(&out).unwrap();
+    let e = assemble(&DiskInputs {
+        root_tree: &root,
+        esp_files: &[],
+        out: &out,
+        seed: &[7; 32],
+        source_date_epoch: EPOCH,
+        size: None,
+    })
+    .unwrap_err();
+    // The missing file is named somewhere in the error's chain of causes.
+    let mut chain = Vec::new();
+    let mut cause: Option<&dyn std::error::Error> = Some(&e);
+    while let Some(c) = cause {
+        chain.push(c.to_string());
+        cause = c.source();
+    }
+    assert!(
+        chain
+            .iter()
+            .any(|c| c.contains("systemd-bootx64.efi.signed")),
+        "{chain:?}"
+    );
+    assert!(!out.exists());
 }
 
 #[test]

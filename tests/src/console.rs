@@ -13,6 +13,22 @@ const FATAL: &[(&str, &str)] = &[
         "UEFI Interactive Shell",
         "OVMF dropped to the UEFI shell: it found nothing bootable on the stick (no EFI/BOOT/BOOTX64.EFI on a FAT ESP?)",
     ),
+    // What OVMF prints when Secure Boot refuses the loader on the stick
+    // ("BdsDxe: failed to load Boot0001 ...: Access Denied"), what shim
+    // prints when it refuses the next stage, and a firmware crash (CODE and
+    // VARS files of different builds).
+    (
+        "Access Denied",
+        "the firmware refused to start the boot loader (Secure Boot: Access Denied, an unsigned or untrusted EFI/BOOT/BOOTX64.EFI)",
+    ),
+    (
+        "Security Violation",
+        "a boot stage was refused by signature verification (Security Violation: shim would not start systemd-boot or the kernel)",
+    ),
+    (
+        "!!!! X64 Exception Type",
+        "the UEFI firmware crashed (X64 exception; OVMF CODE and VARS files from different builds?)",
+    ),
     ("Kernel panic - not syncing", "the guest kernel panicked"),
     (
         "You are in emergency mode",
@@ -188,6 +204,20 @@ mod tests {
         let why = fatal_reason("UEFI Interactive Shell v2.2").unwrap_or_default();
         assert!(why.contains("UEFI shell"), "{why}");
         assert_eq!(fatal_reason("Reached target multi-user.target"), None);
+    }
+
+    #[test]
+    fn recognises_secure_boot_refusals_and_firmware_crashes() {
+        let denied = "BdsDxe: failed to load Boot0001 \"UEFI QEMU QEMU USB HARDDRIVE \" from PciRoot(0x0)/Pci(0x1,0x0)/USB(0x0,0x0): Access Denied";
+        let why = fatal_reason(denied).unwrap_or_default();
+        assert!(why.contains("Secure Boot"), "{why}");
+        let why =
+            fatal_reason("Verification failed: (0x1A) Security Violation").unwrap_or_default();
+        assert!(why.contains("signature"), "{why}");
+        let why = fatal_reason("!!!! X64 Exception Type - 0D(#GP)  CPU Apic ID - 00000000 !!!!")
+            .unwrap_or_default();
+        assert!(why.contains("crashed"), "{why}");
+        assert_eq!(fatal_reason("secureboot: Secure boot enabled"), None);
     }
 
     #[test]

@@ -36,8 +36,39 @@ pub struct BuiltImage {
     pub took: Duration,
 }
 
+/// The cargo profile the image's programs are built with (the workspace's
+/// `Cargo.toml`: release, stripped).
+pub const IMAGE_PROFILE: &str = "image";
+
+/// Compiler flags for the image build: the checkout, cargo's home and the
+/// target directory become fixed names, so no build-host path is left in the
+/// binaries. rustc lets the last matching prefix win, so the target
+/// directory (often inside the checkout) comes after the checkout. Encoded
+/// for `CARGO_ENCODED_RUSTFLAGS` (0x1f between flags), so paths with spaces
+/// stay whole.
+pub fn remap_rustflags(root: &Path, target: &Path, cargo_home: &Path) -> String {
+    [
+        (root, "/softap"),
+        (target, "/target"),
+        (cargo_home, "/cargo"),
+    ]
+    .iter()
+    .map(|(from, to)| format!("--remap-path-prefix={}={to}", from.display()))
+    .collect::<Vec<_>>()
+    .join("\x1f")
+}
+
+fn cargo_home() -> PathBuf {
+    std::env::var_os("CARGO_HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            let home = std::env::var_os("HOME").unwrap_or_else(|| "/root".into());
+            Path::new(&home).join(".cargo")
+        })
+}
+
 /// Builds `spec` (relative to the workspace) into `out`, after building the
-/// builder and the agent in release mode. `SOFTAP_E2E_DISK` names a ready
+/// builder and the agent with the image profile. `SOFTAP_E2E_DISK` names a ready
 /// disk instead (for iterating on the guest side).
 pub fn build_disk(spec: &str, image_name: &str, out: &Path) -> Result<BuiltImage, HarnessError> {
     if let Some(disk) = std::env::var_os("SOFTAP_E2E_DISK") {
@@ -49,10 +80,14 @@ pub fn build_disk(spec: &str, image_name: &str, out: &Path) -> Result<BuiltImage
     let started = Instant::now();
     let root = workspace_root();
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    eprintln!("softap-e2e: building softap-build and softap-agent (release)");
+    eprintln!("softap-e2e: building softap-build and softap-agent (profile {IMAGE_PROFILE})");
     run(Command::new(&cargo)
         .current_dir(&root)
-        .args(["build", "--release", "--locked"])
+        .env(
+            "CARGO_ENCODED_RUSTFLAGS",
+            remap_rustflags(&root, &target_dir(&root), &cargo_home()),
+        )
+        .args(["build", "--profile", IMAGE_PROFILE, "--locked"])
         .args(["-p", "softap-build", "-p", "softap-agent"]))?;
     let disk = run_builder(&root, spec, out, &format!("{image_name}.raw"), "disk")?;
     Ok(BuiltImage {
@@ -92,7 +127,7 @@ fn run_builder(
     file: &str,
     what: &str,
 ) -> Result<PathBuf, HarnessError> {
-    let builder = target_dir(root).join("release/softap-build");
+    let builder = target_dir(root).join(IMAGE_PROFILE).join("softap-build");
     eprintln!(
         "softap-e2e: {} build {spec} --out {} --cache {}",
         builder.display(),
@@ -148,5 +183,23 @@ mod tests {
             .expect("softap.toml's [base] lists packages")
             .extend(TEST_PACKAGES.map(toml::Value::from));
         assert_eq!(base_of("softap-e2e.toml"), want);
+    }
+
+    #[test]
+    fn every_build_host_path_is_remapped_the_inner_one_last() {
+        let flags = remap_rustflags(
+            Path::new("/w/my tree"),
+            Path::new("/w/my tree/target"),
+            Path::new("/root/.cargo"),
+        );
+        let flags: Vec<&str> = flags.split('\x1f').collect();
+        assert_eq!(
+            flags,
+            [
+                "--remap-path-prefix=/w/my tree=/softap",
+                "--remap-path-prefix=/w/my tree/target=/target",
+                "--remap-path-prefix=/root/.cargo=/cargo",
+            ]
+        );
     }
 }

@@ -2,6 +2,7 @@
 //! QEMU, reading what the guest reports on its serial console.
 pub mod console;
 pub mod error;
+pub mod esp;
 pub mod guest;
 pub mod images;
 pub mod listener;

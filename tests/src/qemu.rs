@@ -63,7 +63,17 @@ impl VmSpec {
     pub fn args(&self) -> Vec<String> {
         let mut a: Vec<String> = Vec::new();
         let mut push = |items: &[&str]| a.extend(items.iter().map(|s| (*s).to_owned()));
-        push(&["-name", "softap-e2e", "-machine", "q35"]);
+        let secure = matches!(&self.firmware, Firmware::Ovmf(o) if o.secure_boot);
+        // Secure Boot firmware keeps its variables in SMM-protected flash.
+        push(&[
+            "-name",
+            "softap-e2e",
+            "-machine",
+            if secure { "q35,smm=on" } else { "q35" },
+        ]);
+        if secure {
+            push(&["-global", "driver=cfi.pflash01,property=secure,value=on"]);
+        }
         push(&self.accel.qemu_args());
         push(&["-m", &self.memory_mib.to_string()]);
         push(&["-smp", &self.cpus.to_string()]);
@@ -361,6 +371,7 @@ mod tests {
             firmware: Firmware::Ovmf(Ovmf {
                 code: "/usr/share/OVMF/OVMF_CODE_4M.fd".into(),
                 vars: "/usr/share/OVMF/OVMF_VARS_4M.fd".into(),
+                secure_boot: false,
             }),
             disk: "/tmp/run,1/disk.raw".into(),
             bus: DiskBus::UsbStick,
@@ -416,6 +427,37 @@ mod tests {
         ));
         assert!(has_pair(&args, "-serial", "file:/tmp/run/serial.log"));
         assert!(!args.iter().any(|a| a.contains("virtio-blk")));
+        assert!(!args
+            .iter()
+            .any(|a| a.contains("smm") || a.contains("secure")));
+    }
+
+    #[test]
+    fn secure_boot_firmware_gets_smm_and_a_secure_flash() {
+        let mut s = spec();
+        s.firmware = Firmware::Ovmf(Ovmf {
+            code: "/usr/share/OVMF/OVMF_CODE_4M.ms.fd".into(),
+            vars: "/usr/share/OVMF/OVMF_VARS_4M.ms.fd".into(),
+            secure_boot: true,
+        });
+        let args = s.args();
+        assert!(has_pair(&args, "-machine", "q35,smm=on"));
+        assert!(has_pair(
+            &args,
+            "-global",
+            "driver=cfi.pflash01,property=secure,value=on"
+        ));
+        assert!(has_pair(
+            &args,
+            "-drive",
+            "if=pflash,format=raw,unit=0,readonly=on,file=/usr/share/OVMF/OVMF_CODE_4M.ms.fd"
+        ));
+        // The variables are still the run's own copy.
+        assert!(has_pair(
+            &args,
+            "-drive",
+            "if=pflash,format=raw,unit=1,file=/tmp/run/OVMF_VARS.fd"
+        ));
     }
 
     #[test]

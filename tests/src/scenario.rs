@@ -9,7 +9,11 @@ use crate::images::{target_dir, workspace_root};
 use crate::listener::{fresh_token, Listener};
 use crate::qemu::{boot, sparse_copy, Boot, DiskBus, Firmware, UserNet, VmSpec, DEFAULT_USER_HOST};
 use crate::results::Report;
-use crate::tools::{find_ovmf, find_qemu, host_accel};
+use crate::tools::{find_ovmf, find_qemu, find_secure_ovmf, host_accel};
+
+/// What the kernel prints on the console when the firmware booted it with
+/// Secure Boot enforced.
+pub const SECURE_BOOT_ON: &str = "secureboot: Secure boot enabled";
 
 #[derive(Debug, Clone)]
 pub struct Scenario {
@@ -30,6 +34,9 @@ pub struct Scenario {
     pub extra: &'static [(&'static str, &'static str)],
     /// Whether the guest gets the product's OCI archive (the container path).
     pub oci_archive: bool,
+    /// Booted with Secure Boot enforced (Microsoft's keys, as on a laptop):
+    /// the kernel must say so on the console.
+    pub secure_boot: bool,
 }
 
 /// Fresh stick, upstream overlapping the default pool: the AP on the radio
@@ -65,6 +72,7 @@ pub const A: Scenario = Scenario {
     listener_visitors: &["wpa2", "sae", "wpa2-again"],
     extra: &[("watch", "1")],
     oci_archive: false,
+    secure_boot: true,
 };
 
 /// The same stick booted again: the same choices and the AP back (the caller
@@ -88,6 +96,7 @@ pub const B: Scenario = Scenario {
     listener_visitors: &["wpa2"],
     extra: &[],
     oci_archive: false,
+    secure_boot: false,
 };
 
 /// The laptop case: the AP follows the upstream station's channel on a
@@ -114,6 +123,7 @@ pub const C: Scenario = Scenario {
     listener_visitors: &[],
     extra: &[],
     oci_archive: false,
+    secure_boot: false,
 };
 
 /// The container path: the product's OCI archive booted with
@@ -139,6 +149,7 @@ pub const D: Scenario = Scenario {
     listener_visitors: &["wpa2"],
     extra: &[],
     oci_archive: true,
+    secure_boot: false,
 };
 
 pub fn by_name(name: &str) -> Option<&'static Scenario> {
@@ -169,7 +180,12 @@ pub fn run(s: &Scenario, stick: &Path, oci_archive: Option<&Path>) -> Result<Boo
         (true, None) => return Err(format!("scenario {} needs the OCI archive", s.name)),
     };
     let qemu = find_qemu().map_err(|e| e.to_string())?;
-    let ovmf = find_ovmf().map_err(|e| e.to_string())?;
+    let ovmf = if s.secure_boot {
+        find_secure_ovmf()
+    } else {
+        find_ovmf()
+    }
+    .map_err(|e| e.to_string())?;
     let work = work_root().join("runs").join(s.name);
     std::fs::create_dir_all(&work).map_err(|e| format!("creating {}: {e}", work.display()))?;
 
@@ -232,6 +248,11 @@ pub fn run(s: &Scenario, stick: &Path, oci_archive: Option<&Path>) -> Result<Boo
         boot(s.name, &spec, s.timeout, Duration::from_secs(60)).map_err(|e| e.to_string())?;
 
     let mut problems = booted.report.problems(s.expected);
+    if s.secure_boot && booted.console.first_seen(SECURE_BOOT_ON).is_none() {
+        problems.push(format!(
+            "booted under Secure Boot firmware, but the kernel never said `{SECURE_BOOT_ON}`"
+        ));
+    }
     let visits = listener.visits();
     for who in s.listener_visitors {
         if !visits.iter().any(|v| v.said == *who) {
@@ -255,12 +276,50 @@ pub fn run(s: &Scenario, stick: &Path, oci_archive: Option<&Path>) -> Result<Boo
     }
 }
 
+/// Boots a copy of `disk` whose loader has lost its signatures under the
+/// Secure Boot firmware: the firmware must refuse it, which proves that it
+/// enforces. Returns the harness's account of the refusal.
+pub fn unsigned_loader_is_refused(disk: &Path) -> Result<String, String> {
+    let work = work_root().join("runs").join("unsigned");
+    std::fs::create_dir_all(&work).map_err(|e| format!("creating {}: {e}", work.display()))?;
+    let stick =
+        crate::esp::unsigned_copy(disk, &work.join("stick.raw")).map_err(|e| e.to_string())?;
+    let spec = VmSpec {
+        qemu: find_qemu().map_err(|e| e.to_string())?,
+        accel: host_accel(),
+        firmware: Firmware::Ovmf(find_secure_ovmf().map_err(|e| e.to_string())?),
+        disk: stick,
+        bus: DiskBus::UsbStick,
+        user_net: None,
+        fw_cfg_file: None,
+        oci_archive: None,
+        work_dir: work,
+        memory_mib: 1024,
+        cpus: 1,
+    };
+    match boot("unsigned", &spec, Duration::from_secs(240), Duration::ZERO) {
+        Ok(_) => Err("a stick whose loader is unsigned booted under Secure Boot: the firmware does not enforce".into()),
+        Err(crate::HarnessError::Boot { reason, .. }) if reason.contains("Access Denied") => {
+            Ok(reason)
+        }
+        Err(e) => Err(format!(
+            "a stick whose loader is unsigned did not boot under Secure Boot, but not because the firmware refused it: {e}"
+        )),
+    }
+}
+
 /// One line of timings, relative to QEMU's start.
 pub fn figures(name: &str, booted: &Boot) -> String {
     let mut line = format!(
         "softap-e2e[{name}]: done after {:.1} s",
         booted.elapsed.as_secs_f64()
     );
+    if let Some(t) = booted.console.first_seen(SECURE_BOOT_ON) {
+        line.push_str(&format!(
+            ", Secure Boot on (kernel at {:.1} s)",
+            t.as_secs_f64()
+        ));
+    }
     for event in ["multi-user", "agent-start", "ap-enabled", "lease"] {
         if let Some(t) = booted.since_qemu_start(event) {
             line.push_str(&format!(", {event} at {t:.1} s"));
@@ -305,6 +364,17 @@ mod tests {
             compare_reboot(&Report::default(), &Report::default()).len(),
             3
         );
+    }
+
+    #[test]
+    fn scenario_a_boots_with_secure_boot_and_the_rest_without() {
+        let secure: Vec<&str> = [&A, &B, &C, &D]
+            .iter()
+            .filter(|s| s.secure_boot)
+            .map(|s| s.name)
+            .collect();
+        // The same stick must still boot with Secure Boot off (b, c, d).
+        assert_eq!(secure, ["a"]);
     }
 
     #[test]

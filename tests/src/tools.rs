@@ -52,6 +52,9 @@ pub fn host_accel() -> Accel {
 pub struct Ovmf {
     pub code: PathBuf,
     pub vars: PathBuf,
+    /// Secure Boot enforced: code built with it (needs SMM and a secure
+    /// flash), variables with Microsoft's keys enrolled, as on a laptop.
+    pub secure_boot: bool,
 }
 
 /// Candidate pairs, most common first: Debian/Ubuntu's `ovmf` package.
@@ -70,7 +73,22 @@ const OVMF_PAIRS: &[(&str, &str)] = &[
     ),
 ];
 
-/// `SOFTAP_OVMF_CODE` + `SOFTAP_OVMF_VARS` override the search.
+/// Secure Boot pairs: code with Secure Boot and SMM, variables with
+/// Microsoft's UEFI CA enrolled (what shim is signed with). Both from the
+/// same 4 MB build: the 2 MB code with 4 MB variables crashes at once.
+const OVMF_SECURE_PAIRS: &[(&str, &str)] = &[
+    (
+        "/usr/share/OVMF/OVMF_CODE_4M.ms.fd",
+        "/usr/share/OVMF/OVMF_VARS_4M.ms.fd",
+    ),
+    (
+        "/usr/share/OVMF/OVMF_CODE_4M.secboot.fd",
+        "/usr/share/OVMF/OVMF_VARS_4M.ms.fd",
+    ),
+];
+
+/// The firmware without Secure Boot. `SOFTAP_OVMF_CODE` +
+/// `SOFTAP_OVMF_VARS` override the search.
 pub fn find_ovmf() -> Result<Ovmf, HarnessError> {
     if let (Ok(code), Ok(vars)) = (
         std::env::var("SOFTAP_OVMF_CODE"),
@@ -79,21 +97,47 @@ pub fn find_ovmf() -> Result<Ovmf, HarnessError> {
         return Ok(Ovmf {
             code: code.into(),
             vars: vars.into(),
+            secure_boot: false,
         });
     }
-    OVMF_PAIRS
+    find_pair(OVMF_PAIRS, false, "OVMF (UEFI firmware for QEMU)")
+}
+
+/// The firmware with Secure Boot enforced and Microsoft's keys.
+/// `SOFTAP_OVMF_SECURE_CODE` + `SOFTAP_OVMF_SECURE_VARS` override the search.
+pub fn find_secure_ovmf() -> Result<Ovmf, HarnessError> {
+    if let (Ok(code), Ok(vars)) = (
+        std::env::var("SOFTAP_OVMF_SECURE_CODE"),
+        std::env::var("SOFTAP_OVMF_SECURE_VARS"),
+    ) {
+        return Ok(Ovmf {
+            code: code.into(),
+            vars: vars.into(),
+            secure_boot: true,
+        });
+    }
+    find_pair(
+        OVMF_SECURE_PAIRS,
+        true,
+        "OVMF with Secure Boot and Microsoft's keys",
+    )
+}
+
+fn find_pair(pairs: &[(&str, &str)], secure_boot: bool, what: &str) -> Result<Ovmf, HarnessError> {
+    pairs
         .iter()
         .map(|(c, v)| (Path::new(c), Path::new(v)))
         .find(|(c, v)| c.is_file() && v.is_file())
         .map(|(c, v)| Ovmf {
             code: c.to_owned(),
             vars: v.to_owned(),
+            secure_boot,
         })
         .ok_or_else(|| HarnessError::MissingTool {
-            what: "OVMF (UEFI firmware for QEMU)".into(),
-            looked: OVMF_PAIRS
+            what: what.into(),
+            looked: pairs
                 .iter()
-                .map(|(c, _)| *c)
+                .flat_map(|(c, v)| [*c, *v])
                 .collect::<Vec<_>>()
                 .join(", "),
             package: "ovmf".into(),

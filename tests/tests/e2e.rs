@@ -3,9 +3,16 @@
 //! as a USB stick (TCG unless the CPU really has VT-x/AMD-V), and read what the
 //! guest overlay (`overlays/e2e`) reports on the serial console.
 //!
-//! Scenario a: the upstream QEMU provides overlaps the default pool
-//! (`net=172.16.0.0/16`); three hwsim radios, two of them moved into network
-//! namespaces. The agent must bring the AP up on the
+//! Before any boot, the built ESP is read with mtools: `EFI/BOOT` holds
+//! exactly shim (`BOOTX64.EFI`), systemd-boot as `grubx64.efi` and
+//! MokManager, signed as `sbverify --list` shows, and `loader.conf` says
+//! `editor no`. A copy whose shim lost its signatures must be refused by the
+//! Secure Boot firmware (the harness recognises `Access Denied`).
+//!
+//! Scenario a, booted with Secure Boot
+//! enforced (OVMF with Microsoft's keys; the kernel must report it): the upstream QEMU provides
+//! overlaps the default pool (`net=172.16.0.0/16`); three hwsim radios, two of
+//! them moved into network namespaces. The agent must bring the AP up on the
 //! radio left to it (hostapd `state=ENABLED`, WPA3 transition), a WPA2 and an
 //! SAE station join, get leases in the subnet `softap-agent status --json`
 //! reports, reach the gateway and, through the NAT and QEMU's user network, a
@@ -31,8 +38,11 @@
 //! `SOFTAP_E2E_DISK` boots a ready disk instead of building one;
 //! `SOFTAP_QEMU_ACCEL=kvm|tcg` overrides the accelerator.
 
+use softap_tests::esp::check_signed_chain;
 use softap_tests::images::{build_disk, build_oci_archive};
-use softap_tests::scenario::{compare_reboot, run, stick_for, work_root, A, B, C, D};
+use softap_tests::scenario::{
+    compare_reboot, run, stick_for, unsigned_loader_is_refused, work_root, A, B, C, D,
+};
 
 #[test]
 fn fresh_stick_serves_stations_past_the_nat_moves_off_a_conflicting_upstream_survives_a_reboot_and_follows_the_laptop_uplink(
@@ -49,6 +59,15 @@ fn fresh_stick_serves_stations_past_the_nat_moves_off_a_conflicting_upstream_sur
         built.took.as_secs_f64()
     );
     let mut failures = Vec::new();
+
+    match check_signed_chain(&built.disk) {
+        Err(e) => failures.push(format!("reading the ESP: {e}")),
+        Ok(problems) => failures.extend(problems.into_iter().map(|p| format!("ESP: {p}"))),
+    }
+    match unsigned_loader_is_refused(&built.disk) {
+        Ok(why) => eprintln!("softap-e2e[unsigned]: refused as it must be: {why}"),
+        Err(e) => failures.push(format!("unsigned loader: {e}")),
+    }
 
     let stick = stick_for(&built.disk, A.name).unwrap_or_else(|e| panic!("{e}"));
     match run(&A, &stick, None) {

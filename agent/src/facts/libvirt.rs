@@ -14,7 +14,7 @@ use super::model::{LibvirtFacts, LibvirtNetwork};
 pub struct Virsh {
     /// The `virsh` program.
     pub program: String,
-    /// The connection URI (`qemu:///system`; tests use `test:///default`).
+    /// The connection URI (`network:///system`; tests use `test:///default`).
     pub uri: String,
 }
 
@@ -22,7 +22,10 @@ impl Default for Virsh {
     fn default() -> Self {
         Virsh {
             program: "virsh".to_string(),
-            uri: "qemu:///system".to_string(),
+            // The network driver's own URI: it works with the monolithic
+            // libvirtd and with virtnetworkd, and without any hypervisor
+            // driver (the image has none; qemu:///system needs QEMU's).
+            uri: "network:///system".to_string(),
         }
     }
 }

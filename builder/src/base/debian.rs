@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use sha2::{Digest, Sha256};
 
 use crate::host::{self, HostError, Tool};
+use crate::layer::SIGNED_BOOT_DIR;
 pub use crate::spec::DebianSpec;
 
 #[derive(Debug, thiserror::Error)]
@@ -34,7 +35,7 @@ pub enum DebianError {
 
 /// Bumped whenever the arguments or hooks change what the rootfs contains,
 /// so caches made by an older builder are not reused.
-const RECIPE_VERSION: u32 = 4;
+const RECIPE_VERSION: u32 = 5;
 
 /// Makes (or finds in `cache_dir`) the rootfs for `spec` and returns the path
 /// of an uncompressed tar archive of it.
@@ -112,6 +113,7 @@ pub fn cache_key(spec: &DebianSpec, mmdebstrap_version: &str, source_date_epoch:
         "components": spec.components,
         "packages": sorted(&spec.packages),
         "disk_packages": sorted(&spec.disk_packages),
+        "esp_packages": sorted(&spec.esp_packages),
         "mirror": spec.mirror,
         "keyring": spec.keyring,
         "snapshot": spec.snapshot,
@@ -149,6 +151,9 @@ fn validate(spec: &DebianSpec) -> Result<(), DebianError> {
     }
     for p in &spec.disk_packages {
         check("disk_packages", p, "package name")?;
+    }
+    for p in &spec.esp_packages {
+        check("esp_packages", p, "package name")?;
     }
     if let Some(s) = &spec.snapshot {
         if !s.chars().all(|c| c.is_ascii_alphanumeric()) || s.is_empty() {
@@ -224,6 +229,24 @@ const CUSTOMIZE_HOOKS: &[&str] = &[
     r#"mkdir -p "$1/usr/share/softap" && chroot "$1" dpkg-query -W -f '${Package} ${Version} ${Architecture}\n' | LC_ALL=C sort > "$1/usr/share/softap/packages.txt""#,
 ];
 
+/// Unpacks `packages` into [`SIGNED_BOOT_DIR`] with the tree's own apt and
+/// dpkg (`apt-get download` + `dpkg-deb -x`): their files without their
+/// dependencies, and without a trace in dpkg's database. The names are
+/// checked by [`validate`], so they are safe inside the quotes.
+fn esp_packages_hook(packages: &[String]) -> Option<String> {
+    if packages.is_empty() {
+        return None;
+    }
+    let mut sorted = packages.to_vec();
+    sorted.sort();
+    sorted.dedup();
+    let dir = SIGNED_BOOT_DIR;
+    Some(format!(
+        r#"mkdir -p "$1/{dir}" && chroot "$1" sh -ec 'cd /{dir}; apt-get download -o APT::Sandbox::User=root {pkgs}; for d in ./*.deb; do dpkg-deb -x "$d" .; rm "$d"; done'"#,
+        pkgs = sorted.join(" ")
+    ))
+}
+
 /// The full mmdebstrap command line (without the program name).
 pub fn mmdebstrap_args(
     spec: &DebianSpec,
@@ -279,6 +302,9 @@ pub fn mmdebstrap_args(
             .iter()
             .map(|h| format!("--essential-hook={h}")),
     );
+    // Before the hygiene hooks: apt-get download in the chroot needs the
+    // resolv.conf mmdebstrap copied there, which they remove.
+    args.extend(esp_packages_hook(&spec.esp_packages).map(|h| format!("--customize-hook={h}")));
     args.extend(
         CUSTOMIZE_HOOKS
             .iter()
@@ -334,6 +360,7 @@ mod tests {
             components: vec!["main".into(), "non-free-firmware".into()],
             packages: vec!["systemd".into(), "hostapd".into()],
             disk_packages: vec!["linux-image-amd64".into()],
+            esp_packages: vec!["shim-signed".into()],
             mirror: None,
             keyring: None,
             snapshot: None,
@@ -360,6 +387,12 @@ mod tests {
         assert_ne!(
             cache_key(&a, "mmdebstrap 1.3.5", 1),
             cache_key(&d, "mmdebstrap 1.3.5", 1)
+        );
+        let mut e = spec();
+        e.esp_packages.push("shim-helpers-amd64-signed".into());
+        assert_ne!(
+            cache_key(&a, "mmdebstrap 1.3.5", 1),
+            cache_key(&e, "mmdebstrap 1.3.5", 1)
         );
     }
 
@@ -397,6 +430,31 @@ mod tests {
         assert!(!args.iter().any(|a| a.contains("://")));
         let unpriv = mmdebstrap_args(&spec(), false, None, Path::new("/c/x.tar")).unwrap();
         assert_eq!(unpriv[0], "--mode=unshare");
+    }
+
+    #[test]
+    fn esp_packages_are_unpacked_not_installed_into_the_disk_only_tree() {
+        let args = mmdebstrap_args(&spec(), true, None, Path::new("/c/x.tar")).unwrap();
+        let include = args.iter().find(|a| a.starts_with("--include=")).unwrap();
+        assert!(!include.contains("shim-signed"), "{include}");
+        let hooks: Vec<&String> = args
+            .iter()
+            .filter(|a| a.starts_with("--customize-hook="))
+            .collect();
+        // First: the hygiene hooks remove the resolv.conf apt needs.
+        let first = hooks[0];
+        assert!(first.contains("apt-get download"), "{first}");
+        assert!(first.contains(" shim-signed;"), "{first}");
+        assert!(first.contains("dpkg-deb -x"), "{first}");
+        assert!(first.contains(&format!("/{SIGNED_BOOT_DIR}")), "{first}");
+        assert!(!hooks[1..].iter().any(|h| h.contains("apt-get")));
+        assert!(crate::layer::is_kernel_path(&format!(
+            "{SIGNED_BOOT_DIR}/usr/lib/shim/shimx64.efi.signed"
+        )));
+        let mut none = spec();
+        none.esp_packages.clear();
+        let args = mmdebstrap_args(&none, true, None, Path::new("/c/x.tar")).unwrap();
+        assert!(!args.iter().any(|a| a.contains("apt-get download")));
     }
 
     #[test]
@@ -439,6 +497,15 @@ mod tests {
         let mut s = spec();
         s.suite = "bookworm main".into();
         assert!(validate(&s).is_err());
+        let mut s = spec();
+        s.esp_packages.push("x' y".into());
+        assert!(matches!(
+            validate(&s),
+            Err(DebianError::InvalidField {
+                field: "esp_packages",
+                ..
+            })
+        ));
         assert!(validate(&spec()).is_ok());
     }
 

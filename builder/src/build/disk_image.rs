@@ -55,5 +55,6 @@ pub(super) fn build_disk(
         size: r.size,
         allocated: r.allocated,
         root_partuuid: r.root_partuuid,
+        secure_boot: r.boot_chain == disk::esp::BootChain::Signed,
     })
 }

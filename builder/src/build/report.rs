@@ -26,6 +26,9 @@ pub struct DiskSummary {
     pub size: u64,
     pub allocated: u64,
     pub root_partuuid: String,
+    /// The ESP boots through Debian's signed shim and systemd-boot, so the
+    /// stick starts with Secure Boot enforced.
+    pub secure_boot: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -17,6 +17,59 @@ pub const MCOPY: Tool = Tool::new("mcopy", "mtools");
 /// Where systemd-boot-efi installs the loader in the root tree.
 pub const SYSTEMD_BOOT: &str = "usr/lib/systemd/boot/efi/systemd-bootx64.efi";
 
+/// Where a base puts the signed boot chain for the ESP (kernel content, so
+/// the OCI image never gets it).
+pub const SIGNED_DIR: &str = crate::layer::SIGNED_BOOT_DIR;
+/// shim, signed by Microsoft's UEFI CAs (`shim-signed`).
+pub const SIGNED_SHIM: &str = "boot/efi-signed/usr/lib/shim/shimx64.efi.signed";
+/// MokManager, which shim runs to enrol a key (`shim-helpers-amd64-signed`).
+pub const SIGNED_MOK_MANAGER: &str = "boot/efi-signed/usr/lib/shim/mmx64.efi.signed";
+/// systemd-boot signed by Debian, whose CA shim embeds
+/// (`systemd-boot-efi-amd64-signed`).
+pub const SIGNED_SYSTEMD_BOOT: &str =
+    "boot/efi-signed/usr/lib/systemd/boot/efi/systemd-bootx64.efi.signed";
+
+/// How the firmware reaches systemd-boot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BootChain {
+    /// shim at the removable-media path, systemd-boot as the `grubx64.efi`
+    /// shim always chain-loads from its own directory: boots with Secure Boot
+    /// enforced on any machine that trusts Microsoft's UEFI CA. No
+    /// `fbx64.efi`/`BOOTX64.CSV`: with them shim runs its fallback loader,
+    /// which writes boot entries into the NVRAM of every machine the stick is
+    /// plugged into.
+    Signed,
+    /// The unsigned systemd-boot at the removable-media path: only with
+    /// Secure Boot off (bases without the signed chain).
+    Unsigned,
+}
+
+/// The signed chain when the tree has shim, else plain systemd-boot.
+pub fn boot_chain(root_tree: &Path) -> BootChain {
+    if root_tree.join(SIGNED_SHIM).exists() {
+        BootChain::Signed
+    } else {
+        BootChain::Unsigned
+    }
+}
+
+/// The boot loader files of `chain`: (path components on the ESP, path in the
+/// root tree).
+pub fn loader_files(chain: BootChain) -> Vec<(Vec<String>, &'static str)> {
+    let v = |s: &[&str]| s.iter().map(|x| (*x).to_owned()).collect::<Vec<_>>();
+    match chain {
+        BootChain::Signed => vec![
+            (v(&["EFI", "BOOT", "BOOTX64.EFI"]), SIGNED_SHIM),
+            (v(&["EFI", "BOOT", "grubx64.efi"]), SIGNED_SYSTEMD_BOOT),
+            (v(&["EFI", "BOOT", "mmx64.efi"]), SIGNED_MOK_MANAGER),
+        ],
+        BootChain::Unsigned => vec![
+            (v(&["EFI", "BOOT", "BOOTX64.EFI"]), SYSTEMD_BOOT),
+            (v(&["EFI", "systemd", "systemd-bootx64.efi"]), SYSTEMD_BOOT),
+        ],
+    }
+}
+
 /// The kernel and initrd found in the root tree's `/boot`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Kernel {
@@ -84,9 +137,12 @@ fn version_cmp(a: &str, b: &str) -> std::cmp::Ordering {
     parts(a).cmp(&parts(b))
 }
 
-/// `loader/loader.conf`: boot the one entry at once (hold a key for the menu).
+/// `loader/loader.conf`: boot the one entry at once (hold a key for the
+/// menu). No editor: systemd-boot has shim verify the kernel, but not the
+/// command line or the initrd, so an editor would let anyone at the console
+/// boot `init=/bin/sh` past Secure Boot.
 pub fn loader_conf() -> String {
-    "default softap.conf\ntimeout 0\neditor yes\n".to_owned()
+    "default softap.conf\ntimeout 0\neditor no\n".to_owned()
 }
 
 /// `loader/entries/softap.conf`. The root is found by PARTUUID, so the stick
@@ -127,12 +183,18 @@ pub fn esp_path(p: &str) -> Result<Vec<String>, DiskError> {
 }
 
 /// Every file of the ESP: (path components on the ESP, source file).
-pub fn plan_files(root_tree: &Path, kernel: &Kernel, staged: &Path) -> Vec<(Vec<String>, PathBuf)> {
+pub fn plan_files(
+    root_tree: &Path,
+    chain: BootChain,
+    kernel: &Kernel,
+    staged: &Path,
+) -> Vec<(Vec<String>, PathBuf)> {
     let v = |s: &[&str]| s.iter().map(|x| (*x).to_owned()).collect::<Vec<_>>();
-    let boot = root_tree.join(SYSTEMD_BOOT);
-    vec![
-        (v(&["EFI", "BOOT", "BOOTX64.EFI"]), boot.clone()),
-        (v(&["EFI", "systemd", "systemd-bootx64.efi"]), boot),
+    let mut files: Vec<(Vec<String>, PathBuf)> = loader_files(chain)
+        .into_iter()
+        .map(|(dest, rel)| (dest, root_tree.join(rel)))
+        .collect();
+    files.extend([
         (v(&["loader", "loader.conf"]), staged.join("loader.conf")),
         (
             v(&["loader", "entries", "softap.conf"]),
@@ -140,7 +202,8 @@ pub fn plan_files(root_tree: &Path, kernel: &Kernel, staged: &Path) -> Vec<(Vec<
         ),
         (v(&["softap", "vmlinuz"]), kernel.vmlinuz.clone()),
         (v(&["softap", "initrd.img"]), kernel.initrd.clone()),
-    ]
+    ]);
+    files
 }
 
 /// Formats the ESP inside `image` and copies `files` onto it.
@@ -254,6 +317,31 @@ mod tests {
             "options root=PARTUUID=abc rw console=tty0 console=ttyS0,115200"
         );
         assert!(!e.contains("/dev/"));
+    }
+
+    #[test]
+    fn signed_chain_is_shim_then_systemd_boot_as_grub_and_no_fallback() {
+        let d = tempfile::tempdir().unwrap();
+        assert_eq!(boot_chain(d.path()), BootChain::Unsigned);
+        let shim = d.path().join(SIGNED_SHIM);
+        fs::create_dir_all(shim.parent().unwrap()).unwrap();
+        fs::write(&shim, b"MZ").unwrap();
+        assert_eq!(boot_chain(d.path()), BootChain::Signed);
+
+        let files = loader_files(BootChain::Signed);
+        let in_boot: Vec<String> = files
+            .iter()
+            .filter(|(p, _)| p[..2] == ["EFI", "BOOT"])
+            .map(|(p, _)| p[2].clone())
+            .collect();
+        assert_eq!(in_boot, ["BOOTX64.EFI", "grubx64.efi", "mmx64.efi"]);
+        assert_eq!(files.len(), 3, "only EFI/BOOT: {files:?}");
+        assert_eq!(files[0].1, SIGNED_SHIM);
+        assert_eq!(files[1].1, SIGNED_SYSTEMD_BOOT);
+        for (_, rel) in &files {
+            assert!(rel.starts_with(&format!("{SIGNED_DIR}/")), "{rel}");
+        }
+        assert!(loader_conf().lines().any(|l| l == "editor no"));
     }
 
     #[test]

@@ -53,6 +53,8 @@ pub struct DiskReport {
     pub root: layout::Extent,
     /// The kernel version booted by the loader entry.
     pub kernel: String,
+    /// Whether the ESP boots through shim (Secure Boot) or plain systemd-boot.
+    pub boot_chain: esp::BootChain,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -70,8 +72,9 @@ pub enum DiskError {
     // would tell the user nothing, so the message names the base instead.
     #[error("no kernel in the base: the disk needs /boot/vmlinuz-VERSION and /boot/initrd.img-VERSION (add linux-image-amd64 and initramfs-tools to disk_packages)")]
     NoKernel,
-    #[error("no systemd-boot in the root tree ({path} is missing): add systemd-boot-efi to the packages")]
-    NoBootloader { path: PathBuf },
+    // Named by their path in the base: the root tree is a scratch copy.
+    #[error("no boot loader in the base: the disk needs /{} (systemd-boot-efi in packages) or the signed chain under /{} (shim-signed, shim-helpers-amd64-signed and systemd-boot-efi-amd64-signed in esp_packages)", esp::SYSTEMD_BOOT, esp::SIGNED_DIR)]
+    NoBootloader,
     #[error("ESP file {path:?}: must be a relative path of plain FAT-safe names")]
     BadEspPath { path: String },
     #[error("a disk of {size} bytes is too small: the content needs {needed} bytes")]
@@ -101,17 +104,23 @@ pub fn assemble(inputs: &DiskInputs<'_>) -> Result<DiskReport, DiskError> {
     check_tools()?;
     // Everything that can be refused is checked before anything is written.
     let kernel = esp::find_kernel(&inputs.root_tree.join("boot"))?;
-    let bootloader = inputs.root_tree.join(esp::SYSTEMD_BOOT);
-    if !bootloader.is_file() {
-        return Err(DiskError::NoBootloader { path: bootloader });
+    let chain = esp::boot_chain(inputs.root_tree);
+    if chain == esp::BootChain::Unsigned && !inputs.root_tree.join(esp::SYSTEMD_BOOT).exists() {
+        return Err(DiskError::NoBootloader);
     }
     // These are copied onto the ESP by path: each must be the tree's own
-    // file, not a link to one of the build host's.
+    // file, not a link to one of the build host's (a missing one of the
+    // signed chain is refused here too).
+    let loaders = esp::loader_files(chain)
+        .into_iter()
+        .map(|(_, rel)| rel.to_owned());
     for rel in [
         format!("boot/vmlinuz-{}", kernel.version),
         format!("boot/initrd.img-{}", kernel.version),
-        esp::SYSTEMD_BOOT.to_owned(),
-    ] {
+    ]
+    .into_iter()
+    .chain(loaders)
+    {
         crate::unpack::regular_file_inside(inputs.root_tree, &rel)?;
     }
     let extra: Vec<(Vec<String>, &[u8])> = inputs
@@ -163,7 +172,7 @@ pub fn assemble(inputs: &DiskInputs<'_>) -> Result<DiskReport, DiskError> {
         "softap.conf",
         esp::loader_entry(&kernel, &ids.root_part).as_bytes(),
     )?;
-    let mut files = esp::plan_files(inputs.root_tree, &kernel, &staged);
+    let mut files = esp::plan_files(inputs.root_tree, chain, &kernel, &staged);
     for (i, (dest, data)) in extra.iter().enumerate() {
         files.push((dest.clone(), write_staged(&format!("extra-{i}"), data)?));
     }
@@ -205,5 +214,6 @@ pub fn assemble(inputs: &DiskInputs<'_>) -> Result<DiskReport, DiskError> {
         esp: layout.esp,
         root: layout.root,
         kernel: kernel.version,
+        boot_chain: chain,
     })
 }

@@ -169,6 +169,10 @@ pub const KERNEL_PATHS: &[&str] = &[
     "usr/lib/firmware",
     "lib/firmware",
 ];
+/// Where a base puts the signed boot chain for the disk's ESP: under `/boot`,
+/// so it is kernel content, never in the OCI image. The Debian base unpacks
+/// its `esp_packages` here, each file at its own path.
+pub const SIGNED_BOOT_DIR: &str = "boot/efi-signed";
 const KERNEL_LINKS: &[&str] = &["vmlinuz", "vmlinuz.old", "initrd.img", "initrd.img.old"];
 
 /// Whether `path` is kernel content (the top directories themselves stay in

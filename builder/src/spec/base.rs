@@ -21,6 +21,12 @@ pub struct DebianSpec {
     /// disk only; installed into the same rootfs, split out when layering.
     #[serde(default)]
     pub disk_packages: Vec<String>,
+    /// Packages whose files are unpacked, not installed, under
+    /// `layer::SIGNED_BOOT_DIR` (disk-only): the signed boot chain for the
+    /// ESP, without the dependencies apt would install with it (shim's pull
+    /// GRUB in).
+    #[serde(default)]
+    pub esp_packages: Vec<String>,
     /// Mirror; mmdebstrap's default or the host's apt configuration otherwise.
     #[serde(default)]
     pub mirror: Option<String>,

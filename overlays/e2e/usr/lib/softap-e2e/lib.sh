@@ -99,7 +99,7 @@ dump_diagnostics() {
 		echo "== ip -br addr"; ip -br addr
 		echo "== ip route"; ip route show table all | grep -v '^local\|^broadcast\|^multicast\|^fe80\|^ff00'
 		echo "== iw dev"; iw dev
-		echo "== virsh net-list"; virsh -c qemu:///system net-list --all 2>&1
+		echo "== virsh net-list"; virsh net-list --all 2>&1
 		echo "== failed units"; systemctl --failed --no-legend --plain
 		local ns
 		for ns in $(ip netns list | cut -d' ' -f1); do
