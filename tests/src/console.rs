@@ -7,6 +7,9 @@ use std::time::{Duration, Instant};
 
 use crate::error::HarnessError;
 
+/// What the harness says when the guest kernel panicked.
+pub const GUEST_KERNEL_PANIC: &str = "the guest kernel panicked";
+
 /// Console text that means the boot cannot succeed any more, and why.
 const FATAL: &[(&str, &str)] = &[
     (
@@ -29,7 +32,7 @@ const FATAL: &[(&str, &str)] = &[
         "!!!! X64 Exception Type",
         "the UEFI firmware crashed (X64 exception; OVMF CODE and VARS files from different builds?)",
     ),
-    ("Kernel panic - not syncing", "the guest kernel panicked"),
+    ("Kernel panic - not syncing", GUEST_KERNEL_PANIC),
     (
         "You are in emergency mode",
         "systemd fell back to emergency mode (root or /boot not mountable?)",
