@@ -769,6 +769,16 @@ mod step_tests {
         }
     }
 
+    /// The undos of a bring-up that failed at or after hostapd, in order.
+    fn every_undo_after_hostapd(network: &str) -> [String; 4] {
+        [
+            format!("systemctl stop {HOSTAPD_UNIT}"),
+            format!("virsh net-destroy {network}"),
+            format!("virsh net-undefine {network}"),
+            "networkctl reload".to_string(),
+        ]
+    }
+
     fn strs(v: &[String]) -> Vec<&str> {
         v.iter().map(String::as_str).collect()
     }
@@ -896,15 +906,7 @@ mod step_tests {
         let host = c.host().fail(Fault::Command("systemctl restart".into()));
         let (step, _, after) = c.fail(&host, "systemctl restart");
         assert_eq!(step, "hostapd");
-        assert_eq!(
-            strs(&after),
-            [
-                format!("systemctl stop {HOSTAPD_UNIT}"),
-                format!("virsh net-destroy {n}"),
-                format!("virsh net-undefine {n}"),
-                "networkctl reload".to_string(),
-            ]
-        );
+        assert_eq!(strs(&after), every_undo_after_hostapd(&n));
         assert!(c.written().is_empty());
     }
 
@@ -934,15 +936,7 @@ mod step_tests {
         let (step, problems, after) = c.fail(&host, "systemctl restart");
         assert_eq!(step, "verify");
         assert!(problems.is_empty(), "{problems:?}");
-        assert_eq!(
-            strs(&after),
-            [
-                format!("systemctl stop {HOSTAPD_UNIT}"),
-                format!("virsh net-destroy {n}"),
-                format!("virsh net-undefine {n}"),
-                "networkctl reload".to_string(),
-            ]
-        );
+        assert_eq!(strs(&after), every_undo_after_hostapd(&n));
         assert!(c.written().is_empty());
     }
 

@@ -269,8 +269,9 @@ fn drain(w: &mut ChangeWatcher, until: Instant) -> Result<(), AgentError> {
 mod tests {
     use super::*;
 
-    #[test]
-    fn a_radio_is_gone_only_when_the_applied_one_left_the_facts() {
+    /// The guest's facts, the default configuration, their plan, and the
+    /// state that plan leaves once applied.
+    fn guest_applied() -> (Facts, crate::config::Config, Plan, State) {
         let text = std::fs::read_to_string(concat!(
             env!("CARGO_MANIFEST_DIR"),
             "/tests/data/guest.json"
@@ -280,6 +281,12 @@ mod tests {
         let cfg = crate::config::Config::default();
         let p = crate::plan::plan(&facts, &cfg, &State::default()).unwrap();
         let applied = p.to_state(&State::default(), "h");
+        (facts, cfg, p, applied)
+    }
+
+    #[test]
+    fn a_radio_is_gone_only_when_the_applied_one_left_the_facts() {
+        let (facts, cfg, p, applied) = guest_applied();
         let mut unplugged = facts.clone();
         unplugged.phys.retain(|x| x.name != p.phy.name);
         unplugged.phys.iter_mut().for_each(|x| x.modes.clear());
@@ -299,15 +306,7 @@ mod tests {
 
     #[test]
     fn reapply_only_when_the_plan_moved() {
-        let text = std::fs::read_to_string(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/tests/data/guest.json"
-        ))
-        .unwrap();
-        let facts: Facts = serde_json::from_str(&text).unwrap();
-        let cfg = crate::config::Config::default();
-        let p = crate::plan::plan(&facts, &cfg, &State::default()).unwrap();
-        let applied = p.to_state(&State::default(), "h");
+        let (facts, cfg, p, applied) = guest_applied();
         assert_eq!(reason_to_reapply(&applied, &p), None);
         let mut moved = facts.clone();
         moved.addresses.push(crate::facts::Address {
