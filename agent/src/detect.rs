@@ -14,6 +14,17 @@ fn band_name(b: BandId) -> &'static str {
     }
 }
 
+/// `, driver iwlwifi`, with the module when its name differs
+/// (`, driver rtw_8822be (module rtw88_8822be)`).
+fn driver_text(driver: Option<&str>, module: Option<&str>) -> String {
+    match (driver, module) {
+        (Some(d), Some(m)) if m != d => format!(", driver {d} (module {m})"),
+        (Some(d), _) => format!(", driver {d}"),
+        (None, Some(m)) => format!(", module {m}"),
+        (None, None) => String::new(),
+    }
+}
+
 pub fn describe(f: &Facts) -> String {
     let mut s = String::new();
     if f.phys.is_empty() {
@@ -25,10 +36,7 @@ pub fn describe(f: &Facts) -> String {
             "{} (index {}{}){}",
             p.name,
             p.index,
-            p.driver
-                .as_deref()
-                .map(|d| format!(", driver {d}"))
-                .unwrap_or_default(),
+            driver_text(p.driver.as_deref(), p.module.as_deref()),
             if p.self_managed_reg {
                 ", self-managed regulatory domain"
             } else {
@@ -74,6 +82,17 @@ pub fn describe(f: &Facts) -> String {
                 usable.join(" ")
             );
         }
+    }
+    for d in &f.drivers_without_phy {
+        let _ = writeln!(
+            s,
+            "driver {} is loaded but has no phy: this image lacks {} of its {} firmware \
+             group(s): {}",
+            d.module,
+            d.missing_firmware.len(),
+            d.firmware_groups,
+            d.missing_firmware.join(", ")
+        );
     }
     for i in &f.interfaces {
         let _ = writeln!(
@@ -138,4 +157,59 @@ pub fn describe(f: &Facts) -> String {
         let _ = writeln!(s, "machine id: {m}");
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::facts::{DriverWithoutPhy, Phy};
+
+    fn phy(name: &str, index: u32, driver: &str, module: &str) -> Phy {
+        Phy {
+            name: name.into(),
+            index,
+            driver: Some(driver.into()),
+            module: Some(module.into()),
+            modes: Vec::new(),
+            combinations: Vec::new(),
+            bands: Vec::new(),
+            sae: false,
+            self_managed_reg: false,
+        }
+    }
+
+    #[test]
+    fn names_each_phys_driver_and_the_drivers_without_firmware() {
+        let f = Facts {
+            phys: vec![
+                phy("phy0", 0, "mac80211_hwsim", "mac80211_hwsim"),
+                phy("phy1", 1, "rtw_8822be", "rtw88_8822be"),
+            ],
+            drivers_without_phy: vec![DriverWithoutPhy {
+                module: "mt7925e".into(),
+                firmware_groups: 2,
+                missing_firmware: vec![
+                    "mediatek/mt7925/a.bin".into(),
+                    "mediatek/mt7925/b.bin".into(),
+                ],
+            }],
+            ..Facts::default()
+        };
+        let text = describe(&f);
+        assert!(
+            text.contains("phy0 (index 0, driver mac80211_hwsim)\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("phy1 (index 1, driver rtw_8822be (module rtw88_8822be))\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "driver mt7925e is loaded but has no phy: this image lacks 2 of its 2 \
+                 firmware group(s): mediatek/mt7925/a.bin, mediatek/mt7925/b.bin\n"
+            ),
+            "{text}"
+        );
+    }
 }

@@ -96,6 +96,149 @@ fn sysfs_phys_with_index_and_driver() {
     assert!(sysfs::read_phys(&dir.path().join("nothing")).is_empty());
 }
 
+/// A sysfs tree shaped like the kernel's: class entries are links to the
+/// device's directory, `device` and `driver` are links, the driver links
+/// to its module; loaded modules have `initstate`, built-in code does not.
+fn fake_sys(root: &Path) {
+    let link = |target: &str, at: &str| {
+        let at = root.join(at);
+        std::fs::create_dir_all(at.parent().unwrap()).unwrap();
+        std::os::unix::fs::symlink(target, at).unwrap();
+    };
+    let dir = |p: &str| std::fs::create_dir_all(root.join(p)).unwrap();
+    let write = |p: &str, text: &str| std::fs::write(root.join(p), text).unwrap();
+    for (phy, index, device, bus, driver, module) in [
+        (
+            "phy0",
+            "0",
+            "devices/pci0000:00/0000:00:14.3",
+            "pci",
+            "iwlwifi",
+            "iwlwifi",
+        ),
+        (
+            "phy1",
+            "1",
+            "devices/virtual/mac80211_hwsim/hwsim0",
+            "platform",
+            "mac80211_hwsim",
+            "mac80211_hwsim",
+        ),
+        (
+            "phy2",
+            "2",
+            "devices/pci0000:00/0000:02:00.0",
+            "pci",
+            "rtw_8822be",
+            "rtw88_8822be",
+        ),
+    ] {
+        dir(&format!("{device}/ieee80211/{phy}"));
+        write(
+            &format!("{device}/ieee80211/{phy}/index"),
+            &format!("{index}\n"),
+        );
+        link("../..", &format!("{device}/ieee80211/{phy}/device"));
+        link(
+            &format!("../../{device}/ieee80211/{phy}"),
+            &format!("class/ieee80211/{phy}"),
+        );
+        dir(&format!("bus/{bus}/drivers/{driver}"));
+        let up = "../".repeat(device.split('/').count());
+        link(
+            &format!("{up}bus/{bus}/drivers/{driver}"),
+            &format!("{device}/driver"),
+        );
+        link(
+            &format!("../../../../module/{module}"),
+            &format!("bus/{bus}/drivers/{driver}/module"),
+        );
+    }
+    for (module, initstate) in [
+        ("iwlwifi", Some("live\n")),
+        ("mac80211_hwsim", Some("live\n")),
+        ("rtw88_8822be", Some("live\n")),
+        ("rtw88_8822b", Some("live\n")),
+        ("mt7925e", Some("live\n")),
+        ("ath9k_htc", Some("live\n")),
+        ("cfg80211", None),
+        ("brcmfmac", Some("going\n")),
+    ] {
+        dir(&format!("module/{module}"));
+        if let Some(s) = initstate {
+            write(&format!("module/{module}/initstate"), s);
+        }
+    }
+}
+
+#[test]
+fn sysfs_names_each_phys_driver_and_module_and_the_drivers_without_phy() {
+    let dir = tempfile::tempdir().unwrap();
+    let sys = dir.path().join("sys");
+    fake_sys(&sys);
+    let phys = sysfs::read_phys(&sys);
+    let seen: Vec<(&str, Option<&str>, Option<&str>)> = phys
+        .iter()
+        .map(|p| (p.name.as_str(), p.driver.as_deref(), p.module.as_deref()))
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            ("phy0", Some("iwlwifi"), Some("iwlwifi")),
+            ("phy1", Some("mac80211_hwsim"), Some("mac80211_hwsim")),
+            ("phy2", Some("rtw_8822be"), Some("rtw88_8822be")),
+        ]
+    );
+    assert_eq!(
+        sysfs::loaded_modules(&sys),
+        [
+            "ath9k_htc",
+            "iwlwifi",
+            "mac80211_hwsim",
+            "mt7925e",
+            "rtw88_8822b",
+            "rtw88_8822be"
+        ]
+    );
+
+    let report = dir.path().join("wifi-coverage.txt");
+    std::fs::write(
+        &report,
+        "kernel 6.12.0-amd64\n\
+         module ath9k_htc kernel/drivers/net/wireless/ath/ath9k/ath9k_htc.ko.xz groups=2 present=2 missing=0\n\
+         module iwlwifi kernel/drivers/net/wireless/intel/iwlwifi/iwlwifi.ko.xz groups=2 present=1 missing=1\n\
+         \x20 missing iwlwifi-bz-b0-fm-c0-{N<=92}.ucode\n\
+         module mt7925e kernel/drivers/net/wireless/mediatek/mt76/mt7925/mt7925e.ko.xz groups=2 present=1 missing=1\n\
+         \x20 present mediatek/mt7925/WIFI_MT7925_PATCH_MCU_1_1_hdr.bin mediatek/mt7925/WIFI_MT7925_PATCH_MCU_1_1_hdr.bin\n\
+         \x20 missing mediatek/mt7925/WIFI_RAM_CODE_MT7925_1_1.bin\n\
+         module rtw88_8822b kernel/drivers/net/wireless/realtek/rtw88/rtw88_8822b.ko.xz groups=1 present=1 missing=0\n",
+    )
+    .unwrap();
+    let sources = Sources {
+        sys: sys.clone(),
+        coverage: report,
+        ..Sources::default()
+    };
+    let without = live::without_phy(&sources, &phys);
+    // iwlwifi lacks firmware too, but for other cards: it has its phy.
+    // ath9k_htc and rtw88_8822b lack nothing.
+    assert_eq!(
+        without,
+        [softap_agent::facts::DriverWithoutPhy {
+            module: "mt7925e".into(),
+            firmware_groups: 2,
+            missing_firmware: vec!["mediatek/mt7925/WIFI_RAM_CODE_MT7925_1_1.bin".into()],
+        }]
+    );
+    // A machine without the report (a container) claims nothing.
+    let none = Sources {
+        sys,
+        coverage: dir.path().join("absent.txt"),
+        ..Sources::default()
+    };
+    assert!(live::without_phy(&none, &phys).is_empty());
+}
+
 #[test]
 fn live_gather_on_this_machine() {
     let dir = tempfile::tempdir().unwrap();

@@ -8,6 +8,7 @@ pub mod build;
 pub mod capped;
 pub mod cause;
 pub mod compress;
+pub mod coverage;
 pub mod digest;
 pub mod disk;
 pub mod flash;

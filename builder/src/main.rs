@@ -178,6 +178,9 @@ fn summary(r: &BuildReport) {
                 "unsigned systemd-boot: Secure Boot must be off"
             }
         );
+        for line in softap_build::build::coverage_lines(&d.wifi_coverage) {
+            eprintln!("  {line}");
+        }
     }
     eprintln!("  in {:.1}s", r.seconds);
 }

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use super::error::FactsError;
 use super::libvirt::Virsh;
 use super::model::Facts;
-use super::{nl80211, rtnl, sysfs};
+use super::{coverage, nl80211, rtnl, sysfs};
 
 /// Where the live gatherer looks; the defaults are the real system.
 #[derive(Debug, Clone)]
@@ -15,6 +15,8 @@ pub struct Sources {
     /// sysfs mount point.
     pub sys: PathBuf,
     pub machine_id: PathBuf,
+    /// The image's Wi-Fi coverage report.
+    pub coverage: PathBuf,
 }
 
 impl Default for Sources {
@@ -23,6 +25,7 @@ impl Default for Sources {
             virsh: Virsh::default(),
             sys: PathBuf::from("/sys"),
             machine_id: PathBuf::from("/etc/machine-id"),
+            coverage: PathBuf::from(coverage::COVERAGE_FILE),
         }
     }
 }
@@ -49,6 +52,7 @@ pub fn gather_from(sources: &Sources) -> Result<Facts, FactsError> {
                     );
                 }
                 phy.driver = s.driver.clone();
+                phy.module = s.module.clone();
             }
             None => tracing::warn!("wiphy {} ({}) has no sysfs entry", phy.index, phy.name),
         }
@@ -59,6 +63,7 @@ pub fn gather_from(sources: &Sources) -> Result<Facts, FactsError> {
             tracing::info!("{} is in sysfs but not visible over nl80211 here", s.name);
         }
     }
+    let drivers_without_phy = without_phy(sources, &sysfs_phys);
     let (addresses, routes) = rtnl::gather()?;
     let libvirt = sources.virsh.gather();
     let machine_id = std::fs::read_to_string(&sources.machine_id)
@@ -72,5 +77,23 @@ pub fn gather_from(sources: &Sources) -> Result<Facts, FactsError> {
         routes,
         libvirt,
         machine_id,
+        drivers_without_phy,
     })
+}
+
+/// Wi-Fi drivers loaded with no phy that lack firmware (see
+/// [`coverage::drivers_without_phy`]); none without the image's report.
+/// Every phy in sysfs counts, those in other namespaces too.
+pub fn without_phy(
+    sources: &Sources,
+    sysfs_phys: &[sysfs::SysfsPhy],
+) -> Vec<super::model::DriverWithoutPhy> {
+    let Some(report) = coverage::read(&sources.coverage) else {
+        return Vec::new();
+    };
+    let with_phy: Vec<&str> = sysfs_phys
+        .iter()
+        .filter_map(|p| p.module.as_deref())
+        .collect();
+    coverage::drivers_without_phy(&report, &sysfs::loaded_modules(&sources.sys), &with_phy)
 }

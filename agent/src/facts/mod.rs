@@ -1,4 +1,5 @@
 //! Facts about the machine: the data model and the gatherers that fill it.
+pub mod coverage;
 mod error;
 pub mod events;
 pub mod iw;

@@ -30,6 +30,10 @@ pub struct Facts {
     /// Contents of /etc/machine-id, when known; seeds the subnet order.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub machine_id: Option<String>,
+    /// Wi-Fi driver modules loaded with no phy, for which the image lacks
+    /// firmware: the radio that is likely missing, and why.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub drivers_without_phy: Vec<DriverWithoutPhy>,
 }
 
 /// One radio as nl80211 describes it.
@@ -43,6 +47,10 @@ pub struct Phy {
     /// Kernel driver, when known (sysfs `device/driver`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub driver: Option<String>,
+    /// The module holding the driver, when known (sysfs
+    /// `device/driver/module`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub module: Option<String>,
     /// Supported interface types.
     #[serde(default)]
     pub modes: Vec<IfType>,
@@ -222,4 +230,18 @@ pub struct LibvirtNetwork {
     /// The network's addresses with their prefixes (`<ip address= prefix=>`).
     #[serde(default)]
     pub subnets: Vec<IpNet>,
+}
+
+/// A Wi-Fi driver module that is loaded but drives no phy while the image
+/// lacks some of the firmware it declares (its device most likely failed to
+/// start for want of it).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DriverWithoutPhy {
+    pub module: String,
+    /// How many firmware groups it declares.
+    pub firmware_groups: u32,
+    /// The groups the image has no file for, as the image's coverage report
+    /// names them.
+    pub missing_firmware: Vec<String>,
 }

@@ -148,6 +148,24 @@ pub fn channel_at(band: BandId, channel: u16, freq_mhz: u32) -> bool {
 /// rule is the error.
 pub fn validate(f: &Facts) -> Result<(), InvalidFact> {
     validate_phys(&f.phys)?;
+    // Shown by `detect`: no control characters from a facts file.
+    for (i, d) in f.drivers_without_phy.iter().enumerate() {
+        let texts = std::iter::once(("module".to_owned(), &d.module)).chain(
+            d.missing_firmware
+                .iter()
+                .enumerate()
+                .map(|(j, m)| (format!("missing_firmware[{j}]"), m)),
+        );
+        for (field, text) in texts {
+            if let Some(why) = text_problem(text, 256) {
+                return Err(invalid(
+                    format!("drivers_without_phy[{i}].{field}"),
+                    text,
+                    why,
+                ));
+            }
+        }
+    }
     validate_interfaces(&f.interfaces)?;
     validate_network(f)
 }
@@ -171,9 +189,11 @@ pub fn validate_phys(phys: &[Phy]) -> Result<(), InvalidFact> {
                 "a second phy with this index",
             ));
         }
-        if let Some(d) = &p.driver {
-            if let Some(why) = text_problem(d, 64) {
-                return Err(invalid(at("driver"), d, why));
+        for (field, text) in [("driver", &p.driver), ("module", &p.module)] {
+            if let Some(d) = text {
+                if let Some(why) = text_problem(d, 64) {
+                    return Err(invalid(at(field), d, why));
+                }
             }
         }
         let mut bands = BTreeSet::new();

@@ -1,15 +1,18 @@
 //! The disk output: every layer (disk-only ones included) unpacked into a
 //! scratch tree and assembled into a raw disk.
 
+use std::collections::BTreeMap;
 use std::path::Path;
+use std::time::Instant;
 
 use sha2::{Digest, Sha256};
 
 use super::error::BuildError;
 use super::plan::Plan;
 use super::report::DiskSummary;
+use crate::coverage::{self, CoverageSummary, KernelCoverage, COVERAGE_FILE};
 use crate::disk;
-use crate::layer::Layer;
+use crate::layer::{entry, Entry, Layer};
 use crate::oci;
 use crate::overlay;
 use crate::spec::Spec;
@@ -34,7 +37,16 @@ pub(super) fn build_disk(
     out: &Path,
 ) -> Result<DiskSummary, BuildError> {
     let tree = store.temp_dir()?;
-    let layers: Vec<&Layer> = plan.layers.iter().collect();
+    let mut layers: Vec<&Layer> = plan.layers.iter().collect();
+    let t = Instant::now();
+    let wifi = coverage::gather(&layers)?;
+    tracing::info!(
+        "Wi-Fi coverage of {} kernel(s) read in {:.2}s",
+        wifi.len(),
+        t.elapsed().as_secs_f64()
+    );
+    let report_layer = coverage_layer(&layers, &wifi, spec.image.source_date_epoch);
+    layers.extend(report_layer.as_ref());
     unpack::materialise(&layers, tree.path())?;
     let esp_files = vec![(
         softap_config::paths::ESP_FILE.to_owned(),
@@ -56,5 +68,65 @@ pub(super) fn build_disk(
         allocated: r.allocated,
         root_partuuid: r.root_partuuid,
         secure_boot: r.boot_chain == disk::esp::BootChain::Signed,
+        wifi_coverage: wifi.iter().map(KernelCoverage::summary).collect(),
     })
+}
+
+/// The report as a layer of its own on top of the others, so it is written
+/// into the tree like every other file (through directory descriptors, never
+/// a symlink). Only the disk has it: a container runs on its host's kernel.
+/// Its parent directories keep the metadata the layers below give them.
+fn coverage_layer(layers: &[&Layer], wifi: &[KernelCoverage], mtime: u64) -> Option<Layer> {
+    if wifi.is_empty() {
+        return None;
+    }
+    let mut parents: BTreeMap<String, Entry> = BTreeMap::new();
+    let mut p = entry::parent(COVERAGE_FILE);
+    while !p.is_empty() {
+        parents.insert(p.to_owned(), Entry::dir(p, 0o755, mtime));
+        p = entry::parent(p);
+    }
+    for l in layers {
+        for e in &l.entries {
+            if e.is_dir() && parents.contains_key(&e.path) {
+                parents.insert(e.path.clone(), e.clone());
+            }
+        }
+    }
+    let file = Entry::bytes(
+        COVERAGE_FILE,
+        coverage::text(wifi).into_bytes(),
+        0o644,
+        mtime,
+    );
+    let mut l = Layer::finish("wifi-coverage", vec![file], Some(&parents), mtime);
+    l.disk_only = true;
+    Some(l)
+}
+
+/// For the build's summary: one line per kernel.
+pub fn coverage_lines(wifi: &[CoverageSummary]) -> Vec<String> {
+    wifi.iter()
+        .flat_map(|k| {
+            let t = &k.totals;
+            let lacking: Vec<String> = k
+                .modules
+                .iter()
+                .filter(|m| !m.missing.is_empty())
+                .map(|m| format!("{} ({}/{})", m.module, m.missing.len(), m.groups))
+                .collect();
+            let mut lines = vec![format!(
+                "Wi-Fi drivers of {}: {} modules, {} declare firmware, {} have all of it; \
+                 {} of {} firmware groups present",
+                k.kernel, t.modules, t.with_firmware, t.covered, t.present, t.groups
+            )];
+            if !lacking.is_empty() {
+                lines.push(format!(
+                    "firmware missing (groups missing/declared): {}",
+                    lacking.join(", ")
+                ));
+            }
+            lines
+        })
+        .collect()
 }

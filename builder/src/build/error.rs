@@ -30,6 +30,8 @@ pub enum BuildError {
     Nix(#[from] nix::NixError),
     #[error("disk")]
     Disk(#[from] disk::DiskError),
+    #[error("Wi-Fi coverage report")]
+    Coverage(#[from] crate::coverage::CoverageError),
     #[error(transparent)]
     Hygiene(#[from] crate::hygiene::HygieneError),
     #[error("{}", path.display())]

@@ -22,7 +22,7 @@ mod report;
 mod stage;
 
 pub use blob::write_layer;
-pub use disk_image::esp_softap_toml;
+pub use disk_image::{coverage_lines, esp_softap_toml};
 pub use error::BuildError;
 pub use plan::{plan, Plan, PACKAGES_FILE};
 pub use report::{BuildReport, DiskSummary, LayerReport};

@@ -5,6 +5,8 @@ use std::path::PathBuf;
 use oci_spec::image::Digest;
 use serde::Serialize;
 
+use crate::coverage::CoverageSummary;
+
 #[derive(Debug, Clone, Serialize)]
 pub struct LayerReport {
     pub name: String,
@@ -29,6 +31,9 @@ pub struct DiskSummary {
     /// The ESP boots through Debian's signed shim and systemd-boot, so the
     /// stick starts with Secure Boot enforced.
     pub secure_boot: bool,
+    /// Per kernel, its Wi-Fi driver modules and the firmware the disk has
+    /// for them (the summary of `/usr/share/softap/wifi-coverage.txt`).
+    pub wifi_coverage: Vec<CoverageSummary>,
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -1,0 +1,314 @@
+//! The coverage of one kernel's Wi-Fi drivers by an image's firmware, as
+//! the text file the disk carries (which `softap-agent detect` reads back)
+//! and as the summary `softap-build build --json` prints. Pure: the modules
+//! and firmware come in as plain data.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+
+use serde::Serialize;
+
+use super::group::{groups, Group};
+
+/// Where the disk carries the report.
+pub const COVERAGE_FILE: &str = "usr/share/softap/wifi-coverage.txt";
+
+/// A Wi-Fi driver module as found in the image.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DriverModule {
+    /// The name the kernel loads it as.
+    pub name: String,
+    /// Its file, relative to the kernel's module directory.
+    pub file: String,
+    /// Its `firmware=` declarations.
+    pub firmware: Vec<String>,
+}
+
+/// One firmware group of a module and the files present for it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupCoverage {
+    pub group: Group,
+    /// Files under the firmware directory that satisfy it, best first.
+    pub found: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ModuleCoverage {
+    pub module: String,
+    pub file: String,
+    pub groups: Vec<GroupCoverage>,
+}
+
+/// One kernel's Wi-Fi drivers and their firmware.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KernelCoverage {
+    pub kernel: String,
+    /// Sorted by module name.
+    pub modules: Vec<ModuleCoverage>,
+}
+
+/// Matches every module's firmware groups against `firmware`: the names a
+/// driver may ask for (compression suffixes removed) → the file present.
+pub fn cover(
+    kernel: &str,
+    modules: Vec<DriverModule>,
+    firmware: &BTreeMap<String, String>,
+) -> KernelCoverage {
+    let mut out: Vec<ModuleCoverage> = modules
+        .into_iter()
+        .map(|m| ModuleCoverage {
+            groups: groups(&m.firmware)
+                .into_iter()
+                .map(|group| GroupCoverage {
+                    found: group
+                        .want
+                        .found(firmware)
+                        .into_iter()
+                        .filter_map(|name| firmware.get(name).cloned())
+                        .collect(),
+                    group,
+                })
+                .collect(),
+            module: m.name,
+            file: m.file,
+        })
+        .collect();
+    out.sort_by(|a, b| (&a.module, &a.file).cmp(&(&b.module, &b.file)));
+    KernelCoverage {
+        kernel: kernel.to_owned(),
+        modules: out,
+    }
+}
+
+/// The `--json` form of one kernel's coverage.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CoverageSummary {
+    pub kernel: String,
+    pub modules: Vec<ModuleSummary>,
+    pub totals: Totals,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ModuleSummary {
+    pub module: String,
+    pub file: String,
+    /// How many firmware groups it declares.
+    pub groups: usize,
+    /// The groups with a file present.
+    pub present: Vec<String>,
+    /// For each present group, the best file found (same order).
+    pub files: Vec<String>,
+    /// The groups with no file.
+    pub missing: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Totals {
+    /// Wi-Fi driver modules.
+    pub modules: usize,
+    /// Those declaring any firmware.
+    pub with_firmware: usize,
+    /// Those with every declared group present.
+    pub covered: usize,
+    pub groups: usize,
+    pub present: usize,
+    pub missing: usize,
+}
+
+impl ModuleCoverage {
+    fn present(&self) -> usize {
+        self.groups.iter().filter(|g| !g.found.is_empty()).count()
+    }
+}
+
+impl KernelCoverage {
+    pub fn summary(&self) -> CoverageSummary {
+        let mut totals = Totals::default();
+        let modules = self
+            .modules
+            .iter()
+            .map(|m| {
+                let (have, lack): (Vec<&GroupCoverage>, Vec<&GroupCoverage>) =
+                    m.groups.iter().partition(|g| !g.found.is_empty());
+                totals.modules += 1;
+                if !m.groups.is_empty() {
+                    totals.with_firmware += 1;
+                    if lack.is_empty() {
+                        totals.covered += 1;
+                    }
+                }
+                totals.groups += m.groups.len();
+                totals.present += have.len();
+                totals.missing += lack.len();
+                ModuleSummary {
+                    module: m.module.clone(),
+                    file: m.file.clone(),
+                    groups: m.groups.len(),
+                    present: have.iter().map(|g| g.group.want.name()).collect(),
+                    files: have.iter().map(|g| g.found[0].clone()).collect(),
+                    missing: lack.iter().map(|g| g.group.want.name()).collect(),
+                }
+            })
+            .collect();
+        CoverageSummary {
+            kernel: self.kernel.clone(),
+            modules,
+            totals,
+        }
+    }
+}
+
+/// The report file: a header saying how to read it, then per kernel a
+/// `kernel` line, a `module` line per driver with a line per firmware group,
+/// and a `totals` line. Everything is sorted, so the same image gives the
+/// same bytes.
+pub fn text(kernels: &[KernelCoverage]) -> String {
+    let mut s = String::from(
+        "# Wi-Fi drivers of this image's kernel and the firmware the image has for them,\n\
+         # from each module's declared firmware (modinfo -F firmware); made by softap-build.\n\
+         # module NAME FILE groups=G present=P missing=M, then per firmware group\n\
+         # `present GROUP FILE` or `missing GROUP`. {N<=77} is any version up to 77 (the\n\
+         # driver tries the newest first, some also the unnumbered name); * is any name.\n",
+    );
+    for k in kernels {
+        let sum = k.summary();
+        let _ = writeln!(s, "kernel {}", k.kernel);
+        for m in &k.modules {
+            let present = m.present();
+            let _ = writeln!(
+                s,
+                "module {} {} groups={} present={present} missing={}",
+                m.module,
+                m.file,
+                m.groups.len(),
+                m.groups.len() - present
+            );
+            for g in &m.groups {
+                match g.found.as_slice() {
+                    [] => {
+                        let _ = writeln!(s, "  missing {}", g.group.want.name());
+                    }
+                    [one] => {
+                        let _ = writeln!(s, "  present {} {one}", g.group.want.name());
+                    }
+                    [first, rest @ ..] => {
+                        let _ = writeln!(
+                            s,
+                            "  present {} {first} (and {} more)",
+                            g.group.want.name(),
+                            rest.len()
+                        );
+                    }
+                }
+            }
+        }
+        let t = sum.totals;
+        let _ = writeln!(
+            s,
+            "totals modules={} with-firmware={} covered={} groups={} present={} missing={}",
+            t.modules, t.with_firmware, t.covered, t.groups, t.present, t.missing
+        );
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn module(name: &str, fw: &[&str]) -> DriverModule {
+        DriverModule {
+            name: name.to_owned(),
+            file: format!("kernel/drivers/net/wireless/{name}.ko.xz"),
+            firmware: fw.iter().map(|s| (*s).to_owned()).collect(),
+        }
+    }
+
+    fn sample() -> KernelCoverage {
+        let firmware: BTreeMap<String, String> = [
+            ("iwlwifi-cc-a0-72.ucode", "iwlwifi-cc-a0-72.ucode"),
+            ("rt2870.bin", "rt2870.bin.zst"),
+            (
+                "ath11k/WCN6855/hw2.0/amss.bin",
+                "ath11k/WCN6855/hw2.0/amss.bin",
+            ),
+            ("ath11k/WCN6855/hw2.0/m3.bin", "ath11k/WCN6855/hw2.0/m3.bin"),
+        ]
+        .into_iter()
+        .map(|(a, b)| (a.to_owned(), b.to_owned()))
+        .collect();
+        cover(
+            "6.12.0-amd64",
+            vec![
+                module("rt2800usb", &["rt2870.bin"]),
+                module(
+                    "iwlwifi",
+                    &[
+                        "iwlwifi-cc-a0-77.ucode",
+                        "iwlwifi-bz-b0-fm-c0-92.ucode",
+                        "iwlwifi-ma-b0-gf-a0.pnvm",
+                    ],
+                ),
+                module("mac80211_hwsim", &[]),
+                module("ath11k_pci", &["ath11k/WCN6855/hw2.0/*"]),
+            ],
+            &firmware,
+        )
+    }
+
+    #[test]
+    fn summary_counts_groups_per_module_and_in_total() {
+        let s = sample().summary();
+        let names: Vec<&str> = s.modules.iter().map(|m| m.module.as_str()).collect();
+        assert_eq!(
+            names,
+            ["ath11k_pci", "iwlwifi", "mac80211_hwsim", "rt2800usb"]
+        );
+        let iwl = &s.modules[1];
+        assert_eq!(iwl.groups, 3);
+        assert_eq!(iwl.present, ["iwlwifi-cc-a0-{N<=77}.ucode"]);
+        assert_eq!(iwl.files, ["iwlwifi-cc-a0-72.ucode"]);
+        assert_eq!(
+            iwl.missing,
+            [
+                "iwlwifi-bz-b0-fm-c0-{N<=92}.ucode",
+                "iwlwifi-ma-b0-gf-a0.pnvm"
+            ]
+        );
+        // The file as it is stored, compressed.
+        assert_eq!(s.modules[3].files, ["rt2870.bin.zst"]);
+        assert_eq!(
+            s.totals,
+            Totals {
+                modules: 4,
+                with_firmware: 3,
+                covered: 2,
+                groups: 5,
+                present: 3,
+                missing: 2,
+            }
+        );
+    }
+
+    #[test]
+    fn report_text() {
+        insta::assert_snapshot!(text(&[sample()]), @r"
+        # Wi-Fi drivers of this image's kernel and the firmware the image has for them,
+        # from each module's declared firmware (modinfo -F firmware); made by softap-build.
+        # module NAME FILE groups=G present=P missing=M, then per firmware group
+        # `present GROUP FILE` or `missing GROUP`. {N<=77} is any version up to 77 (the
+        # driver tries the newest first, some also the unnumbered name); * is any name.
+        kernel 6.12.0-amd64
+        module ath11k_pci kernel/drivers/net/wireless/ath11k_pci.ko.xz groups=1 present=1 missing=0
+          present ath11k/WCN6855/hw2.0/* ath11k/WCN6855/hw2.0/amss.bin (and 1 more)
+        module iwlwifi kernel/drivers/net/wireless/iwlwifi.ko.xz groups=3 present=1 missing=2
+          missing iwlwifi-bz-b0-fm-c0-{N<=92}.ucode
+          present iwlwifi-cc-a0-{N<=77}.ucode iwlwifi-cc-a0-72.ucode
+          missing iwlwifi-ma-b0-gf-a0.pnvm
+        module mac80211_hwsim kernel/drivers/net/wireless/mac80211_hwsim.ko.xz groups=0 present=0 missing=0
+        module rt2800usb kernel/drivers/net/wireless/rt2800usb.ko.xz groups=1 present=1 missing=0
+          present rt2870.bin rt2870.bin.zst
+        totals modules=4 with-firmware=3 covered=2 groups=5 present=3 missing=2
+        ");
+    }
+}
