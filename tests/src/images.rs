@@ -34,6 +34,9 @@ pub fn cache_dir() -> PathBuf {
 pub struct BuiltImage {
     pub disk: PathBuf,
     pub took: Duration,
+    /// What `softap-build build --json` printed; none for a ready disk
+    /// (`SOFTAP_E2E_DISK`).
+    pub summary: Option<serde_json::Value>,
 }
 
 /// The cargo profile the image's programs are built with (the workspace's
@@ -75,6 +78,7 @@ pub fn build_disk(spec: &str, image_name: &str, out: &Path) -> Result<BuiltImage
         return Ok(BuiltImage {
             disk: disk.into(),
             took: Duration::ZERO,
+            summary: None,
         });
     }
     let started = Instant::now();
@@ -89,10 +93,11 @@ pub fn build_disk(spec: &str, image_name: &str, out: &Path) -> Result<BuiltImage
         )
         .args(["build", "--profile", IMAGE_PROFILE, "--locked"])
         .args(["-p", "softap-build", "-p", "softap-agent"]))?;
-    let disk = run_builder(&root, spec, out, &format!("{image_name}.raw"), "disk")?;
+    let (disk, summary) = run_builder(&root, spec, out, &format!("{image_name}.raw"), "disk")?;
     Ok(BuiltImage {
         disk,
         took: started.elapsed(),
+        summary: Some(summary),
     })
 }
 
@@ -115,18 +120,19 @@ pub fn build_oci_archive(
         &format!("{image_name}.oci.tar"),
         "OCI archive",
     )
+    .map(|(archive, _)| archive)
 }
 
-/// Runs the release `softap-build build SPEC` into `out` with the shared cache
-/// and returns `out/file`, which the build must have written (`what` names it
-/// in the error).
+/// Runs the release `softap-build build SPEC --json` into `out` with the
+/// shared cache and returns `out/file`, which the build must have written
+/// (`what` names it in the error), and the summary it printed.
 fn run_builder(
     root: &Path,
     spec: &str,
     out: &Path,
     file: &str,
     what: &str,
-) -> Result<PathBuf, HarnessError> {
+) -> Result<(PathBuf, serde_json::Value), HarnessError> {
     let builder = target_dir(root).join(IMAGE_PROFILE).join("softap-build");
     eprintln!(
         "softap-e2e: {} build {spec} --out {} --cache {}",
@@ -134,14 +140,20 @@ fn run_builder(
         out.display(),
         cache_dir().display()
     );
-    run(Command::new(&builder)
+    let output = run(Command::new(&builder)
         .current_dir(root)
         .arg("build")
         .arg(spec)
+        .arg("--json")
         .arg("--out")
         .arg(out)
         .arg("--cache")
         .arg(cache_dir()))?;
+    let summary = serde_json::from_slice(&output.stdout).map_err(|e| HarnessError::Command {
+        command: format!("softap-build build {spec} --json"),
+        status: "succeeded".into(),
+        output_tail: format!("but printed no JSON summary: {e}"),
+    })?;
     let written = out.join(file);
     if !written.is_file() {
         return Err(HarnessError::Command {
@@ -150,7 +162,7 @@ fn run_builder(
             output_tail: format!("but wrote no {what} at {}", written.display()),
         });
     }
-    Ok(written)
+    Ok((written, summary))
 }
 
 #[cfg(test)]

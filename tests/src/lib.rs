@@ -11,5 +11,6 @@ pub mod results;
 pub mod run;
 pub mod scenario;
 pub mod tools;
+pub mod wifi;
 
 pub use error::HarnessError;

@@ -55,6 +55,7 @@ pub const A: Scenario = Scenario {
         "ap",
         "boot",
         "phy",
+        "driver",
         "overlap",
         "wpa2",
         "wpa2-lease",

@@ -3,7 +3,10 @@
 //! as a USB stick (TCG unless the CPU really has VT-x/AMD-V), and read what the
 //! guest overlay (`overlays/e2e`) reports on the serial console.
 //!
-//! Before any boot, the built ESP is read with mtools: `EFI/BOOT` holds
+//! Before any boot, the build's `--json` summary of the disk's Wi-Fi
+//! coverage report must show every driver family (Intel, MediaTek and
+//! Ralink, Qualcomm/Atheros, Realtek, Broadcom) with its module and firmware
+//! (`softap_tests::wifi`); known gaps are printed. The built ESP is read with mtools: `EFI/BOOT` holds
 //! exactly shim (`BOOTX64.EFI`), systemd-boot as `grubx64.efi` and
 //! MokManager, signed as `sbverify --list` shows, and `loader.conf` says
 //! `editor no`. A copy whose shim lost its signatures must be refused by the
@@ -13,7 +16,9 @@
 //! enforced (OVMF with Microsoft's keys; the kernel must report it): the upstream QEMU provides
 //! overlaps the default pool (`net=172.16.0.0/16`); three hwsim radios, two of
 //! them moved into network namespaces. The agent must bring the AP up on the
-//! radio left to it (hostapd `state=ENABLED`, WPA3 transition), a WPA2 and an
+//! radio left to it (hostapd `state=ENABLED`, WPA3 transition; `detect`
+//! names its driver and module, `mac80211_hwsim`, and the disk's coverage
+//! report lists that driver), a WPA2 and an
 //! SAE station join, get leases in the subnet `softap-agent status --json`
 //! reports, reach the gateway and, through the NAT and QEMU's user network, a
 //! listener on this host's loopback that answers with a fresh token. Then an
@@ -43,6 +48,7 @@ use softap_tests::images::{build_disk, build_oci_archive};
 use softap_tests::scenario::{
     compare_reboot, run, stick_for, unsigned_loader_is_refused, work_root, A, B, C, D,
 };
+use softap_tests::wifi;
 
 #[test]
 fn fresh_stick_serves_stations_past_the_nat_moves_off_a_conflicting_upstream_survives_a_reboot_and_follows_the_laptop_uplink(
@@ -59,6 +65,19 @@ fn fresh_stick_serves_stations_past_the_nat_moves_off_a_conflicting_upstream_sur
         built.took.as_secs_f64()
     );
     let mut failures = Vec::new();
+
+    // The firmware of every Wi-Fi driver family is on the stick, from the
+    // build's own summary of its coverage report (no boot needed).
+    match &built.summary {
+        None => eprintln!("softap-e2e[wifi]: a ready disk, no build summary: coverage not checked"),
+        Some(summary) => {
+            let (problems, notes) = wifi::check(summary);
+            for n in &notes {
+                eprintln!("softap-e2e[wifi]: gap: {n}");
+            }
+            failures.extend(problems.into_iter().map(|p| format!("Wi-Fi coverage: {p}")));
+        }
+    }
 
     match check_signed_chain(&built.disk) {
         Err(e) => failures.push(format!("reading the ESP: {e}")),

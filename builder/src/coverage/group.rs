@@ -69,7 +69,13 @@ impl Want {
             }
             Want::Pattern(p) => {
                 let literal = &p[..p.find(['*', '?']).unwrap_or(p.len())];
+                // As in the shell, a pattern names no hidden file (a
+                // package's `.notice`) unless it says so.
+                let hidden_ok = p.rsplit('/').next().is_some_and(|l| l.starts_with('.'));
                 with_prefix(firmware, literal)
+                    .filter(|(k, _)| {
+                        hidden_ok || !k.rsplit('/').next().is_some_and(|l| l.starts_with('.'))
+                    })
                     .filter(|(k, _)| matches(p.as_bytes(), k.as_bytes()))
                     .map(|(k, _)| k.as_str())
                     .collect()
@@ -272,6 +278,7 @@ mod tests {
             "brcm/brcmfmac*-sdio.*.bin",
         ]));
         let fw = present(&[
+            "ath11k/WCN6855/hw2.0/.notice",
             "ath11k/WCN6855/hw2.0/amss.bin",
             "ath11k/WCN6855/hw2.0/board-2.bin",
             "ath11k/WCN6855/hw2.0/sub/x.bin",

@@ -7,8 +7,10 @@ use std::process::ExitCode;
 
 use softap_tests::images::{build_disk, build_oci_archive};
 use softap_tests::scenario::{by_name, compare_reboot, run, stick_for, work_root};
+use softap_tests::wifi;
 
 fn main() -> ExitCode {
+    let mut failed = false;
     let mut args: Vec<String> = std::env::args().skip(1).collect();
     let disk = match args.iter().position(|a| a == "--disk") {
         Some(i) if i + 1 < args.len() => {
@@ -25,7 +27,20 @@ fn main() -> ExitCode {
             "softap-e2e",
             &work_root().join("out"),
         ) {
-            Ok(built) => built.disk,
+            Ok(built) => {
+                // As the test does: every driver family's firmware is there.
+                if let Some(summary) = &built.summary {
+                    let (problems, notes) = wifi::check(summary);
+                    for n in notes {
+                        eprintln!("Wi-Fi coverage gap: {n}");
+                    }
+                    for p in problems {
+                        eprintln!("Wi-Fi coverage: {p}");
+                        failed = true;
+                    }
+                }
+                built.disk
+            }
             Err(e) => {
                 eprintln!("{e}");
                 return ExitCode::FAILURE;
@@ -38,7 +53,6 @@ fn main() -> ExitCode {
     }
     let mut stick = None;
     let mut first: Option<softap_tests::qemu::Boot> = None;
-    let mut failed = false;
     for name in &args {
         let Some(s) = by_name(name) else {
             eprintln!("unknown scenario {name}");
