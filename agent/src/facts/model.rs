@@ -43,6 +43,11 @@ pub struct Phy {
     /// Kernel driver, when known (sysfs `device/driver`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub driver: Option<String>,
+    /// Permanent address, when known (sysfs `macaddress`): unlike the name
+    /// and index, it stays the same when the driver is reloaded or the
+    /// adapter plugged in again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mac: Option<String>,
     /// Supported interface types.
     #[serde(default)]
     pub modes: Vec<IfType>,

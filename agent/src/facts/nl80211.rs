@@ -256,6 +256,7 @@ pub fn phys_from_attrs(messages: &[Vec<Nl80211Attr>]) -> Vec<Phy> {
                 name: d.name.unwrap_or_else(|| format!("phy{index}")),
                 index,
                 driver: None,
+                mac: None,
                 modes: d.modes,
                 combinations: d.combinations,
                 bands: d

@@ -10,6 +10,8 @@ pub struct SysfsPhy {
     pub index: u32,
     /// Basename of `device/driver` (`iwlwifi`, `mac80211_hwsim`...).
     pub driver: Option<String>,
+    /// `macaddress`: the phy's permanent address, lower case.
+    pub mac: Option<String>,
 }
 
 /// Reads `<sys>/class/ieee80211/*`; no such directory means no wireless.
@@ -40,10 +42,15 @@ pub fn read_phys(sys: &Path) -> Vec<SysfsPhy> {
         let driver = std::fs::read_link(path.join("device/driver"))
             .ok()
             .and_then(|target| target.file_name().map(|n| n.to_string_lossy().into_owned()));
+        let mac = std::fs::read_to_string(path.join("macaddress"))
+            .ok()
+            .map(|m| m.trim().to_ascii_lowercase())
+            .filter(|m| !m.is_empty());
         out.push(SysfsPhy {
             name,
             index,
             driver,
+            mac,
         });
     }
     out.sort_by_key(|p| p.index);

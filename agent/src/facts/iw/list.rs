@@ -38,6 +38,7 @@ impl PhyDraft {
                 name: name.to_string(),
                 index: 0,
                 driver: None,
+                mac: None,
                 modes: Vec::new(),
                 combinations: Vec::new(),
                 bands: Vec::new(),
