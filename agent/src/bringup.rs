@@ -319,6 +319,9 @@ pub fn esp_problem(cfg: &config::Config) -> Option<String> {
             config::ETC_CONFIG
         ),
     };
+    // The parser's message may span lines; the console shows one.
+    let problem: Vec<&str> = problem.lines().map(str::trim).collect();
+    let problem = problem.join("; ");
     Some(crate::console::printable(&format!(
         "{problem}. Until {} is fixed (then `softap-agent apply` or a reboot reads it again), \
          the access point runs on {instead}.",

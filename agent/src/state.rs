@@ -25,6 +25,10 @@ pub struct PhyRecord {
     pub index: u32,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub driver: Option<String>,
+    /// Its permanent address: what finds it again after a driver reload
+    /// or a replug, when its name has changed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mac: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

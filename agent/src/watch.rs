@@ -123,6 +123,14 @@ pub fn run(
                     tracing::info!("applying: {reason}");
                     match apply_plan(ctx, &cfg, &applied, p) {
                         Ok(a) => {
+                            if radio_lost {
+                                let text = format!(
+                                    "the access point is back on {} (channel {})",
+                                    a.plan.phy.name, a.plan.channel.number
+                                );
+                                say(ctx, &text);
+                                note(ctx, &text);
+                            }
                             first = false;
                             radio_lost = false;
                             last_problem = None;
@@ -170,7 +178,7 @@ pub fn run(
                         radio_lost = true;
                     }
                 }
-                let text = format!("{e}\nWaiting for a change ({hint})...");
+                let text = waiting_text(&e, hint);
                 if last_problem.as_deref() != Some(text.as_str()) {
                     say(ctx, &text);
                     last_problem = Some(text);
@@ -179,18 +187,36 @@ pub fn run(
         }
         match (&serving, failed) {
             (Some(iface), false) => {
-                // Between changes, make sure hostapd still serves.
-                while !changed_within(&mut watcher, CHECK_EVERY)? {
+                // Between changes, make sure hostapd still serves: at once,
+                // since a hostapd that died takes its interface's state
+                // with it and those very changes brought us here, then
+                // every CHECK_EVERY until the next change.
+                loop {
                     let check =
                         supervisor.check(host.as_ref(), iface, &ctx.timeouts, Instant::now());
                     if let Some(text) = check.message() {
                         say(ctx, text);
                         note(ctx, text);
                     }
+                    if changed_within(&mut watcher, CHECK_EVERY)? {
+                        break;
+                    }
                 }
             }
             _ => wait_for_change(&mut watcher, failed.then_some(RETRY))?,
         }
+    }
+}
+
+/// What the console says while no plan can be made: one line when the
+/// reason fits on one (no radio at all, the usual case at a first boot with
+/// the adapter not yet plugged in), else the reason's lines and then the wait.
+fn waiting_text(e: &PlanError, hint: &str) -> String {
+    let why = e.to_string();
+    if why.contains('\n') {
+        format!("{why}\nWaiting for a change ({hint})...")
+    } else {
+        format!("{why}; waiting for a change ({hint})...")
     }
 }
 
@@ -302,6 +328,64 @@ mod tests {
         assert_eq!(radio_gone(&applied, &unusable, &e), None);
         // Nothing applied yet: nothing to stop.
         assert_eq!(radio_gone(&State::default(), &unplugged, &e), None);
+    }
+
+    #[test]
+    fn no_radio_at_all_is_one_line_naming_what_was_found_and_the_wait() {
+        let text = waiting_text(&PlanError::NoUsablePhy(vec![]), "plug in a Wi-Fi adapter");
+        assert!(!text.contains('\n'), "{text}");
+        assert!(
+            text.contains("no wireless phy was found") && text.contains("waiting for a change"),
+            "{text}"
+        );
+        let (facts, cfg, _, applied) = guest_applied();
+        let mut unusable = facts.clone();
+        unusable.phys.iter_mut().for_each(|x| x.modes.clear());
+        let e = crate::plan::plan(&unusable, &cfg, &applied).unwrap_err();
+        let text = waiting_text(&e, "plug in a Wi-Fi adapter");
+        assert!(
+            text.ends_with("\nWaiting for a change (plug in a Wi-Fi adapter)..."),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn a_reloaded_driver_brings_the_ap_back_on_the_radio_it_had() {
+        let (facts, cfg, _, _) = guest_applied();
+        let mac = |i: u32| format!("02:00:00:00:{i:02x}:00");
+        let mut before = facts.clone();
+        for p in &mut before.phys {
+            p.mac = Some(mac(p.index));
+        }
+        // The AP ran on the second radio (say the first was busy then).
+        let on_second = State {
+            phy: Some(crate::state::PhyRecord {
+                name: "phy1".into(),
+                index: 1,
+                driver: before.phys[1].driver.clone(),
+                mac: Some(mac(1)),
+            }),
+            ..State::default()
+        };
+        // Unloaded and loaded again: new names and indexes, the same
+        // addresses.
+        let mut after = before.clone();
+        for p in &mut after.phys {
+            p.index += 2;
+            p.name = format!("phy{}", p.index);
+        }
+        let p = crate::plan::plan(&after, &cfg, &on_second).unwrap();
+        assert_eq!(p.phy.mac, Some(mac(1)), "{}", p.phy.name);
+        assert_eq!(
+            p.to_state(&on_second, "h").phy.and_then(|r| r.mac),
+            Some(mac(1))
+        );
+        // Without addresses, only the index decides.
+        for x in &mut after.phys {
+            x.mac = None;
+        }
+        let p = crate::plan::plan(&after, &cfg, &on_second).unwrap();
+        assert_eq!(p.phy.name, "phy2");
     }
 
     #[test]

@@ -71,6 +71,8 @@ fn a_broken_esp_file_falls_back_to_the_last_good_one_and_a_fix_is_picked_up() {
             shown.contains("the last configuration that worked"),
             "{shown}"
         );
+        // The parser's multi-line message is one console line, not escaped.
+        assert!(!shown.contains("\\u{a}"), "{shown}");
     }
     let conf = hostapd_conf(root);
     assert!(conf.contains("ssid=from-stick\n"), "{conf}");

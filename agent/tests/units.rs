@@ -87,4 +87,15 @@ fn the_agent_is_enabled_and_its_command_exists() {
     )));
     // hostapd is started by the agent, never on its own at boot.
     assert!(!hostapd.contains("[Install]"));
+    // ...and restarted by the agent alone (with its back-off): systemd
+    // restarting it too would race the agent after every crash.
+    let restart: Vec<&str> = hostapd
+        .lines()
+        .filter_map(|l| l.strip_prefix("Restart="))
+        .collect();
+    assert_eq!(
+        restart,
+        ["no"],
+        "softap-hostapd.service: Restart= must be no"
+    );
 }

@@ -3,6 +3,7 @@
 pub mod console;
 pub mod error;
 pub mod esp;
+pub mod faults;
 pub mod guest;
 pub mod images;
 pub mod listener;

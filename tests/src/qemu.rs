@@ -222,38 +222,12 @@ pub fn boot(
     timeout: Duration,
     shutdown_grace: Duration,
 ) -> Result<Boot, HarnessError> {
-    std::fs::create_dir_all(&spec.work_dir)
-        .map_err(|e| HarnessError::io("creating the run directory", &spec.work_dir, e))?;
-    if let Firmware::Ovmf(ovmf) = &spec.firmware {
-        // A fresh copy of the variables every run: OVMF then boots the stick
-        // from its fallback path, as a new machine would.
-        std::fs::copy(&ovmf.vars, spec.vars_path())
-            .map_err(|e| HarnessError::io("copying OVMF vars", &ovmf.vars, e))?;
-    }
-    let console_path = spec.console_path();
-    // A stale console from an earlier run would be read as this one's.
-    let _ = std::fs::remove_file(&console_path);
-    let qemu_log = spec.work_dir.join("qemu.log");
-    let log = std::fs::File::create(&qemu_log)
-        .map_err(|e| HarnessError::io("creating the QEMU log", &qemu_log, e))?;
-    let log2 = log
-        .try_clone()
-        .map_err(|e| HarnessError::io("creating the QEMU log", &qemu_log, e))?;
-    let args = spec.args();
-    eprintln!(
-        "softap-e2e[{scenario}]: {} {}",
-        spec.qemu.display(),
-        args.join(" ")
-    );
-    let started = Instant::now();
-    let child = Command::new(&spec.qemu)
-        .args(&args)
-        .stdin(Stdio::null())
-        .stdout(log)
-        .stderr(log2)
-        .spawn()
-        .map_err(|e| HarnessError::io("starting QEMU", &spec.qemu, e))?;
-    let mut vm = Running { child };
+    let Spawned {
+        mut vm,
+        started,
+        console_path,
+        qemu_log,
+    } = spawn(scenario, spec)?;
     let mut console = Console::new(&console_path, started);
     let mut report = Report::default();
     let mut firmware_offset = None;
@@ -334,6 +308,111 @@ pub fn boot(
         firmware_offset,
         console,
     })
+}
+
+/// A QEMU just started.
+struct Spawned {
+    vm: Running,
+    started: Instant,
+    console_path: PathBuf,
+    qemu_log: PathBuf,
+}
+
+/// Starts QEMU on `spec` with a fresh console file and fresh firmware
+/// variables.
+fn spawn(scenario: &str, spec: &VmSpec) -> Result<Spawned, HarnessError> {
+    std::fs::create_dir_all(&spec.work_dir)
+        .map_err(|e| HarnessError::io("creating the run directory", &spec.work_dir, e))?;
+    if let Firmware::Ovmf(ovmf) = &spec.firmware {
+        // A fresh copy of the variables every run: OVMF then boots the stick
+        // from its fallback path, as a new machine would.
+        std::fs::copy(&ovmf.vars, spec.vars_path())
+            .map_err(|e| HarnessError::io("copying OVMF vars", &ovmf.vars, e))?;
+    }
+    let console_path = spec.console_path();
+    // A stale console from an earlier run would be read as this one's.
+    let _ = std::fs::remove_file(&console_path);
+    let qemu_log = spec.work_dir.join("qemu.log");
+    let log = std::fs::File::create(&qemu_log)
+        .map_err(|e| HarnessError::io("creating the QEMU log", &qemu_log, e))?;
+    let log2 = log
+        .try_clone()
+        .map_err(|e| HarnessError::io("creating the QEMU log", &qemu_log, e))?;
+    let args = spec.args();
+    eprintln!(
+        "softap-e2e[{scenario}]: {} {}",
+        spec.qemu.display(),
+        args.join(" ")
+    );
+    let started = Instant::now();
+    let child = Command::new(&spec.qemu)
+        .args(&args)
+        .stdin(Stdio::null())
+        .stdout(log)
+        .stderr(log2)
+        .spawn()
+        .map_err(|e| HarnessError::io("starting QEMU", &spec.qemu, e))?;
+    Ok(Spawned {
+        vm: Running { child },
+        started,
+        console_path,
+        qemu_log,
+    })
+}
+
+/// Runs QEMU until a console line contains `needle`, then kills it at once,
+/// as a power cut would (the disk keeps what the guest wrote, nothing more).
+/// Returns the console, with the line's index. A fatal console marker, QEMU
+/// exiting first or `timeout` fail it.
+pub fn boot_until(
+    scenario: &str,
+    spec: &VmSpec,
+    needle: &str,
+    timeout: Duration,
+) -> Result<(Console, usize), HarnessError> {
+    let Spawned {
+        mut vm,
+        started,
+        console_path,
+        ..
+    } = spawn(scenario, spec)?;
+    let mut console = Console::new(&console_path, started);
+    let deadline = started + timeout;
+    let fail = |console: &Console, reason: String| HarnessError::Boot {
+        scenario: scenario.to_owned(),
+        reason,
+        console: console.path().to_owned(),
+        console_tail: console.tail(120),
+    };
+    loop {
+        let first_new = console.poll()?;
+        if let Some(i) = console.lines()[first_new..]
+            .iter()
+            .position(|l| l.text.contains(needle))
+        {
+            vm.kill();
+            return Ok((console, first_new + i));
+        }
+        if let Some(reason) = console.fatal_since(first_new) {
+            vm.kill();
+            return Err(fail(&console, reason));
+        }
+        if let Some(status) = vm.try_wait() {
+            console.poll()?;
+            return Err(fail(
+                &console,
+                format!("QEMU exited ({status}) before the console showed `{needle}`"),
+            ));
+        }
+        if !sleep_until(deadline, Duration::from_millis(50)) {
+            vm.kill();
+            console.poll()?;
+            return Err(fail(
+                &console,
+                format!("the console did not show `{needle}` within {timeout:?}"),
+            ));
+        }
+    }
 }
 
 /// Kills QEMU when the harness leaves early (panic or error).

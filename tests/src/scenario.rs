@@ -78,16 +78,21 @@ pub const A: Scenario = Scenario {
     secure_boot: true,
 };
 
-/// The same stick booted again: the same choices and the AP back (the caller
-/// compares a and b).
+/// The same stick booted again, with its `softap.toml` on the ESP broken
+/// (see [`crate::faults`]) and no radio until the guest loads the driver:
+/// the same choices and the AP back (the caller compares a and b), on the
+/// last good configuration; then hostapd killed, and the driver unloaded and
+/// loaded again.
 pub const B: Scenario = Scenario {
     name: "b",
     net: Some("172.16.0.0/16"),
     radios: 3,
     channels: None,
-    timeout: Duration::from_secs(480),
+    timeout: Duration::from_secs(600),
     expected: &[
+        "hotplug-wait",
         "radios",
+        "hotplug",
         "ap",
         "boot",
         "phy",
@@ -95,15 +100,25 @@ pub const B: Scenario = Scenario {
         "wpa2-lease",
         "wpa2-ping",
         "wpa2-nat",
+        "esp-fallback",
+        "hostapd-crash",
+        "crash-lease",
+        "crash-ping",
+        "radio-gone",
+        "radio-back",
+        "back",
+        "back-lease",
+        "back-ping",
     ],
     listener_visitors: &["wpa2"],
-    extra: &[],
+    extra: &[("hotplug", "1"), ("faults", "1")],
     oci_archive: false,
     secure_boot: false,
 };
 
 /// The laptop case: the AP follows the upstream station's channel on a
-/// one-channel radio.
+/// one-channel radio. Its first boot is cut off at the banner (see
+/// [`crate::faults`]): this boot must show the same passphrase.
 pub const C: Scenario = Scenario {
     name: "c",
     net: None,
@@ -177,6 +192,11 @@ pub fn stick_for(disk: &Path, run: &str) -> Result<PathBuf, String> {
 /// cause and the console's tail.
 /// `oci_archive`: the product's OCI archive, for a scenario that wants it.
 pub fn run(s: &Scenario, stick: &Path, oci_archive: Option<&Path>) -> Result<Boot, String> {
+    let faults = crate::faults::of(s.name);
+    if faults.broken_esp {
+        crate::faults::break_esp(stick)
+            .map_err(|e| format!("writing a broken softap.toml onto the ESP: {e}"))?;
+    }
     let oci_archive = match (s.oci_archive, oci_archive) {
         (false, _) => None,
         (true, Some(a)) => Some(a.to_owned()),
@@ -248,6 +268,19 @@ pub fn run(s: &Scenario, stick: &Path, oci_archive: Option<&Path>) -> Result<Boo
         memory_mib: 2048,
         cpus: 2,
     };
+    let cut = if faults.power_cut {
+        let name = format!("{}-cut", s.name);
+        let cut_spec = VmSpec {
+            work_dir: work_root().join("runs").join(&name),
+            ..spec.clone()
+        };
+        Some(
+            crate::faults::cut_at_banner(&name, &cut_spec, s.timeout)
+                .map_err(|e| format!("the boot to cut off at the banner: {e}"))?,
+        )
+    } else {
+        None
+    };
     let grace = Duration::from_secs(60);
     let booted = match boot(s.name, &spec, s.timeout, grace) {
         // Seen here under TCG's multi-threaded emulation: an `int3` oops while
@@ -263,6 +296,12 @@ pub fn run(s: &Scenario, stick: &Path, oci_archive: Option<&Path>) -> Result<Boo
     .map_err(|e| e.to_string())?;
 
     let mut problems = booted.report.problems(s.expected);
+    problems.extend(crate::faults::problems(
+        faults,
+        &booted.console,
+        &booted.report,
+        cut.as_deref(),
+    ));
     if s.secure_boot && booted.console.first_seen(SECURE_BOOT_ON).is_none() {
         problems.push(format!(
             "booted under Secure Boot firmware, but the kernel never said `{SECURE_BOOT_ON}`"

@@ -26,12 +26,30 @@
 //! 10 s, the network is redefined and the station gets a lease in the new
 //! subnet and reaches the listener again.
 //!
-//! Scenario b boots a's stick again: the AP comes back with the same subnet,
-//! SSID and passphrase, and a WPA2 station gets a lease and reaches the
-//! listener. Scenario c (the laptop case) boots a fresh stick with one-channel
+//! Scenario b boots a's stick again, under faults (`tests/src/faults.rs`,
+//! guest side `overlays/e2e/usr/lib/softap-e2e/faults.sh`). Before the boot
+//! the harness writes a `softap.toml` with a syntax error onto the stick's
+//! ESP; the guest boots with no radio: the agent must say on the console, in
+//! one line, that it found none and waits; the guest then loads
+//! `mac80211_hwsim` and hostapd must report `state=ENABLED` within 10 s. The
+//! AP comes back with the same subnet, SSID and passphrase as in a (the last
+//! good configuration, kept from a), WPA3 transition, the console names the
+//! broken file with line and column, `status --json` says what runs instead,
+//! and a WPA2 station gets a lease and reaches the listener. Then hostapd is
+//! killed with SIGKILL: the agent (systemd does not restart it) has it
+//! `ENABLED` again within 10 s, `status` says so, and the station gets a
+//! lease again. Then the stations stop and the driver is unloaded: the
+//! console and `status` report the radio gone, no AP interface and no
+//! hostapd are left; loaded again, the AP is back within 10 s on the same
+//! radio (its permanent address) and a station gets a lease.
+//! Scenario c (the laptop case) boots a fresh stick with one-channel
 //! radios: an upstream hostapd on channel 11 in a
 //! namespace, the appliance's station joins it, and the AP follows it onto
-//! channel 11 on the same radio. One test runs them in order so the image is
+//! channel 11 on the same radio. Its first boot is cut off (QEMU killed) the
+//! moment the passphrase banner reaches the console, as a power cut would;
+//! the boot after it must show the same passphrase, and e2fsck in the
+//! initramfs must find the root file system clean or only replay its
+//! journal, never repair it. One test runs them in order so the image is
 //! built once and b reuses a's stick; by hand:
 //! `cargo run -p softap-tests --bin softap-e2e -- a b c`.
 //! Scenario d (the container path) boots a fresh stick whose own agent stays

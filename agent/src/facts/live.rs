@@ -53,6 +53,7 @@ pub fn gather_from(sources: &Sources) -> Result<Facts, FactsError> {
                 }
                 phy.driver = s.driver.clone();
                 phy.module = s.module.clone();
+                phy.mac = s.mac.clone();
             }
             None => tracing::warn!("wiphy {} ({}) has no sysfs entry", phy.index, phy.name),
         }

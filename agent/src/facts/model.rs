@@ -51,6 +51,11 @@ pub struct Phy {
     /// `device/driver/module`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub module: Option<String>,
+    /// Permanent address, when known (sysfs `macaddress`): unlike the name
+    /// and index, it stays the same when the driver is reloaded or the
+    /// adapter plugged in again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mac: Option<String>,
     /// Supported interface types.
     #[serde(default)]
     pub modes: Vec<IfType>,

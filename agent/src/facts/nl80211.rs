@@ -257,6 +257,7 @@ pub fn phys_from_attrs(messages: &[Vec<Nl80211Attr>]) -> Vec<Phy> {
                 index,
                 driver: None,
                 module: None,
+                mac: None,
                 modes: d.modes,
                 combinations: d.combinations,
                 bands: d

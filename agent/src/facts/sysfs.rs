@@ -14,6 +14,8 @@ pub struct SysfsPhy {
     /// Basename of `device/driver/module`: the module that holds the driver
     /// (`rtw88_8822be` for driver `rtw_8822be`); none for a built-in one.
     pub module: Option<String>,
+    /// `macaddress`: the phy's permanent address, lower case.
+    pub mac: Option<String>,
 }
 
 /// The last component of the symlink at `path`'s target.
@@ -48,11 +50,16 @@ pub fn read_phys(sys: &Path) -> Vec<SysfsPhy> {
                 continue;
             }
         };
+        let mac = std::fs::read_to_string(path.join("macaddress"))
+            .ok()
+            .map(|m| m.trim().to_ascii_lowercase())
+            .filter(|m| !m.is_empty());
         out.push(SysfsPhy {
             name,
             index,
             driver: link_name(&path.join("device/driver")),
             module: link_name(&path.join("device/driver/module")),
+            mac,
         });
     }
     out.sort_by_key(|p| p.index);

@@ -26,6 +26,9 @@ pub struct PhyChoice {
     pub index: u32,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub driver: Option<String>,
+    /// Its permanent address, when known (kept in the state).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mac: Option<String>,
     pub sae: bool,
     pub fit: phy::PhyFit,
 }
@@ -74,6 +77,7 @@ impl Plan {
                 name: self.phy.name.clone(),
                 index: self.phy.index,
                 driver: self.phy.driver.clone(),
+                mac: self.phy.mac.clone(),
             }),
             subnet: Some(self.subnet.net),
             bridge: Some(self.bridge.clone()),
@@ -287,6 +291,7 @@ pub fn plan(facts: &Facts, cfg: &Config, previous: &State) -> Result<Plan, PlanE
             name: phy.name.clone(),
             index: phy.index,
             driver: phy.driver.clone(),
+            mac: phy.mac.clone(),
             sae: phy.sae,
             fit,
         },
@@ -445,11 +450,16 @@ fn choose_phy<'a>(
     // Free phys before shared ones (no channel constraint), the previous
     // choice before others, then by index.
     let mut order: Vec<&Phy> = facts.phys.iter().collect();
+    // By permanent address where both are known: names are counters that
+    // change when the driver is reloaded or the adapter replugged.
     let was_previous = |p: &Phy| {
         previous
             .phy
             .as_ref()
-            .is_some_and(|r| r.name == p.name && r.driver == p.driver)
+            .is_some_and(|r| match (&r.mac, &p.mac) {
+                (Some(a), Some(b)) => a.eq_ignore_ascii_case(b),
+                _ => r.name == p.name && r.driver == p.driver,
+            })
     };
     order.sort_by_key(|p| {
         (

@@ -39,6 +39,7 @@ impl PhyDraft {
                 index: 0,
                 driver: None,
                 module: None,
+                mac: None,
                 modes: Vec::new(),
                 combinations: Vec::new(),
                 bands: Vec::new(),

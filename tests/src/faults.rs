@@ -1,0 +1,254 @@
+//! The faults the harness itself causes around a scenario's boot, and what
+//! the console must show after them: a `softap.toml` broken by hand on the
+//! stick's ESP before the boot, and a power cut (QEMU killed) the moment the
+//! first boot's banner shows the passphrase. The faults the guest causes
+//! (no radio at boot, hostapd killed, the driver unloaded) are in
+//! `overlays/e2e/usr/lib/softap-e2e/faults.sh`; the console lines they must
+//! leave are checked here.
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use crate::console::Console;
+use crate::qemu::{boot_until, VmSpec};
+use crate::results::Report;
+
+/// What the harness does to one scenario's stick and boot.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Faults {
+    /// [`BROKEN_ESP`] is written as the ESP's `softap.toml` before the boot.
+    pub broken_esp: bool,
+    /// No radio at boot (the guest loads it); the console must say so.
+    pub hotplug: bool,
+    /// The boot is preceded by a boot of the same stick that is cut off at
+    /// the banner; the passphrase must survive it and the root file system
+    /// must need no repair.
+    pub power_cut: bool,
+}
+
+/// The faults of each scenario: b (the reboot) gets the broken file and the
+/// late radio, c (a fresh stick) the power cut at its first boot.
+pub fn of(scenario: &str) -> Faults {
+    match scenario {
+        "b" => Faults {
+            broken_esp: true,
+            hotplug: true,
+            power_cut: false,
+        },
+        "c" => Faults {
+            power_cut: true,
+            ..Faults::default()
+        },
+        _ => Faults::default(),
+    }
+}
+
+/// The image's `softap.toml` as a user might leave it: the last line's value
+/// is missing.
+pub const BROKEN_ESP: &str = "# softap.toml on the stick, edited by hand\n\
+                              ssid = \"softap\"\n\
+                              security = \"auto\"\n\
+                              channel =\n";
+/// Where the agent must place the problem: the file on the ESP, line 4.
+pub const BROKEN_AT: &str = "softap.toml:4:";
+
+/// What the agent prints on the console while it has no radio (one line).
+pub const NO_RADIO: &str = "no wireless phy was found";
+/// What it prints when the AP's radio went away.
+pub const RADIO_GONE: &str = "of the access point is gone";
+/// The banner's passphrase line.
+pub const PASSPHRASE_LINE: &str = "Passphrase: ";
+
+/// Writes [`BROKEN_ESP`] as `softap.toml` onto `stick`'s ESP.
+pub fn break_esp(stick: &Path) -> Result<(), String> {
+    let dir = tempfile::tempdir().map_err(|e| format!("a temporary directory: {e}"))?;
+    let file = dir.path().join("softap.toml");
+    std::fs::write(&file, BROKEN_ESP).map_err(|e| format!("writing {}: {e}", file.display()))?;
+    crate::esp::copy_in(stick, &file, "softap.toml").map_err(|e| e.to_string())
+}
+
+/// The power cut: `spec` booted until the banner shows the passphrase, then
+/// QEMU killed. Returns the passphrase the banner showed.
+pub fn cut_at_banner(name: &str, spec: &VmSpec, timeout: Duration) -> Result<String, String> {
+    let (console, at) =
+        boot_until(name, spec, PASSPHRASE_LINE, timeout).map_err(|e| e.to_string())?;
+    let line = &console.lines()[at];
+    eprintln!(
+        "softap-e2e[{name}]: power cut {:.1} s after QEMU started, at the banner",
+        line.at.as_secs_f64()
+    );
+    banner_passphrase(&line.text)
+        .ok_or_else(|| format!("the banner line `{}` shows no passphrase", line.text))
+}
+
+/// The passphrase on a banner line (`  Passphrase: xyz`).
+pub fn banner_passphrase(line: &str) -> Option<String> {
+    let (_, rest) = line.split_once(PASSPHRASE_LINE)?;
+    let p = rest.trim();
+    (!p.is_empty() && !p.starts_with('(')).then(|| p.to_owned())
+}
+
+/// The first 16 hex digits of the passphrase's sha256, as the guest reports
+/// it (`passphrase-sha256`), by `sha256sum`.
+pub fn short_sha256(text: &str) -> Result<String, String> {
+    use std::io::Write;
+    let mut child = Command::new("sha256sum")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("running sha256sum: {e}"))?;
+    child
+        .stdin
+        .take()
+        .ok_or("sha256sum has no stdin")?
+        .write_all(text.as_bytes())
+        .map_err(|e| format!("writing to sha256sum: {e}"))?;
+    let out = child
+        .wait_with_output()
+        .map_err(|e| format!("running sha256sum: {e}"))?;
+    let hex = String::from_utf8_lossy(&out.stdout);
+    hex.get(..16)
+        .map(str::to_owned)
+        .ok_or_else(|| format!("sha256sum printed `{hex}`"))
+}
+
+/// What e2fsck says about the root file system, from the console: the
+/// initramfs runs `fsck.ext4 -a` on it before mounting, which prints
+/// `softap-root: clean, N/M files, …` when nothing needs repair. Replaying
+/// the journal after a power cut (`recovering journal`) is what a journal is
+/// for and ends clean too; a repair prints what it fixed and no `clean`.
+pub fn root_fsck_problems(console: &Console) -> Vec<String> {
+    const REPAIRED: &[&str] = &[
+        "FIXED",
+        "UNEXPECTED INCONSISTENCY",
+        "FILE SYSTEM WAS MODIFIED",
+        "fsck exited with status code",
+        "Clearing orphaned inode",
+    ];
+    let mut problems: Vec<String> = console
+        .lines()
+        .iter()
+        .filter(|l| REPAIRED.iter().any(|r| l.text.contains(r)))
+        .map(|l| {
+            format!(
+                "the root file system needed repairs after the power cut: `{}`",
+                l.text
+            )
+        })
+        .collect();
+    if !console
+        .lines()
+        .iter()
+        .any(|l| l.text.contains(ROOT_FSCK_CLEAN))
+    {
+        problems.push(format!(
+            "after the power cut the console shows no `{ROOT_FSCK_CLEAN}` from the initramfs's fsck of the root file system"
+        ));
+    }
+    problems
+}
+
+/// e2fsck's verdict on the root file system (its label is `softap-root`).
+pub const ROOT_FSCK_CLEAN: &str = "softap-root: clean, ";
+
+/// What the console and the report must show after the faults of `f`.
+pub fn problems(f: Faults, console: &Console, report: &Report, cut: Option<&str>) -> Vec<String> {
+    let mut problems = Vec::new();
+    let shows = |needle: &str| console.lines().iter().find(|l| l.text.contains(needle));
+    if f.hotplug {
+        match shows(NO_RADIO) {
+            None => problems.push(format!(
+                "with no radio at boot, the console never said `{NO_RADIO}`"
+            )),
+            Some(l) if !l.text.contains("waiting for a change") => problems.push(format!(
+                "the console's no-radio line does not say that the agent waits: `{}`",
+                l.text
+            )),
+            Some(_) => {}
+        }
+        if shows(RADIO_GONE).is_none() {
+            problems.push(format!(
+                "after the driver was unloaded, the console never said `{RADIO_GONE}`"
+            ));
+        }
+    }
+    if f.broken_esp {
+        let placed = console.lines().iter().any(|l| {
+            l.text.split_once(BROKEN_AT).is_some_and(|(_, rest)| {
+                rest.split_once(':').is_some_and(|(col, _)| {
+                    !col.is_empty() && col.bytes().all(|b| b.is_ascii_digit())
+                })
+            })
+        });
+        if !placed {
+            problems.push(format!(
+                "the broken softap.toml on the ESP was not named on the console as `{BROKEN_AT}COLUMN:`"
+            ));
+        }
+    }
+    if let Some(pass) = cut {
+        match (short_sha256(pass), report.info.get("passphrase-sha256")) {
+            (Err(e), _) => problems.push(e),
+            (Ok(want), Some(got)) if *got == want => {}
+            (Ok(want), got) => problems.push(format!(
+                "the passphrase changed across the power cut: the banner's hashes to {want}, the boot after it reports {got:?}"
+            )),
+        }
+        if let Some(l) = console
+            .lines()
+            .iter()
+            .find(|l| l.text.contains("recovering journal"))
+        {
+            eprintln!(
+                "softap-e2e: after the power cut, e2fsck replayed the journal: `{}`",
+                l.text
+            );
+        }
+        problems.extend(root_fsck_problems(console));
+    }
+    problems
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_banner_line_gives_its_passphrase() {
+        assert_eq!(
+            banner_passphrase("  Passphrase: abcd-efgh-ijkm").as_deref(),
+            Some("abcd-efgh-ijkm")
+        );
+        assert_eq!(banner_passphrase("  Passphrase: (open network)"), None);
+        assert_eq!(banner_passphrase("  SSID: softap"), None);
+    }
+
+    #[test]
+    fn the_short_hash_is_the_guests() {
+        // printf '%s' softap | sha256sum | cut -c1-16
+        assert_eq!(short_sha256("softap").unwrap(), "d25dc681f74b3eea");
+    }
+
+    #[test]
+    fn only_b_and_c_have_faults() {
+        assert!(of("b").broken_esp && of("b").hotplug && !of("b").power_cut);
+        assert!(of("c").power_cut && !of("c").hotplug);
+        assert_eq!(of("a"), Faults::default());
+        assert_eq!(of("d"), Faults::default());
+    }
+
+    #[test]
+    fn the_broken_file_breaks_on_the_line_it_names() {
+        let line: usize = BROKEN_AT
+            .trim_end_matches(':')
+            .rsplit(':')
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap();
+        let e = toml::from_str::<toml::Table>(BROKEN_ESP).unwrap_err();
+        let at = e.span().unwrap().start;
+        assert_eq!(BROKEN_ESP[..at].matches('\n').count() + 1, line, "{e}");
+    }
+}
