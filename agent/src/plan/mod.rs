@@ -329,7 +329,18 @@ pub fn plan(facts: &Facts, cfg: &Config, previous: &State) -> Result<Plan, PlanE
             }
         ),
     ));
-    let ipv6 = if cfg.ipv6 {
+    let ra_upstream = lan::routed_ipv6_upstream(facts, &own_links);
+    let ipv6 = if let (true, Some(route)) = (cfg.ipv6, &ra_upstream) {
+        decisions.push(note(
+            "ipv6",
+            format!(
+                "off: the upstream is routed over IPv6 ({route}, from router advertisements), \
+                 and libvirt refuses to turn IPv6 forwarding on beside such routes while the \
+                 link's accept_ra is not 2 (networkd handles router advertisements itself)"
+            ),
+        ));
+        None
+    } else if cfg.ipv6 {
         // The previous prefix belongs to the previous IPv4 subnet.
         let prev = previous
             .network
