@@ -224,7 +224,9 @@ pub const IPV6: KeySpec = KeySpec {
     value_name: "BOOL",
     default: "true",
     help: "Give the network an IPv6 unique local /64 (RFC 4193, derived from the machine id) \
-           with router advertisements, DHCPv6 and NAT to the upstream; false: IPv4 only.",
+           with router advertisements, DHCPv6 and NAT to the upstream; false: IPv4 only. Left \
+           off while the upstream itself is routed over IPv6: libvirt refuses to turn IPv6 \
+           forwarding on beside routes learned from router advertisements.",
     credential: true,
     flag: Some("ipv6"),
     nix_option: Some("ipv6"),
