@@ -16,6 +16,10 @@ let
     subnet_pool = cfg.subnetPool;
     network_name = cfg.networkName;
     interface = cfg.interfaceName;
+    inherit (cfg) domain ipv6;
+    fixed_range = cfg.fixedRange;
+    isolate_clients = cfg.isolateClients;
+    host = cfg.hosts;
   };
 
   configFile = settingsFormat.generate "softap.toml" (typedSettings // cfg.settings);
@@ -110,6 +114,45 @@ in
       default = null;
       example = "softap";
       description = "Name of the access point's wireless interface (the agent's default is `softap`).";
+    };
+
+    domain = lib.mkOption {
+      type = lib.types.nullOr lib.types.str;
+      default = null;
+      example = "lab.internal";
+      description = "DNS domain of the network (VMs and stations answer as NAME.DOMAIN); null: the network's name.";
+    };
+
+    fixedRange = lib.mkOption {
+      type = lib.types.nullOr (lib.types.strMatching "[0-9]+%?");
+      default = null;
+      example = "25%";
+      description = "How much of the subnet, after the gateway, DHCP leaves to hosts with their own address: a share (\"25%\") or a number of addresses; null: the lower half.";
+    };
+
+    isolateClients = lib.mkOption {
+      type = lib.types.nullOr lib.types.bool;
+      default = null;
+      description = "Keep Wi-Fi stations and VMs from reaching each other (they reach only the gateway and the upstream); null: false.";
+    };
+
+    ipv6 = lib.mkOption {
+      type = lib.types.nullOr lib.types.bool;
+      default = null;
+      description = "Give the network an IPv6 unique local /64 with router advertisements, DHCPv6 and NAT; null: true.";
+    };
+
+    hosts = lib.mkOption {
+      type = lib.types.nullOr (lib.types.listOf (lib.types.submodule {
+        options = {
+          mac = lib.mkOption { type = lib.types.str; description = "The host's MAC address."; };
+          name = lib.mkOption { type = lib.types.str; description = "Its name in the network's domain."; };
+          offset = lib.mkOption { type = lib.types.ints.unsigned; description = "Its host part, kept when the subnet moves (at least 2)."; };
+        };
+      }));
+      default = null;
+      example = [ { mac = "52:54:00:12:34:56"; name = "web"; offset = 10; } ];
+      description = "Address reservations (`[[host]]` in softap.toml).";
     };
 
     settings = lib.mkOption {

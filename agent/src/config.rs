@@ -4,7 +4,8 @@
 //! module keeps it at the agent's `crate::config` paths.
 
 pub use softap_config::{
-    credentials_layer, default_subnet_pool, from_layer, keys, load, parse_layer, parse_located,
-    paths, Combine, Config, ConfigError, EspLayer, KeySpec, Layer, Located, Origin, Origins,
-    Security, Sources, ValueError, Violation, ESP_FILE, ETC_CONFIG, KEYS, LAST_GOOD_ESP_FILE,
+    credentials_layer, default_domain, default_subnet_pool, from_layer, keys, load, network,
+    parse_layer, parse_located, paths, Combine, Config, ConfigError, EspLayer, FixedRange,
+    HostEntry, KeySpec, Layer, Located, Origin, Origins, Security, Sources, ValueError, Violation,
+    ESP_FILE, ETC_CONFIG, KEYS, LAST_GOOD_ESP_FILE,
 };

@@ -11,6 +11,7 @@ pub mod fsutil;
 pub mod host;
 pub mod hostapd;
 pub mod input;
+pub mod members;
 pub mod overrides;
 pub mod plan;
 pub mod recovery;

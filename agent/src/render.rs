@@ -99,7 +99,15 @@ fn check_tokens(plan: &Plan) -> Result<(), RenderError> {
         ("AP address", plan.ap_address.as_str(), false),
         ("hw_mode", plan.channel.hw_mode.as_str(), false),
         ("country", plan.country.as_deref().unwrap_or("XX"), false),
+        ("domain", plan.domain.as_str(), true),
     ];
+    let hosts = plan
+        .hosts
+        .iter()
+        .flat_map(|h| [("host mac", h.mac.as_str()), ("host name", h.name.as_str())]);
+    let tokens = tokens
+        .into_iter()
+        .chain(hosts.map(|(field, value)| (field, value, true)));
     for (field, value, xml) in tokens {
         let why = if value.is_empty() {
             Some("empty")
@@ -223,7 +231,14 @@ pub fn render(
         interface => plan.interface,
         bridge => plan.bridge,
         network_name => plan.network_name,
-        domain => plan.network_name,
+        domain => plan.domain,
+        isolate_clients => plan.isolate_clients,
+        hosts => plan.hosts,
+        ipv6 => plan.ipv6.as_ref().map(|v| context! {
+            gateway => v.gateway.to_string(),
+            dhcp_start => v.dhcp_start.to_string(),
+            dhcp_end => v.dhcp_end.to_string(),
+        }),
         phy => plan.phy.name,
         ap_address => plan.ap_address,
         gateway => plan.subnet.gateway.to_string(),

@@ -5,7 +5,9 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use ipnet::Ipv4Net;
+use std::net::Ipv4Addr;
+
+use ipnet::{Ipv4Net, Ipv6Net};
 use serde::{Deserialize, Serialize};
 
 use crate::fsutil;
@@ -31,11 +33,25 @@ pub struct PhyRecord {
     pub mac: Option<String>,
 }
 
+/// The libvirt network as planned last time, for `status`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NetworkRecord {
+    pub name: String,
+    pub domain: String,
+    pub dhcp_start: Ipv4Addr,
+    pub dhcp_end: Ipv4Addr,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ipv6: Option<Ipv6Net>,
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct State {
     pub phy: Option<PhyRecord>,
     pub subnet: Option<Ipv4Net>,
+    /// Absent in states written before it was recorded.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub network: Option<NetworkRecord>,
     pub bridge: Option<String>,
     pub channel: Option<u16>,
     pub ssid: Option<String>,

@@ -6,9 +6,11 @@ use std::time::Duration;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
+use crate::config::FixedRange;
 use crate::console;
 use crate::fsutil;
 use crate::hostapd::{self, Ctrl, Station};
+use crate::members::{self, Member};
 use crate::plan::{SecurityMode, SubnetChoice};
 use crate::state::{State, STATE_FILE};
 
@@ -34,12 +36,23 @@ pub struct Status {
     pub gateway: Option<String>,
     pub dhcp_start: Option<String>,
     pub dhcp_end: Option<String>,
+    /// The libvirt network's name and DNS domain.
+    pub network: Option<String>,
+    pub domain: Option<String>,
+    /// The IPv6 unique local /64, when IPv6 is on.
+    pub ipv6: Option<String>,
     pub bridge: Option<String>,
     pub interface: Option<String>,
     pub hostapd: HostapdStatus,
     /// `systemctl is-active` of the units involved.
     pub services: std::collections::BTreeMap<String, String>,
     pub clients: Vec<Station>,
+    /// Everyone on the network: stations, VMs and containers, with their
+    /// addresses and host names.
+    pub members: Vec<Member>,
+    /// Why libvirt's ports or leases could not be read.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub members_errors: Vec<String>,
     /// The `WIFI:` text the QR code encodes.
     pub wifi: Option<String>,
     /// Why the configuration file on the EFI system partition was not used.
@@ -72,7 +85,15 @@ pub fn gather(
     let Some(net) = state.subnet else {
         return Err(NotApplied { path: state_path });
     };
-    let sub = SubnetChoice::for_net(net);
+    // States written before the network was recorded had the default
+    // split.
+    let sub = SubnetChoice::for_net(net, FixedRange::default());
+    let (dhcp_start, dhcp_end) = state
+        .network
+        .as_ref()
+        .map_or((sub.dhcp_start, sub.dhcp_end), |n| {
+            (n.dhcp_start, n.dhcp_end)
+        });
     let iface = state.interface.clone().unwrap_or_else(|| "softap".into());
     let socket = PathBuf::from(hostapd::CTRL_DIR).join(&iface);
     let mut h = HostapdStatus {
@@ -111,6 +132,15 @@ pub fn gather(
             Err(e) => h.error = Some(e.to_string()),
         }
     }
+    let mut members_errors = Vec::new();
+    let members = match (&state.network, dry_run) {
+        (Some(n), false) => {
+            let view = members::gather(&n.name);
+            members_errors = view.errors;
+            members::merge(&clients, &view.ports, &view.leases)
+        }
+        _ => members::merge(&clients, &[], &[]),
+    };
     let security = state.security;
     let passphrase = if security == Some(SecurityMode::Open) {
         None
@@ -135,13 +165,22 @@ pub fn gather(
         channel: state.channel,
         subnet: Some(net.to_string()),
         gateway: Some(sub.gateway.to_string()),
-        dhcp_start: Some(sub.dhcp_start.to_string()),
-        dhcp_end: Some(sub.dhcp_end.to_string()),
+        dhcp_start: Some(dhcp_start.to_string()),
+        dhcp_end: Some(dhcp_end.to_string()),
+        network: state.network.as_ref().map(|n| n.name.clone()),
+        domain: state.network.as_ref().map(|n| n.domain.clone()),
+        ipv6: state
+            .network
+            .as_ref()
+            .and_then(|n| n.ipv6)
+            .map(|n| n.to_string()),
         bridge: state.bridge.clone(),
         interface: Some(iface),
         hostapd: h,
         services,
         clients,
+        members,
+        members_errors,
         wifi,
         config_problem: state.config_problem.clone(),
         watch_note: state.watch_note.clone(),
@@ -189,6 +228,43 @@ fn unit_state(unit: &str) -> String {
     } else {
         state.to_owned()
     }
+}
+
+/// The `Clients:` lines: one per member, what it is, its addresses.
+fn members_text(members: &[Member], errors: &[String]) -> String {
+    let p = console::printable;
+    let mut s = format!("Clients:    {}\n", members.len());
+    for m in members {
+        let what = match m.kind {
+            members::Kind::Station => {
+                let mut w = String::from("Wi-Fi");
+                if let Some(sig) = m.signal {
+                    w.push_str(&format!(", {sig} dBm"));
+                }
+                if let Some(t) = m.connected_time {
+                    w.push_str(&format!(", connected {t} s"));
+                }
+                w
+            }
+            members::Kind::Domain => format!("domain {}", p(m.domain.as_deref().unwrap_or("?"))),
+            members::Kind::Lease => "lease only".into(),
+        };
+        let mut addrs: Vec<String> = m.ipv4.iter().chain(&m.ipv6).map(|a| p(a)).collect();
+        if addrs.is_empty() {
+            addrs.push("no lease".into());
+        }
+        s.push_str(&format!(
+            "  {} {:<12} {} ({})\n",
+            p(&m.mac),
+            m.hostname.as_deref().map_or_else(|| "-".into(), p),
+            addrs.join(" "),
+            what
+        ));
+    }
+    for e in errors {
+        s.push_str(&format!("  (libvirt: {})\n", p(e)));
+    }
+    s
 }
 
 impl Status {
@@ -248,17 +324,24 @@ impl Status {
             v(&self.dhcp_end),
             v(&self.bridge)
         ));
+        if let Some(name) = &self.network {
+            s.push_str(&format!(
+                "Network:    {} (domain {}{})\n",
+                p(name),
+                v(&self.domain),
+                self.ipv6
+                    .as_deref()
+                    .map(|n| format!(", IPv6 {}", p(n)))
+                    .unwrap_or_default()
+            ));
+        }
         if !self.changed_files.is_empty() {
             s.push_str(&format!(
                 "Changed:    {} (not what the last apply wrote: an apply is under way, or they were edited)\n",
                 self.changed_files.join(", ")
             ));
         }
-        s.push_str(&format!("Clients:    {}\n", self.clients.len()));
-        for c in &self.clients {
-            let secs = c.get("connected_time").unwrap_or("?");
-            s.push_str(&format!("  {} connected {} s\n", p(&c.addr), p(secs)));
-        }
+        s.push_str(&members_text(&self.members, &self.members_errors));
         if let Some(w) = &self.wifi {
             s.push_str("Scan to join:\n");
             s.push_str(&console::qr_text(w));
@@ -365,6 +448,55 @@ mod tests {
             Some(Path::new("/tmp/r"))
         );
         assert_eq!(root_of(Path::new("/tmp/r/state.json")), None);
+    }
+
+    #[test]
+    fn the_network_and_its_members_are_shown() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut state = applied(dir.path());
+        state.network = Some(crate::state::NetworkRecord {
+            name: "lab".into(),
+            domain: "lab.internal".into(),
+            dhcp_start: "10.42.0.22".parse().unwrap(),
+            dhcp_end: "10.42.0.254".parse().unwrap(),
+            ipv6: Some("fd00:1:2:2a00::/64".parse().unwrap()),
+        });
+        let v = json(&state, dir.path());
+        assert_eq!(v["dhcp_start"], "10.42.0.22");
+        assert_eq!(v["network"], "lab");
+        assert_eq!(v["domain"], "lab.internal");
+        assert_eq!(v["ipv6"], "fd00:1:2:2a00::/64");
+        assert_eq!(v["members"], serde_json::json!([]));
+        let sta = Station::parse("02:00:00:00:01:00\nsignal=-40\nconnected_time=7\n").unwrap();
+        let lease = members::Lease {
+            mac: Some("02:00:00:00:01:00".into()),
+            ipv6: false,
+            address: "10.42.0.130".into(),
+            hostname: Some("phone".into()),
+        };
+        let port = members::Port {
+            owner: "web".into(),
+            mac: "52:54:00:00:00:01".into(),
+        };
+        let text = members_text(&members::merge(&[sta], &[port], &[lease]), &[]);
+        assert!(text.starts_with("Clients:    2\n"), "{text}");
+        assert!(
+            text.contains(
+                "02:00:00:00:01:00 phone        10.42.0.130 (Wi-Fi, -40 dBm, connected 7 s)"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("52:54:00:00:00:01 -            no lease (domain web)"),
+            "{text}"
+        );
+        let human = gather(&state, None, true, dir.path().join(STATE_FILE))
+            .unwrap()
+            .human();
+        assert!(
+            human.contains("Network:    lab (domain lab.internal, IPv6 fd00:1:2:2a00::/64)"),
+            "{human}"
+        );
     }
 
     #[test]

@@ -119,6 +119,10 @@ echo '=== rollback'
 SHIM_FAIL_RESTART=1 '{agent}' apply --facts '{guest}'; echo "rc=$?"
 ip -4 -br addr show virbr0
 virsh -q net-info softap | grep -E 'Active'
+# A domain's interface as libvirt's network driver sees it: a port with
+# its owner and MAC address (what a VM or container gets when it starts).
+printf '%s\n' "<networkport><uuid>2f7a9e1c-0b0e-4f4e-9c3e-6f1f3a1d2b4c</uuid><owner><name>web</name><uuid>a1b2c3d4-0000-4000-8000-000000000001</uuid></owner><mac address='52:54:00:5a:00:01'/></networkport>" >/run/port.xml
+virsh -q net-port-create softap /run/port.xml >/dev/null || echo 'net-port-create failed'
 echo '=== status'
 '{agent}' status --json; echo "rc=$?"
 echo '=== phy'
@@ -229,6 +233,13 @@ systemctl stop; virsh -q net-destroy softap >/dev/null 2>&1
     );
     assert!(status.contains("\"channel\": 11"), "{ctx}");
     assert!(!status.contains("172.16.0.0/16"), "{ctx}");
+    // libvirt's ports and leases were read: the port made above is listed
+    // as a domain on the network.
+    assert!(status.contains("\"kind\": \"domain\""), "{ctx}");
+    assert!(status.contains("\"mac\": \"52:54:00:5a:00:01\""), "{ctx}");
+    assert!(status.contains("\"domain\": \"web\""), "{ctx}");
+    assert!(!status.contains("members_errors"), "{ctx}");
+    assert!(status.contains("\"domain\": \"softap\""), "{ctx}");
 
     // Another phy: the AP link is recreated on it, the subnet kept.
     let phy = section("phy");

@@ -39,8 +39,18 @@ const CASES: &[(&str, &str, &str, Option<&str>)] = &[
     (
         "guest_open_custom_names",
         "guest.json",
-        "security = \"open\"\nssid = \"lobby\"\nbridge = \"br-ap\"\nnetwork_name = \"lobby-net\"\ninterface = \"wlap0\"\nsubnet_pool = [\"192.168.77.0/24\"]",
+        "security = \"open\"\nssid = \"lobby\"\nbridge = \"br-ap\"\nnetwork_name = \"lobby-net\"\ninterface = \"wlap0\"\nsubnet_pool = [\"192.168.77.0/24\"]\nipv6 = false",
         None,
+    ),
+    (
+        // The network the appliance exists for: a domain, a fixed range
+        // given as a count, reservations in and out of it, isolation.
+        "guest_lab_network",
+        "guest.json",
+        "domain = \"lab.internal\"\nfixed_range = \"20\"\nisolate_clients = true\nsubnet_pool = [\"192.168.77.0/24\"]\n\
+         [[host]]\nmac = \"52:54:00:AB:00:01\"\nname = \"web\"\noffset = 10\n\
+         [[host]]\nmac = \"52:54:00:ab:00:02\"\nname = \"db\"\noffset = 200\n",
+        Some("correct-horse-battery"),
     ),
 ];
 
@@ -106,6 +116,51 @@ fn hostapd_conf_has_what_stations_need() {
             "bad hostapd line {l:?}"
         );
     }
+}
+
+#[test]
+fn the_network_xml_carries_names_reservations_and_ipv6() {
+    let case = CASES.iter().find(|c| c.0 == "guest_lab_network").unwrap();
+    let (_, files) = rendered(case);
+    let xml = &files
+        .iter()
+        .find(|f| f.path.ends_with(".xml"))
+        .unwrap()
+        .content;
+    for want in [
+        "<domain name='lab.internal' localOnly='yes'/>",
+        "<range start='192.168.77.22' end='192.168.77.254'/>",
+        "<host mac='52:54:00:ab:00:01' name='web' ip='192.168.77.10'/>",
+        "<host mac='52:54:00:ab:00:02' name='db' ip='192.168.77.200'/>",
+        "<port isolated='yes'/>",
+        "<nat ipv6='yes'>",
+        "<ip family='ipv6' address='fd",
+    ] {
+        assert!(xml.contains(want), "missing {want:?} in\n{xml}");
+    }
+    let conf = &files
+        .iter()
+        .find(|f| f.path.ends_with("hostapd.conf"))
+        .unwrap()
+        .content;
+    assert!(conf.lines().any(|l| l == "ap_isolate=1"), "{conf}");
+    // IPv4 only, not isolated: none of it.
+    let (_, files) = rendered(
+        CASES
+            .iter()
+            .find(|c| c.0 == "guest_open_custom_names")
+            .unwrap(),
+    );
+    let xml = &files
+        .iter()
+        .find(|f| f.path.ends_with(".xml"))
+        .unwrap()
+        .content;
+    assert!(!xml.contains("ipv6") && !xml.contains("isolated"), "{xml}");
+    assert!(
+        xml.contains("<domain name='lobby-net' localOnly='yes'/>"),
+        "{xml}"
+    );
 }
 
 #[test]

@@ -6,6 +6,7 @@ use ipnet::Ipv4Net;
 use serde::{Deserialize, Serialize};
 
 use crate::layer::Layer;
+use crate::network::{FixedRange, HostEntry};
 use crate::origin::{Origins, DEFAULTS};
 use crate::security::Security;
 
@@ -30,6 +31,13 @@ pub struct Config {
     pub bridge: String,
     pub network_name: String,
     pub interface: String,
+    /// The network's DNS domain.
+    pub domain: String,
+    pub fixed_range: FixedRange,
+    pub isolate_clients: bool,
+    pub ipv6: bool,
+    /// The `[[host]]` reservations.
+    pub hosts: Vec<HostEntry>,
     /// The layers read, lowest first, for `plan` explanations.
     #[serde(skip)]
     pub sources: Vec<String>,
@@ -101,10 +109,36 @@ impl Default for Config {
             bridge: "virbr0".into(),
             network_name: "softap".into(),
             interface: "softap".into(),
+            domain: default_domain("softap"),
+            fixed_range: FixedRange::default(),
+            isolate_clients: false,
+            ipv6: true,
+            hosts: Vec::new(),
             sources: vec![DEFAULTS.into()],
             origins: Origins::default(),
             esp: EspLayer::Absent,
         }
+    }
+}
+
+/// The DNS domain when none is configured: the network's name, lower case,
+/// with every character a domain label may not hold made a '-'.
+pub fn default_domain(network_name: &str) -> String {
+    let d: String = network_name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '.' {
+                c.to_ascii_lowercase()
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    let d = d.trim_matches(|c| c == '-' || c == '.');
+    if d.is_empty() {
+        "softap".into()
+    } else {
+        d.to_owned()
     }
 }
 
@@ -123,7 +157,13 @@ pub fn from_layer(l: Layer, sources: Vec<String>) -> Config {
         bridge,
         network_name,
         interface,
+        domain,
+        fixed_range,
+        isolate_clients,
+        ipv6,
+        host,
     } = l;
+    let network_name = network_name.unwrap_or(d.network_name);
     Config {
         ssid,
         passphrase,
@@ -135,8 +175,13 @@ pub fn from_layer(l: Layer, sources: Vec<String>) -> Config {
         phy: phy.filter(|p| !p.trim().is_empty()),
         subnet_pool: subnet_pool.unwrap_or(d.subnet_pool),
         bridge: bridge.unwrap_or(d.bridge),
-        network_name: network_name.unwrap_or(d.network_name),
+        domain: domain.unwrap_or_else(|| default_domain(&network_name)),
+        network_name,
         interface: interface.unwrap_or(d.interface),
+        fixed_range: fixed_range.unwrap_or(d.fixed_range),
+        isolate_clients: isolate_clients.unwrap_or(d.isolate_clients),
+        ipv6: ipv6.unwrap_or(d.ipv6),
+        hosts: host.unwrap_or(d.hosts),
         sources,
         origins: Origins::default(),
         esp: EspLayer::Absent,

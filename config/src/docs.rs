@@ -24,6 +24,8 @@ pub fn reference() -> String {
             ValueKind::Text => "string",
             ValueKind::Integer => "integer",
             ValueKind::List => "list of strings",
+            ValueKind::Boolean => "boolean",
+            ValueKind::Tables => "array of tables",
         };
         s.push_str(&format!("\n## `{}`\n\n{}\n\n", k.name, k.help));
         s.push_str(&format!("- Type: {kind} (`{}`)\n", k.value_name));

@@ -38,9 +38,12 @@ pub enum ConfigError {
         source: ValueError,
     },
     /// A value of the right type that breaks a rule (see [`crate::rules`]).
-    #[error("{origin}: `{key}`: {message}")]
+    #[error("{origin}: `{key}{item}`: {message}")]
     Invalid {
         key: &'static str,
+        /// Which table and field of an array of tables (`[1].offset`), or
+        /// empty.
+        item: String,
         origin: Origin,
         message: String,
     },
@@ -57,6 +60,10 @@ pub enum ValueError {
         #[source]
         source: ParseIntError,
     },
+    #[error("`{key}`: not true or false: {value:?}")]
+    NotABoolean { key: &'static str, value: String },
+    #[error("`{key}` is an array of tables: set it in softap.toml")]
+    NoTextForm { key: &'static str },
     #[error("`{key}`: {}", source.message().trim())]
     Invalid {
         key: &'static str,

@@ -19,6 +19,10 @@ pub enum ValueKind {
     Integer,
     /// A list of strings, comma-separated in text form.
     List,
+    /// `true` or `false`.
+    Boolean,
+    /// An array of tables (`[[name]]` in TOML); never given as text.
+    Tables,
 }
 
 /// One configuration key: what it is and where it may be set.
@@ -171,6 +175,80 @@ pub const INTERFACE: KeySpec = KeySpec {
     in_image: true,
 };
 
+pub const DOMAIN: KeySpec = KeySpec {
+    name: "domain",
+    kind: ValueKind::Text,
+    value_name: "DOMAIN",
+    default: "the network name (network_name)",
+    help: "DNS domain of the network: the gateway answers NAME.DOMAIN for every DHCP \
+           client that sends a host name (VMs, containers and Wi-Fi stations alike) and for \
+           each [[host]], keeps the domain to itself, and forwards other names upstream.",
+    credential: true,
+    flag: Some("domain"),
+    nix_option: Some("domain"),
+    in_image: true,
+};
+
+pub const FIXED_RANGE: KeySpec = KeySpec {
+    name: "fixed_range",
+    kind: ValueKind::Text,
+    value_name: "P%|N",
+    default: "50%: the lower half of the subnet",
+    help: "How much of the subnet, from its bottom after the gateway, DHCP leaves to hosts \
+           that configure their own address: a share (\"25%\", at most 90%) or a number of \
+           addresses (\"100\"). DHCP leases the rest. A size, not addresses, so that it \
+           follows the subnet when the agent moves to another one.",
+    credential: true,
+    flag: Some("fixed-range"),
+    nix_option: Some("fixedRange"),
+    in_image: true,
+};
+
+pub const ISOLATE_CLIENTS: KeySpec = KeySpec {
+    name: "isolate_clients",
+    kind: ValueKind::Boolean,
+    value_name: "BOOL",
+    default: "false",
+    help: "Keep clients of one kind from reaching each other: Wi-Fi stations (hostapd's \
+           ap_isolate) and VMs (libvirt's isolated ports) reach only the gateway, the upstream \
+           and the other kind; a station still reaches a VM's service.",
+    credential: true,
+    flag: Some("isolate-clients"),
+    nix_option: Some("isolateClients"),
+    in_image: true,
+};
+
+pub const IPV6: KeySpec = KeySpec {
+    name: "ipv6",
+    kind: ValueKind::Boolean,
+    value_name: "BOOL",
+    default: "true",
+    help: "Give the network an IPv6 unique local /64 (RFC 4193, derived from the machine id) \
+           with router advertisements, DHCPv6 and NAT to the upstream; false: IPv4 only. Left \
+           off while the upstream itself is routed over IPv6: libvirt refuses to turn IPv6 \
+           forwarding on beside routes learned from router advertisements.",
+    credential: true,
+    flag: Some("ipv6"),
+    nix_option: Some("ipv6"),
+    in_image: true,
+};
+
+pub const HOST: KeySpec = KeySpec {
+    name: "host",
+    kind: ValueKind::Tables,
+    value_name: "[[host]]",
+    default: "none",
+    help: "Address reservations, one [[host]] table each: mac = \"52:54:00:12:34:56\", \
+           name = \"web\" (its name in the network's domain) and offset = 10 (its host part: \
+           .10 of whichever subnet is in use, kept when the subnet moves; at least 2, the \
+           gateway being 1, and inside every subnet of the pool). Names, MAC addresses and \
+           offsets are unique. A layer that sets [[host]] replaces the lower layers' list.",
+    credential: false,
+    flag: None,
+    nix_option: Some("hosts"),
+    in_image: true,
+};
+
 /// Every key, in the order of [`crate::Layer`]'s fields.
 pub const KEYS: &[KeySpec] = &[
     SSID,
@@ -183,6 +261,11 @@ pub const KEYS: &[KeySpec] = &[
     BRIDGE,
     NETWORK_NAME,
     INTERFACE,
+    DOMAIN,
+    FIXED_RANGE,
+    ISOLATE_CLIENTS,
+    IPV6,
+    HOST,
 ];
 
 /// The key called `name`.
@@ -208,6 +291,15 @@ mod tests {
             bridge: Some("br0".into()),
             network_name: Some("n".into()),
             interface: Some("i".into()),
+            domain: Some("lan".into()),
+            fixed_range: Some(crate::FixedRange::Count(10)),
+            isolate_clients: Some(true),
+            ipv6: Some(false),
+            host: Some(vec![crate::HostEntry {
+                mac: "52:54:00:00:00:01".into(),
+                name: "web".into(),
+                offset: 10,
+            }]),
         }
     }
 
@@ -225,7 +317,9 @@ mod tests {
             let kind = match &fields[k.name] {
                 serde_json::Value::String(_) => ValueKind::Text,
                 serde_json::Value::Number(_) => ValueKind::Integer,
+                serde_json::Value::Array(a) if a.iter().all(|v| v.is_object()) => ValueKind::Tables,
                 serde_json::Value::Array(_) => ValueKind::List,
+                serde_json::Value::Bool(_) => ValueKind::Boolean,
                 other => panic!("{}: unexpected {other}", k.name),
             };
             assert_eq!(kind, k.kind, "{}", k.name);
@@ -240,6 +334,14 @@ mod tests {
             }
             if !k.in_image {
                 assert_eq!(k.flag, None, "{} is a secret", k.name);
+            }
+            if k.kind == ValueKind::Tables {
+                assert_eq!(
+                    (k.flag, k.credential),
+                    (None, false),
+                    "{} has no text form",
+                    k.name
+                );
             }
             assert!(k.help.ends_with('.'), "{}: help is a sentence", k.name);
         }

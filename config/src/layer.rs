@@ -10,6 +10,7 @@ use toml::Spanned;
 
 use crate::error::{ConfigError, ValueError};
 use crate::keys::{self, KeySpec, ValueKind};
+use crate::network::{FixedRange, HostEntry};
 use crate::origin::{Origin, Origins};
 use crate::security::Security;
 
@@ -50,6 +51,17 @@ pub struct Layer {
     pub network_name: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub interface: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub domain: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fixed_range: Option<FixedRange>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub isolate_clients: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ipv6: Option<bool>,
+    /// `[[host]]` tables.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub host: Option<Vec<HostEntry>>,
 }
 
 impl Combine for Layer {
@@ -67,6 +79,11 @@ impl Combine for Layer {
             bridge,
             network_name,
             interface,
+            domain,
+            fixed_range,
+            isolate_clients,
+            ipv6,
+            host,
         } = self;
         Layer {
             ssid: ssid.combine(lower.ssid),
@@ -79,6 +96,11 @@ impl Combine for Layer {
             bridge: bridge.combine(lower.bridge),
             network_name: network_name.combine(lower.network_name),
             interface: interface.combine(lower.interface),
+            domain: domain.combine(lower.domain),
+            fixed_range: fixed_range.combine(lower.fixed_range),
+            isolate_clients: isolate_clients.combine(lower.isolate_clients),
+            ipv6: ipv6.combine(lower.ipv6),
+            host: host.combine(lower.host),
         }
     }
 }
@@ -126,6 +148,17 @@ impl Layer {
                     .map(|s| toml::Value::String(s.to_owned()))
                     .collect(),
             ),
+            ValueKind::Boolean => match text.trim() {
+                "true" => toml::Value::Boolean(true),
+                "false" => toml::Value::Boolean(false),
+                _ => {
+                    return Err(ValueError::NotABoolean {
+                        key: key.name,
+                        value: text.to_owned(),
+                    })
+                }
+            },
+            ValueKind::Tables => return Err(ValueError::NoTextForm { key: key.name }),
         };
         let mut table = toml::Table::new();
         table.insert(key.name.to_owned(), value);
@@ -195,6 +228,13 @@ fn key_at(text: &str, offset: usize) -> Option<&'static str> {
         .map(|k| k.name)
 }
 
+/// The places of the fields of the arrays of tables; other keys ignored.
+#[derive(Debug, Default, Deserialize)]
+struct TableSpans {
+    #[serde(default)]
+    host: Vec<BTreeMap<String, Spanned<toml::Value>>>,
+}
+
 /// Parses one TOML layer, reporting errors as `file:line:col: message`.
 pub fn parse_layer(text: &str, path: &Path) -> Result<Layer, ConfigError> {
     toml::from_str(text).map_err(|e| parse_error(text, path, e))
@@ -205,19 +245,27 @@ pub fn parse_located(text: &str, path: &Path) -> Result<Located, ConfigError> {
     let layer = parse_layer(text, path)?;
     let spans: BTreeMap<String, Spanned<toml::Value>> =
         toml::from_str(text).map_err(|e| parse_error(text, path, e))?;
+    let at = |offset: usize| {
+        let (line, column) = line_col(text, offset);
+        Origin::File {
+            path: path.to_path_buf(),
+            line,
+            column,
+        }
+    };
     let mut origins = Origins::default();
     for (name, value) in &spans {
         // Every name is a known key: the layer parsed.
         if let Some(k) = keys::key(name) {
-            let (line, column) = line_col(text, value.span().start);
-            origins.set(
-                k.name,
-                Origin::File {
-                    path: path.to_path_buf(),
-                    line,
-                    column,
-                },
-            );
+            origins.set(k.name, at(value.span().start));
+        }
+    }
+    // Each `[[host]]` table, field by field, so that an error in one names
+    // its own line.
+    let tables: TableSpans = toml::from_str(text).unwrap_or_default();
+    for (i, entry) in tables.host.into_iter().enumerate() {
+        for (field, value) in entry {
+            origins.set_entry(keys::HOST.name, i, field, at(value.span().start));
         }
     }
     Ok(Located { layer, origins })
@@ -262,6 +310,18 @@ mod tests {
         assert_eq!(l.ssid.as_deref(), Some("cafe "));
         let l = Layer::from_text(&keys::SUBNET_POOL, "10.1.0.0/16, 10.2.0.0/16").unwrap();
         assert_eq!(l.subnet_pool.unwrap().len(), 2);
+        assert_eq!(
+            Layer::from_text(&keys::IPV6, "false\n").unwrap().ipv6,
+            Some(false)
+        );
+        let e = Layer::from_text(&keys::IPV6, "no").unwrap_err();
+        assert!(matches!(e, ValueError::NotABoolean { .. }), "{e}");
+        let l = Layer::from_text(&keys::FIXED_RANGE, "25%").unwrap();
+        assert_eq!(l.fixed_range, Some(FixedRange::Percent(25)));
+        let e = Layer::from_text(&keys::FIXED_RANGE, "half").unwrap_err();
+        assert!(e.to_string().starts_with("`fixed_range`: "), "{e}");
+        let e = Layer::from_text(&keys::HOST, "web").unwrap_err();
+        assert!(matches!(e, ValueError::NoTextForm { .. }), "{e}");
     }
 
     #[test]

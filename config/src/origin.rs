@@ -55,25 +55,44 @@ impl From<String> for Origin {
 }
 
 /// The origin of each key that some layer set; the others are defaults.
+/// For an array of tables (`[[host]]`), also the place of each field of
+/// each table.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Origins(BTreeMap<&'static str, Origin>);
+pub struct Origins {
+    keys: BTreeMap<&'static str, Origin>,
+    entries: BTreeMap<(&'static str, usize, String), Origin>,
+}
 
 impl Origins {
     pub fn get(&self, key: &str) -> Origin {
-        self.0.get(key).cloned().unwrap_or_default()
+        self.keys.get(key).cloned().unwrap_or_default()
     }
 
     pub fn set(&mut self, key: &'static str, origin: Origin) {
-        self.0.insert(key, origin);
+        self.keys.insert(key, origin);
+    }
+
+    /// Where field `field` of table `index` of `key` was set.
+    pub fn entry(&self, key: &'static str, index: usize, field: &str) -> Option<Origin> {
+        self.entries.get(&(key, index, field.to_owned())).cloned()
+    }
+
+    pub fn set_entry(&mut self, key: &'static str, index: usize, field: String, origin: Origin) {
+        self.entries.insert((key, index, field), origin);
     }
 
     /// Takes over every origin of `higher`, a layer combined over this one.
+    /// A key's tables are replaced whole, as its value is.
     pub fn overlay(&mut self, higher: Origins) {
-        self.0.extend(higher.0);
+        for key in higher.keys.keys() {
+            self.entries.retain(|(k, _, _), _| k != key);
+        }
+        self.keys.extend(higher.keys);
+        self.entries.extend(higher.entries);
     }
 
     pub fn iter(&self) -> impl Iterator<Item = (&'static str, &Origin)> {
-        self.0.iter().map(|(k, o)| (*k, o))
+        self.keys.iter().map(|(k, o)| (*k, o))
     }
 }
 

@@ -7,6 +7,7 @@ use ipnet::Ipv4Net;
 
 use crate::config::Config;
 use crate::error::ConfigError;
+use crate::network::{is_mac, label_problem};
 use crate::origin::Origin;
 use crate::security::Security;
 
@@ -14,14 +15,35 @@ use crate::security::Security;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Violation {
     pub key: &'static str,
+    /// In an array of tables: which table (from 0) and which field.
+    pub entry: Option<(usize, &'static str)>,
     pub message: String,
 }
 
 fn bad(key: &'static str, message: impl Into<String>) -> Violation {
     Violation {
         key,
+        entry: None,
         message: message.into(),
     }
+}
+
+fn bad_host(index: usize, field: &'static str, message: impl Into<String>) -> Violation {
+    Violation {
+        key: "host",
+        entry: Some((index, field)),
+        message: message.into(),
+    }
+}
+
+/// Why `domain` is not a DNS domain of one or more labels.
+fn domain_problem(domain: &str) -> Option<String> {
+    if domain.len() > 253 {
+        return Some("a domain is at most 253 characters".into());
+    }
+    domain
+        .split('.')
+        .find_map(|label| label_problem(label).map(|why| format!("{label:?}: {why}")))
 }
 
 /// The private address space a subnet of the pool may come from: RFC 1918,
@@ -79,10 +101,20 @@ fn valid_ifname(name: &str) -> Result<(), String> {
 impl Config {
     /// Checks every value; `origin` names where a key was set.
     pub fn validate(&self, origin: &dyn Fn(&'static str) -> Origin) -> Result<(), ConfigError> {
-        self.check().map_err(|v| ConfigError::Invalid {
-            key: v.key,
-            origin: origin(v.key),
-            message: v.message,
+        self.check().map_err(|v| {
+            let (item, at) = match v.entry {
+                Some((i, field)) => (
+                    format!("[{i}].{field}"),
+                    self.origins.entry(v.key, i, field),
+                ),
+                None => (String::new(), None),
+            };
+            ConfigError::Invalid {
+                key: v.key,
+                item,
+                origin: at.unwrap_or_else(|| origin(v.key)),
+                message: v.message,
+            }
         })
     }
 
@@ -176,6 +208,80 @@ impl Config {
                     self.network_name
                 ),
             ));
+        }
+        if let Some(why) = domain_problem(&self.domain) {
+            return Err(bad(
+                "domain",
+                format!("{:?} is not a DNS domain: {why}", self.domain),
+            ));
+        }
+        self.check_hosts()
+    }
+
+    /// Every `[[host]]`: a MAC address, a host name and a host part that
+    /// fits every subnet of the pool, none of them used twice.
+    fn check_hosts(&self) -> Result<(), Violation> {
+        // The largest host part every candidate subnet holds (its last
+        // address before the broadcast).
+        let max_offset = self
+            .subnet_pool
+            .iter()
+            .map(|n| (1u64 << (32 - u32::from(n.prefix_len()))) - 2)
+            .min()
+            .unwrap_or(0);
+        for (i, h) in self.hosts.iter().enumerate() {
+            if !is_mac(&h.mac) {
+                return Err(bad_host(
+                    i,
+                    "mac",
+                    format!(
+                        "{:?} is not a MAC address such as \"52:54:00:12:34:56\"",
+                        h.mac
+                    ),
+                ));
+            }
+            if let Some(why) = label_problem(&h.name) {
+                return Err(bad_host(i, "name", format!("{:?}: {why}", h.name)));
+            }
+            if h.offset < 2 || u64::from(h.offset) > max_offset {
+                return Err(bad_host(
+                    i,
+                    "offset",
+                    format!(
+                        "{} is outside 2 to {max_offset}: the host part of an address in every \
+                         subnet of the pool (1 is the gateway)",
+                        h.offset
+                    ),
+                ));
+            }
+            let earlier = &self.hosts[..i];
+            if let Some(j) = earlier
+                .iter()
+                .position(|e| e.mac.eq_ignore_ascii_case(&h.mac))
+            {
+                return Err(bad_host(
+                    i,
+                    "mac",
+                    format!("{} is reserved twice (host {j} too)", h.mac),
+                ));
+            }
+            if let Some(j) = earlier
+                .iter()
+                .position(|e| e.name.eq_ignore_ascii_case(&h.name))
+            {
+                return Err(bad_host(
+                    i,
+                    "name",
+                    format!("{:?} is used twice (host {j} too)", h.name),
+                ));
+            }
+            if let Some(j) = earlier.iter().position(|e| e.offset == h.offset) {
+                return Err(bad_host(
+                    i,
+                    "offset",
+                    format!("{} is reserved twice (host {j} too)", h.offset),
+                ));
+            }
         }
         Ok(())
     }
@@ -285,6 +391,86 @@ mod tests {
             );
         }
         assert!(cfg("country = \"GB\"").is_ok());
+    }
+
+    #[test]
+    fn domains_are_dns_names_and_default_to_the_network_name() {
+        assert_eq!(cfg("").unwrap().domain, "softap");
+        assert_eq!(cfg("network_name = \"Lab_Net\"").unwrap().domain, "lab-net");
+        assert_eq!(
+            cfg("domain = \"lab.internal\"").unwrap().domain,
+            "lab.internal"
+        );
+        for bad in ["", "a..b", "-x", "under_score", "sp ace"] {
+            let e = cfg(&format!("domain = \"{bad}\"")).unwrap_err().to_string();
+            assert!(e.contains("`domain`: "), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn network_shape_keys_parse() {
+        let c = cfg("fixed_range = \"25%\"\nipv6 = false\nisolate_clients = true").unwrap();
+        assert_eq!(c.fixed_range, crate::FixedRange::Percent(25));
+        assert!(!c.ipv6 && c.isolate_clients);
+        let d = cfg("").unwrap();
+        assert!(d.ipv6 && !d.isolate_clients);
+        assert_eq!(d.fixed_range, crate::FixedRange::Percent(50));
+        let e = cfg("\nfixed_range = \"95%\"").unwrap_err().to_string();
+        assert!(e.starts_with("test.toml:2:15: `fixed_range`: "), "{e}");
+        let e = cfg("ipv6 = \"no\"").unwrap_err().to_string();
+        assert!(e.contains("`ipv6`"), "{e}");
+    }
+
+    /// Errors in a `[[host]]` name the file, the line of the field and the
+    /// field.
+    fn host_error(hosts: &str) -> String {
+        let path = Path::new("test.toml");
+        let l = crate::parse_located(hosts, path).unwrap();
+        let mut c = from_layer(l.layer, vec![]);
+        c.origins = l.origins;
+        c.validate(&|k| c.origins.get(k)).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn host_reservations_are_checked_field_by_field() {
+        let ok = "[[host]]\nmac = \"52:54:00:00:00:01\"\nname = \"web\"\noffset = 10\n";
+        let c = cfg(ok).unwrap();
+        assert_eq!(c.hosts.len(), 1);
+        assert_eq!(c.hosts[0].offset, 10);
+        let two = |m: &str, n: &str, o: u32| {
+            format!("{ok}\n[[host]]\nmac = \"{m}\"\nname = \"{n}\"\noffset = {o}\n")
+        };
+        let e = host_error(&two("52:54:00:00:00:02", "db", 10));
+        assert_eq!(
+            e,
+            "test.toml:9:10: `host[1].offset`: 10 is reserved twice (host 0 too)"
+        );
+        let e = host_error(&two("52:54:00:00:00:01", "db", 11));
+        assert!(e.starts_with("test.toml:7:7: `host[1].mac`: "), "{e}");
+        let e = host_error(&two("52:54:00:00:00:02", "WEB", 11));
+        assert!(e.starts_with("test.toml:8:8: `host[1].name`: "), "{e}");
+        let e = host_error(&two("52:54:00:00:00:0g", "db", 11));
+        assert!(e.starts_with("test.toml:7:7: `host[1].mac`: "), "{e}");
+        let e = host_error(&two("52:54:00:00:00:02", "d_b", 11));
+        assert!(e.contains("`host[1].name`"), "{e}");
+        let e = host_error(&two("52:54:00:00:00:02", "db", 1));
+        assert!(e.contains("`host[1].offset`: 1 is outside 2 to "), "{e}");
+        // The pool's smallest subnet bounds the host part.
+        let e = host_error(
+            &format!("subnet_pool = [\"10.1.0.0/16\", \"192.168.5.0/24\"]\n{ok}")
+                .replace("offset = 10", "offset = 300"),
+        );
+        assert!(e.contains("300 is outside 2 to 254"), "{e}");
+        // A type error in a table names its line too.
+        let e = cfg("[[host]]\nmac = \"52:54:00:00:00:01\"\nname = \"web\"\noffset = \"ten\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("test.toml:4:"), "{e}");
+        let e =
+            cfg("[[host]]\nmac = \"52:54:00:00:00:01\"\nname = \"web\"\noffset = 3\ncolour = 1\n")
+                .unwrap_err()
+                .to_string();
+        assert!(e.contains("colour"), "{e}");
     }
 
     #[test]

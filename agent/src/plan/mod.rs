@@ -3,6 +3,7 @@
 //! and every rejection.
 
 pub mod channel;
+pub mod lan;
 pub mod phy;
 pub mod subnet;
 
@@ -14,10 +15,11 @@ use sha2::{Digest, Sha256};
 
 use crate::config::{Config, Security};
 use crate::facts::{Facts, Phy};
-use crate::state::{PhyRecord, State};
+use crate::state::{NetworkRecord, PhyRecord, State};
 
 pub use crate::security::SecurityMode;
 pub use channel::ChannelChoice;
+pub use lan::{Ipv6Choice, Reservation};
 pub use subnet::SubnetChoice;
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -58,6 +60,14 @@ pub struct Plan {
     pub subnet: SubnetChoice,
     pub bridge: String,
     pub network_name: String,
+    /// The DNS domain dnsmasq answers for the network's hosts.
+    pub domain: String,
+    /// Stations and VMs may not reach each other.
+    pub isolate_clients: bool,
+    /// The `[[host]]` reservations in the chosen subnet.
+    pub hosts: Vec<Reservation>,
+    /// The IPv6 prefix, unless IPv6 is off or no prefix is free.
+    pub ipv6: Option<Ipv6Choice>,
     pub interface: String,
     /// The AP interface's own MAC address (`MACAddress=` in the netdev).
     pub ap_address: String,
@@ -80,6 +90,13 @@ impl Plan {
                 mac: self.phy.mac.clone(),
             }),
             subnet: Some(self.subnet.net),
+            network: Some(NetworkRecord {
+                name: self.network_name.clone(),
+                domain: self.domain.clone(),
+                dhcp_start: self.subnet.dhcp_start,
+                dhcp_end: self.subnet.dhcp_end,
+                ipv6: self.ipv6.as_ref().map(|v| v.net),
+            }),
             bridge: Some(self.bridge.clone()),
             channel: Some(self.channel.number),
             ssid: Some(self.ssid.clone()),
@@ -97,13 +114,22 @@ impl Plan {
     pub fn explain(&self) -> String {
         let mut s = String::new();
         s.push_str(&format!(
-            "AP {:?} on {} ({}), channel {}, subnet {} via bridge {}\n\nDecisions:\n",
+            "AP {:?} on {} ({}), channel {}, subnet {} via bridge {}\n",
             self.ssid,
             self.phy.name,
             self.interface,
             self.channel.number,
             self.subnet.net,
             self.bridge
+        ));
+        s.push_str(&format!(
+            "Network {:?}, domain {}{}\n\nDecisions:\n",
+            self.network_name,
+            self.domain,
+            self.ipv6
+                .as_ref()
+                .map(|v| format!(", IPv6 {}", v.net))
+                .unwrap_or_default()
         ));
         for n in &self.decisions {
             s.push_str(&format!("  {:<9} {}\n", format!("{}:", n.topic), n.text));
@@ -280,6 +306,65 @@ pub fn plan(facts: &Facts, cfg: &Config, previous: &State) -> Result<Plan, PlanE
     own_links.insert(bridge.clone());
     own_links.extend(own_bridge);
     let (subnet, conflicts) = choose_subnet(facts, cfg, previous, &own_links, &mut decisions)?;
+    let hosts = lan::reservations(&cfg.hosts, subnet.net, subnet.dhcp_start_offset());
+    for h in &hosts {
+        decisions.push(note(
+            "host",
+            format!(
+                "{} ({}) at {}, host part {} of the subnet, in the {} range",
+                h.name,
+                h.mac,
+                h.address,
+                h.offset,
+                if h.fixed { "fixed" } else { "DHCP" }
+            ),
+        ));
+    }
+    decisions.push(note(
+        "domain",
+        format!(
+            "{}: DHCP clients' host names answer as NAME.{} (local only), other names go upstream{}",
+            cfg.domain,
+            cfg.domain,
+            if cfg.domain == crate::config::default_domain(&cfg.network_name) {
+                " (derived from the network name)"
+            } else {
+                ""
+            }
+        ),
+    ));
+    let ra_upstream = lan::routed_ipv6_upstream(facts, &own_links);
+    let ipv6 = if let (true, Some(route)) = (cfg.ipv6, &ra_upstream) {
+        decisions.push(note(
+            "ipv6",
+            format!(
+                "off: the upstream is routed over IPv6 ({route}, from router advertisements), \
+                 and libvirt refuses to turn IPv6 forwarding on beside such routes while the \
+                 link's accept_ra is not 2 (networkd handles router advertisements itself)"
+            ),
+        ));
+        None
+    } else if cfg.ipv6 {
+        // The previous prefix belongs to the previous IPv4 subnet.
+        let prev = previous
+            .network
+            .as_ref()
+            .and_then(|n| n.ipv6)
+            .filter(|_| previous.subnet == Some(subnet.net));
+        let (choice, why) =
+            lan::choose_ipv6(facts, &cfg.network_name, &own_links, subnet.net, prev);
+        decisions.push(note("ipv6", why));
+        choice
+    } else {
+        decisions.push(note("ipv6", "off, as configured (ipv6 = false)"));
+        None
+    };
+    if cfg.isolate_clients {
+        decisions.push(note(
+            "isolate",
+            "clients isolated: stations from stations (hostapd ap_isolate), VMs from VMs (libvirt isolated ports); both reach the gateway, the upstream and each other's kind",
+        ));
+    }
 
     let ssid = choose_ssid(cfg.ssid.as_deref(), facts, &mut decisions);
 
@@ -299,6 +384,10 @@ pub fn plan(facts: &Facts, cfg: &Config, previous: &State) -> Result<Plan, PlanE
         subnet,
         bridge,
         network_name: cfg.network_name.clone(),
+        domain: cfg.domain.clone(),
+        isolate_clients: cfg.isolate_clients,
+        hosts,
+        ipv6,
         interface: cfg.interface.clone(),
         ap_address: ap_address(facts.machine_id.as_deref(), &cfg.interface),
         decisions,
@@ -371,6 +460,7 @@ fn choose_subnet(
 ) -> Result<(SubnetChoice, Vec<Ipv4Net>), PlanError> {
     let used = subnet::in_use(facts, &cfg.network_name, own_links);
     let outcome = subnet::choose(
+        cfg.fixed_range,
         &cfg.subnet_pool,
         &used,
         facts.machine_id.as_deref(),
@@ -379,11 +469,24 @@ fn choose_subnet(
     )
     .map_err(PlanError::PoolExhausted)?;
     decisions.push(note("subnet", outcome.why.clone()));
+    let c = &outcome.choice;
+    let fixed = match c.fixed {
+        Some((a, b)) => format!("fixed addresses {a} - {b}"),
+        None => "no fixed range".into(),
+    };
+    let clamped = if c.fixed_clamped {
+        format!(
+            " (fixed_range = {} does not fit {}: cut to leave DHCP one address)",
+            cfg.fixed_range, c.net
+        )
+    } else {
+        String::new()
+    };
     decisions.push(note(
         "dhcp",
         format!(
-            "gateway {}, leases {} - {}",
-            outcome.choice.gateway, outcome.choice.dhcp_start, outcome.choice.dhcp_end
+            "gateway {}, {fixed}, leases {} - {} (fixed_range = {}){clamped}",
+            c.gateway, c.dhcp_start, c.dhcp_end, cfg.fixed_range
         ),
     ));
     let mut conflicts = previous.conflicts.clone();

@@ -9,6 +9,7 @@ use ipnet::{IpNet, Ipv4Net};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
+use crate::config::FixedRange;
 use crate::facts::Facts;
 
 /// Something that occupies addresses: the planner must not overlap it.
@@ -22,23 +23,37 @@ pub struct InUse {
 pub struct SubnetChoice {
     pub net: Ipv4Net,
     pub gateway: Ipv4Addr,
+    /// The fixed range, for hosts that configure their own address and
+    /// for reservations: `None` when `fixed_range` leaves it empty.
+    pub fixed: Option<(Ipv4Addr, Ipv4Addr)>,
     pub dhcp_start: Ipv4Addr,
     pub dhcp_end: Ipv4Addr,
+    /// The configured fixed range did not fit this subnet and was cut.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub fixed_clamped: bool,
 }
 
 impl SubnetChoice {
-    /// Gateway `.1`, DHCP over the upper half of the subnet (for a /16,
-    /// x.y.128.0 – x.y.255.254), leaving the lower half for static hosts.
-    pub fn for_net(net: Ipv4Net) -> SubnetChoice {
+    /// Gateway `.1`, the fixed range from `.2` up, DHCP above it to the
+    /// last address before the broadcast. With the default (`50%`) DHCP
+    /// takes the upper half (for a /16, x.y.128.0 – x.y.255.254).
+    pub fn for_net(net: Ipv4Net, fixed: FixedRange) -> SubnetChoice {
         let base = u32::from(net.network());
-        let host_bits = 32 - u32::from(net.prefix_len());
-        let half = 1u32 << (host_bits - 1);
+        let split = fixed.split(32 - net.prefix_len());
+        let at = |offset: u32| Ipv4Addr::from(base.wrapping_add(offset));
         SubnetChoice {
             net,
-            gateway: Ipv4Addr::from(base + 1),
-            dhcp_start: Ipv4Addr::from(base + half),
-            dhcp_end: Ipv4Addr::from(u32::from(net.broadcast()) - 1),
+            gateway: at(1),
+            fixed: (split.dhcp_start > 2).then(|| (at(2), at(split.dhcp_start - 1))),
+            dhcp_start: at(split.dhcp_start),
+            dhcp_end: at(split.dhcp_end),
+            fixed_clamped: split.clamped,
         }
+    }
+
+    /// The host part where the DHCP range begins.
+    pub fn dhcp_start_offset(&self) -> u32 {
+        u32::from(self.dhcp_start).wrapping_sub(u32::from(self.net.network()))
     }
 }
 
@@ -147,6 +162,7 @@ pub struct SubnetOutcome {
 
 /// Picks the subnet; `Err` lists every candidate with what it overlaps.
 pub fn choose(
+    fixed: FixedRange,
     pool: &[Ipv4Net],
     used: &[InUse],
     machine_id: Option<&str>,
@@ -162,20 +178,21 @@ pub fn choose(
     if let Some(prev) = previous {
         if let Some(u) = hit(&prev) {
             let note = format!("the previous subnet {prev} now overlaps {}", u.what);
-            return pick(&candidates, &hit, conflicts, Some(note));
+            return pick(fixed, &candidates, &hit, conflicts, Some(note));
         }
         if candidates.contains(&prev) {
             return Ok(SubnetOutcome {
-                choice: SubnetChoice::for_net(prev),
+                choice: SubnetChoice::for_net(prev, fixed),
                 why: format!("{prev}, kept from the previous run: still free"),
                 conflicts,
             });
         }
     }
-    pick(&candidates, &hit, conflicts, None)
+    pick(fixed, &candidates, &hit, conflicts, None)
 }
 
 fn pick<'a>(
+    fixed: FixedRange,
     candidates: &[Ipv4Net],
     hit: &dyn Fn(&Ipv4Net) -> Option<&'a InUse>,
     conflicts: Vec<(Ipv4Net, String)>,
@@ -203,7 +220,7 @@ fn pick<'a>(
         why = format!("{n}; {why}");
     }
     Ok(SubnetOutcome {
-        choice: SubnetChoice::for_net(*net),
+        choice: SubnetChoice::for_net(*net, fixed),
         why,
         conflicts,
     })
@@ -229,13 +246,36 @@ mod tests {
 
     #[test]
     fn dhcp_range_is_the_upper_half() {
-        let c = SubnetChoice::for_net(net("172.16.0.0/16"));
+        let half = FixedRange::default();
+        let c = SubnetChoice::for_net(net("172.16.0.0/16"), half);
         assert_eq!(c.gateway.to_string(), "172.16.0.1");
         assert_eq!(c.dhcp_start.to_string(), "172.16.128.0");
         assert_eq!(c.dhcp_end.to_string(), "172.16.255.254");
-        let c = SubnetChoice::for_net(net("192.168.100.0/24"));
+        let (a, b) = c.fixed.unwrap();
+        assert_eq!(
+            (a.to_string(), b.to_string()),
+            ("172.16.0.2".into(), "172.16.127.255".into())
+        );
+        let c = SubnetChoice::for_net(net("192.168.100.0/24"), half);
         assert_eq!(c.dhcp_start.to_string(), "192.168.100.128");
         assert_eq!(c.dhcp_end.to_string(), "192.168.100.254");
+        assert_eq!(c.dhcp_start_offset(), 128);
+    }
+
+    #[test]
+    fn the_fixed_range_is_a_size_that_follows_the_subnet() {
+        let f = FixedRange::Count(20);
+        let c = SubnetChoice::for_net(net("192.168.100.0/24"), f);
+        assert_eq!(c.dhcp_start.to_string(), "192.168.100.22");
+        assert_eq!(c.fixed.unwrap().1.to_string(), "192.168.100.21");
+        let c = SubnetChoice::for_net(net("10.77.0.0/16"), f);
+        assert_eq!(c.dhcp_start.to_string(), "10.77.0.22");
+        let c = SubnetChoice::for_net(net("10.77.0.0/16"), FixedRange::Percent(0));
+        assert_eq!(c.fixed, None);
+        assert_eq!(c.dhcp_start.to_string(), "10.77.0.2");
+        let c = SubnetChoice::for_net(net("192.168.100.0/24"), FixedRange::Count(500));
+        assert!(c.fixed_clamped);
+        assert_eq!(c.dhcp_start, c.dhcp_end);
     }
 
     #[test]
@@ -260,9 +300,25 @@ mod tests {
     fn previous_subnet_is_kept_while_free_and_left_when_taken() {
         let pool = crate::config::default_subnet_pool();
         let prev = net("172.20.0.0/16");
-        let o = choose(&pool, &[], Some("m"), Some(prev), &[]).unwrap();
+        let o = choose(
+            FixedRange::default(),
+            &pool,
+            &[],
+            Some("m"),
+            Some(prev),
+            &[],
+        )
+        .unwrap();
         assert_eq!(o.choice.net, prev);
-        let o = choose(&pool, &used(&["172.20.3.4/24"]), Some("m"), Some(prev), &[]).unwrap();
+        let o = choose(
+            FixedRange::default(),
+            &pool,
+            &used(&["172.20.3.4/24"]),
+            Some("m"),
+            Some(prev),
+            &[],
+        )
+        .unwrap();
         assert_eq!(o.choice.net, net("172.16.0.0/16"));
         assert!(o.why.contains("172.20.0.0/16 now overlaps"), "{}", o.why);
         assert_eq!(o.conflicts.len(), 1);
@@ -271,7 +327,15 @@ mod tests {
     #[test]
     fn exhaustion_lists_every_candidate() {
         let pool = vec![net("10.1.0.0/16"), net("10.2.0.0/16")];
-        let e = choose(&pool, &used(&["10.0.0.0/8"]), None, None, &[]).unwrap_err();
+        let e = choose(
+            FixedRange::default(),
+            &pool,
+            &used(&["10.0.0.0/8"]),
+            None,
+            None,
+            &[],
+        )
+        .unwrap_err();
         assert_eq!(e.len(), 2);
     }
 
@@ -312,7 +376,7 @@ mod tests {
         ) {
             let pool = crate::config::default_subnet_pool();
             let u: Vec<InUse> = nets.iter().map(|n| InUse { net: *n, what: n.to_string() }).collect();
-            match choose(&pool, &u, Some(&mid), prev, &[]) {
+            match choose(FixedRange::default(), &pool, &u, Some(&mid), prev, &[]) {
                 Ok(o) => {
                     for n in &nets {
                         prop_assert!(!overlaps(&o.choice.net, n), "{} overlaps {}", o.choice.net, n);
@@ -320,7 +384,7 @@ mod tests {
                     prop_assert!(pool.contains(&o.choice.net));
                     // Stable: the same inputs give the same answer, and
                     // feeding the answer back as previous keeps it.
-                    let again = choose(&pool, &u, Some(&mid), Some(o.choice.net), &[]).unwrap();
+                    let again = choose(FixedRange::default(), &pool, &u, Some(&mid), Some(o.choice.net), &[]).unwrap();
                     prop_assert_eq!(again.choice.net, o.choice.net);
                 }
                 Err(all) => {
