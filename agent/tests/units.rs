@@ -129,7 +129,8 @@ fn a_container_leaves_the_host_clean_at_stop_and_checks_its_flags_first() {
     common::run_ok(common::agent().args(words).arg("--help"));
     // The entrypoint the image spec names checks, then becomes systemd.
     let init = overlay().join("usr/local/sbin/init");
-    let mode = std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&init).unwrap().permissions());
+    let mode =
+        std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&init).unwrap().permissions());
     assert_eq!(mode & 0o111, 0o111, "{} is not executable", init.display());
     let script = std::fs::read_to_string(&init).unwrap();
     assert!(script.contains("/usr/bin/softap-agent container-check || exit\n"));
@@ -171,7 +172,12 @@ fn nothing_in_a_container_takes_what_the_host_owns() {
     let net = overlay().join("usr/lib/systemd/network");
     let upstream = std::fs::read_to_string(net.join("80-softap-upstream.network")).unwrap();
     assert!(upstream.contains("Virtualization=!container"));
-    for n in ["80-container-ve", "80-container-vz", "80-vm-vt", "80-namespace-ns"] {
+    for n in [
+        "80-container-ve",
+        "80-container-vz",
+        "80-vm-vt",
+        "80-namespace-ns",
+    ] {
         let t = std::fs::read_to_string(net.join(format!("{n}.network.d/softap-container.conf")))
             .unwrap();
         assert!(t.contains("[Match]\nVirtualization=!container\n"), "{n}");
