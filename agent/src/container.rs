@@ -53,7 +53,7 @@ impl Missing {
         match self {
             Missing::Privileged(seen) => seen.join(", "),
             Missing::HostNetwork(links) => format!(
-                "this container has a network of its own (links: {}), not the host's with its radios",
+                "it has a network of its own, not the host's with its radios; its links: {}",
                 if links.is_empty() {
                     "none".to_string()
                 } else {
@@ -149,17 +149,37 @@ pub fn message(missing: &[Missing]) -> Option<String> {
     ))
 }
 
+/// The links of this process's network namespace (not /sys/class/net,
+/// which shows the namespace sysfs was mounted in).
+fn links_here() -> Vec<String> {
+    let mut out = Vec::new();
+    // SAFETY: if_nameindex returns an array ending with a zeroed entry, or
+    // null; every name is a NUL-terminated string owned by the array, read
+    // before the array is freed once.
+    unsafe {
+        let list = libc::if_nameindex();
+        if list.is_null() {
+            return out;
+        }
+        let mut p = list;
+        while (*p).if_index != 0 && !(*p).if_name.is_null() {
+            out.push(
+                std::ffi::CStr::from_ptr((*p).if_name)
+                    .to_string_lossy()
+                    .into_owned(),
+            );
+            p = p.add(1);
+        }
+        libc::if_freenameindex(list);
+    }
+    out
+}
+
 /// The facts of the running process, read under `root` (`/` but in tests).
 pub fn gather(root: &Path) -> Facts {
     let read = |p: &str| std::fs::read_to_string(root.join(p.trim_start_matches('/')));
     let mountinfo = read("/proc/self/mountinfo").unwrap_or_default();
-    let mut links: Vec<String> = std::fs::read_dir(root.join("sys/class/net"))
-        .map(|d| {
-            d.filter_map(|e| e.ok())
-                .map(|e| e.file_name().to_string_lossy().into_owned())
-                .collect()
-        })
-        .unwrap_or_default();
+    let mut links = links_here();
     links.sort();
     Facts {
         cap_bounding: read("/proc/self/status")
@@ -272,7 +292,7 @@ mod tests {
         };
         let m = message(&missing(&f)).unwrap();
         assert!(m.contains("must run with --network=host ("), "{m}");
-        assert!(m.contains("links: eth0 lo"), "{m}");
+        assert!(m.contains("its links: eth0 lo"), "{m}");
         let neither = Facts {
             cap_bounding: Some(DEFAULT_CAPS),
             ..f
