@@ -5,8 +5,8 @@
 //! with it), what libvirt left in the host's firewall removed, IP
 //! forwarding as it was, and NetworkManager's device given back. Before
 //! libvirtd first starts, `softap-agent host-record` notes the firewall
-//! and forwarding as they were (`softap-hostrecord`'s files under /run,
-//! which live as long as the container).
+//! and forwarding as they were, in files under /run that live as long as
+//! the container.
 
 use std::path::{Path, PathBuf};
 
