@@ -177,6 +177,10 @@ pub fn generate_passphrase() -> std::io::Result<String> {
     Ok(out)
 }
 
+/// The AP interface this bring-up had NetworkManager leave alone, for
+/// `softap-agent down` to give back (run time: gone with the container).
+pub const NM_UNMANAGED_RECORD: &str = "/run/softap/nm-unmanaged";
+
 /// The network XML with the existing network's UUID, for redefinition.
 pub const NETWORK_DEFINE_XML: &str = "/run/softap/network.define.xml";
 
@@ -233,6 +237,8 @@ struct Undo {
     link_created: bool,
     /// hostapd was (re)started; the bool says whether it ran before.
     hostapd: Option<bool>,
+    /// NetworkManager's device for the AP interface was marked unmanaged.
+    nm_unmanaged: Option<(crate::nm::Nm, String)>,
 }
 
 /// Which consumers' files the files step changed: it decides what the
@@ -311,6 +317,7 @@ impl<'a> Run<'a> {
         self.undo_hostapd_stop(&undo, &mut problems);
         self.undo_files(&undo, &mut problems);
         self.undo_libvirt(&undo, &mut problems);
+        self.undo_networkmanager(&undo, &mut problems);
         self.undo_networkd(&undo, &mut problems);
         self.undo_hostapd_start(&undo, &mut problems);
         problems
@@ -565,7 +572,61 @@ impl<'a> Run<'a> {
         }
     }
 
-    // 4. hostapd: restarted when its configuration, the bridge or the
+    // 4. NetworkManager, when the machine runs it, keeps off the AP
+    // interface while the AP runs (see `nm`). Absent, nothing happens.
+
+    fn networkmanager(&mut self) -> Result<(), ApplyError> {
+        let host = self.host;
+        let start = Instant::now();
+        let Some(nm) = crate::nm::Nm::find(host) else {
+            return Ok(());
+        };
+        let iface = self.plan.interface.as_str();
+        let Some(device) = nm.wait_device(host, iface, self.timeouts.link) else {
+            let m = format!(
+                "NetworkManager ({}) did not list the interface {iface} within {:?}; it would take it over once it does (`nmcli device`)",
+                nm.address(),
+                self.timeouts.link
+            );
+            return Err(self.fail("networkmanager", StepFailure::Missing(m), None));
+        };
+        let changed = nm.managed(host, &device) != Some(false);
+        if changed {
+            if let Err(e) = nm.set_managed(host, &device, false) {
+                return Err(self.fail("networkmanager", e, None));
+            }
+            self.undo.nm_unmanaged = Some((nm.clone(), device.clone()));
+            // For `softap-agent down`, after this process is gone.
+            let record = fsutil::under(host.root(), NM_UNMANAGED_RECORD);
+            if let Err(e) = host.write_atomic(&record, format!("{iface}\n").as_bytes(), 0o644) {
+                return Err(self.fail("networkmanager", e, None));
+            }
+        }
+        self.record(
+            "networkmanager",
+            start,
+            changed,
+            format!(
+                "{iface} ({device}) {} by NetworkManager on {}",
+                if changed {
+                    "now unmanaged"
+                } else {
+                    "already unmanaged"
+                },
+                nm.address()
+            ),
+        );
+        Ok(())
+    }
+
+    fn undo_networkmanager(&self, undo: &Undo, problems: &mut Vec<String>) {
+        if let Some((nm, device)) = &undo.nm_unmanaged {
+            note(problems, nm.set_managed(self.host, device, true));
+            let _ = std::fs::remove_file(fsutil::under(self.host.root(), NM_UNMANAGED_RECORD));
+        }
+    }
+
+    // 5. hostapd: restarted when its configuration, the bridge or the
     // interface changed (a restarted bridge loses its ports).
 
     /// Returns whether hostapd was (re)started.
@@ -614,7 +675,7 @@ impl<'a> Run<'a> {
         }
     }
 
-    // 5. Verify: hostapd's own word that the AP beacons. Nothing to undo of
+    // 6. Verify: hostapd's own word that the AP beacons. Nothing to undo of
     // its own; a failure rolls back the steps before it.
 
     fn verify(&mut self) -> Result<(), ApplyError> {
@@ -665,6 +726,7 @@ pub fn apply(
     let changed = run.write_files(files)?;
     let network_started = run.libvirt(files, previous, changed)?;
     let networkd_did = run.networkd(changed)?;
+    run.networkmanager()?;
     let hostapd_started = run.hostapd(changed, network_started || networkd_did)?;
     run.verify()?;
     let any = run.steps.iter().any(|s| s.changed);
@@ -803,6 +865,102 @@ mod step_tests {
         );
         assert!(out.hostapd_started && out.changed);
         assert_eq!(c.written().len(), c.files.len());
+    }
+
+    /// A machine whose system bus has NetworkManager, which lists the AP
+    /// interface as a managed device.
+    fn with_networkmanager(host: Fake) -> Fake {
+        let bus = "busctl --address=unix:path=/run/host/dbus/system_bus_socket";
+        host.answer(&format!("{bus} call org.freedesktop.DBus"), "b true")
+            .answer(
+                &format!("{bus} call org.freedesktop.NetworkManager"),
+                "o \"/org/freedesktop/NetworkManager/Devices/9\"",
+            )
+            .answer(&format!("{bus} get-property"), "b true")
+    }
+
+    const NM_SET: &str =
+        "busctl --address=unix:path=/run/host/dbus/system_bus_socket set-property \
+        org.freedesktop.NetworkManager /org/freedesktop/NetworkManager/Devices/9 \
+        org.freedesktop.NetworkManager.Device Managed b";
+
+    #[test]
+    fn networkmanager_leaves_the_ap_interface_before_hostapd_starts() {
+        let c = case();
+        let host = with_networkmanager(c.host());
+        let out = c.apply(&host).unwrap();
+        let steps: Vec<&str> = out.steps.iter().map(|s| s.step).collect();
+        assert_eq!(
+            steps,
+            [
+                "files",
+                "libvirt",
+                "networkd",
+                "networkmanager",
+                "hostapd",
+                "verify"
+            ]
+        );
+        let cmds = strs(&out.commands);
+        let unmanaged = cmds.iter().position(|c| *c == format!("{NM_SET} false"));
+        let hostapd = cmds.iter().position(|c| c.starts_with("systemctl restart"));
+        assert!(unmanaged.is_some() && unmanaged < hostapd, "{cmds:?}");
+        let record = fsutil::under(c.root.path(), NM_UNMANAGED_RECORD);
+        assert_eq!(std::fs::read_to_string(record).unwrap(), "softap\n");
+    }
+
+    #[test]
+    fn a_device_already_unmanaged_is_left_as_it_is() {
+        let c = case();
+        let bus = "busctl --address=unix:path=/run/host/dbus/system_bus_socket";
+        let host = c
+            .host()
+            .answer(&format!("{bus} get-property"), "b false")
+            .answer(&format!("{bus} call org.freedesktop.DBus"), "b true")
+            .answer(
+                &format!("{bus} call org.freedesktop.NetworkManager"),
+                "o \"/org/freedesktop/NetworkManager/Devices/9\"",
+            );
+        let out = c.apply(&host).unwrap();
+        assert!(!out.commands.iter().any(|c| c.contains("set-property")));
+        let nm = out
+            .steps
+            .iter()
+            .find(|s| s.step == "networkmanager")
+            .unwrap();
+        assert!(!nm.changed, "{nm:?}");
+    }
+
+    #[test]
+    fn a_failure_after_networkmanager_gives_the_device_back() {
+        let c = case();
+        let host = with_networkmanager(c.host()).fail(Fault::Ap);
+        let (step, problems, _) = c.fail(&host, "none");
+        assert_eq!(step, "verify");
+        assert!(problems.is_empty(), "{problems:?}");
+        let cmds = host.commands();
+        let given_back = cmds.iter().position(|c| *c == format!("{NM_SET} true"));
+        let deleted = cmds.iter().rposition(|c| c == "networkctl reload");
+        assert!(given_back.is_some() && given_back < deleted, "{cmds:?}");
+        assert!(!fsutil::under(c.root.path(), NM_UNMANAGED_RECORD).exists());
+    }
+
+    #[test]
+    fn networkmanager_that_never_lists_the_interface_fails_the_step() {
+        let c = case();
+        let bus = "busctl --address=unix:path=/run/host/dbus/system_bus_socket";
+        let host = c
+            .host()
+            .answer(&format!("{bus} call org.freedesktop.DBus"), "b true");
+        let timeouts = Timeouts {
+            link: Duration::from_millis(300),
+            ..Timeouts::default()
+        };
+        let e = apply(&host, &c.plan, &c.files, &State::default(), &timeouts).unwrap_err();
+        let text = e.to_string();
+        assert!(text.starts_with("networkmanager: NetworkManager"), "{text}");
+        assert!(text.contains("rolled back"), "{text}");
+        assert!(!host.commands().iter().any(|c| c.contains("set-property")));
     }
 
     #[test]

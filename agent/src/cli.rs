@@ -107,6 +107,12 @@ pub enum Command {
     },
     /// Stay running: re-plan and re-apply when the upstream network moves into our subnet or a phy appears.
     Watch,
+    /// In a container: check it was started with --privileged and --network=host (the image's entrypoint runs this before systemd).
+    ContainerCheck,
+    /// In a container, before libvirtd first starts: note the host's firewall and IP forwarding, for `down`.
+    HostRecord,
+    /// Leave the host as it was: stop hostapd, delete the AP interface, destroy the libvirt network, remove what libvirt left in the firewall, give the interface back to NetworkManager.
+    Down,
 }
 
 fn cmd_plan(ctx: &Context, json: bool) -> Result<(), AgentError> {
@@ -264,6 +270,9 @@ fn context(cli: &Cli) -> Context {
 /// Runs the parsed command line; returns the process exit status.
 pub fn run(cli: Cli) -> ExitCode {
     init_logging(cli.verbose, &cli.command);
+    if let Command::ContainerCheck = cli.command {
+        return container_check();
+    }
     let ctx = context(&cli);
     let result = match &cli.command {
         Command::Detect {
@@ -275,6 +284,9 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Apply => cmd_apply(&ctx),
         Command::Status { json } => cmd_status(&ctx, *json),
         Command::Watch => crate::watch::run(&ctx, &|| ctx.facts_for_watch()),
+        Command::ContainerCheck => Ok(()),
+        Command::HostRecord => return host_record(&ctx),
+        Command::Down => return cmd_down(&ctx),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -285,10 +297,69 @@ pub fn run(cli: Cli) -> ExitCode {
     }
 }
 
+/// One line naming the missing flag, and exit status 2 (bad usage).
+fn container_check() -> ExitCode {
+    let facts = crate::container::gather(Path::new("/"));
+    match crate::container::message(&crate::container::missing(&facts)) {
+        None => ExitCode::SUCCESS,
+        Some(m) => {
+            eprintln!("softap: {m}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn with_host<T>(ctx: &Context, f: impl FnOnce(&dyn crate::host::Host) -> T) -> T {
+    if ctx.dry_run {
+        f(&crate::host::DryRun::new(&ctx.root))
+    } else {
+        f(&crate::host::Linux::with_root(&ctx.root))
+    }
+}
+
+fn host_record(ctx: &Context) -> ExitCode {
+    match with_host(ctx, crate::teardown::record) {
+        Ok(_) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("softap-agent: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The interface from the last bring-up's state, the network from the
+/// configuration; the defaults when either cannot be read, so that a
+/// broken configuration still leaves the host clean.
+fn cmd_down(ctx: &Context) -> ExitCode {
+    let defaults = config::Config::default();
+    let network = ctx
+        .config()
+        .map(|c| c.network_name.clone())
+        .unwrap_or(defaults.network_name.clone());
+    let interface = ctx
+        .state()
+        .ok()
+        .and_then(|s| s.interface)
+        .unwrap_or(defaults.interface.clone());
+    let target = crate::teardown::Target { interface, network };
+    match with_host(ctx, |h| crate::teardown::down(h, &target)) {
+        Ok(done) => {
+            for d in done {
+                tracing::info!("{d}");
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("softap-agent: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
 fn init_logging(verbose: u8, cmd: &Command) {
     // apply and watch run as services: their step timings belong in the journal.
     let base = match (verbose, cmd) {
-        (0, Command::Apply | Command::Watch) => "info",
+        (0, Command::Apply | Command::Watch | Command::Down) => "info",
         (0, _) => "warn",
         (1, _) => "info",
         _ => "debug",

@@ -10,7 +10,11 @@ fn overlay() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../overlays/softap")
 }
 
-const UNITS: [&str; 2] = ["softap-agent.service", "softap-hostapd.service"];
+const UNITS: [&str; 3] = [
+    "softap-agent.service",
+    "softap-hostapd.service",
+    "softap-teardown.service",
+];
 
 #[test]
 fn systemd_analyze_verify_accepts_the_units_without_warnings() {
@@ -40,12 +44,14 @@ fn systemd_analyze_verify_accepts_the_units_without_warnings() {
         root.join("usr/bin/softap-agent"),
     )
     .unwrap();
-    std::fs::write(root.join("usr/sbin/hostapd"), "#!/bin/sh\n").unwrap();
-    std::fs::set_permissions(
-        root.join("usr/sbin/hostapd"),
-        std::os::unix::fs::PermissionsExt::from_mode(0o755),
-    )
-    .unwrap();
+    for program in ["usr/sbin/hostapd", "usr/bin/true"] {
+        std::fs::write(root.join(program), "#!/bin/sh\n").unwrap();
+        std::fs::set_permissions(
+            root.join(program),
+            std::os::unix::fs::PermissionsExt::from_mode(0o755),
+        )
+        .unwrap();
+    }
     let out = common::tool("systemd-analyze", "systemd")
         .args(["verify", "--man=no", "--generators=no"])
         .arg(format!("--root={}", root.display()))
@@ -98,4 +104,93 @@ fn the_agent_is_enabled_and_its_command_exists() {
         ["no"],
         "softap-hostapd.service: Restart= must be no"
     );
+}
+
+#[test]
+fn a_container_leaves_the_host_clean_at_stop_and_checks_its_flags_first() {
+    let link = overlay().join("etc/systemd/system/multi-user.target.wants/softap-teardown.service");
+    assert_eq!(
+        std::fs::read_link(&link).unwrap(),
+        Path::new("/usr/lib/systemd/system/softap-teardown.service")
+    );
+    let unit =
+        std::fs::read_to_string(overlay().join("usr/lib/systemd/system/softap-teardown.service"))
+            .unwrap();
+    // Stopped after hostapd and the agent, before libvirtd, in containers only.
+    assert!(unit.contains("ConditionVirtualization=container\n"));
+    assert!(unit.contains("After=libvirtd.service"));
+    assert!(unit.contains("Before=softap-agent.service softap-hostapd.service"));
+    let stop = unit
+        .lines()
+        .find_map(|l| l.strip_prefix("ExecStop="))
+        .unwrap();
+    let mut words = stop.split_whitespace();
+    assert_eq!(words.next(), Some("/usr/bin/softap-agent"));
+    common::run_ok(common::agent().args(words).arg("--help"));
+    let libvirtd = std::fs::read_to_string(
+        overlay().join("usr/lib/systemd/system/libvirtd.service.d/softap.conf"),
+    )
+    .unwrap();
+    let record = libvirtd
+        .lines()
+        .find_map(|l| l.strip_prefix("ExecStartPre=-"))
+        .unwrap();
+    let mut words = record.split_whitespace();
+    assert_eq!(words.next(), Some("/usr/bin/softap-agent"));
+    common::run_ok(common::agent().args(words).arg("--help"));
+    // The entrypoint the image spec names checks, then becomes systemd.
+    let init = overlay().join("usr/local/sbin/init");
+    let mode =
+        std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&init).unwrap().permissions());
+    assert_eq!(mode & 0o111, 0o111, "{} is not executable", init.display());
+    let script = std::fs::read_to_string(&init).unwrap();
+    assert!(script.contains("/usr/bin/softap-agent container-check || exit\n"));
+    assert!(script.contains("exec /usr/lib/systemd/systemd \"$@\""));
+    let spec = std::fs::read_to_string(overlay().join("../../images/softap.toml")).unwrap();
+    assert!(spec.contains("entrypoint = [\"/usr/local/sbin/init\"]"));
+}
+
+/// Every service that would take what the host owns is off in a container.
+#[test]
+fn nothing_in_a_container_takes_what_the_host_owns() {
+    let sys = overlay().join("usr/lib/systemd/system");
+    for unit in [
+        "systemd-resolved.service",
+        "systemd-timesyncd.service",
+        "systemd-udevd.service",
+        "systemd-udev-trigger.service",
+        "systemd-udevd-kernel.socket",
+        "systemd-udevd-control.socket",
+        "systemd-sysctl.service",
+        "systemd-binfmt.service",
+        "systemd-pstore.service",
+        "systemd-network-generator.service",
+        "getty@.service",
+        "serial-getty@.service",
+        "console-getty.service",
+        "container-getty@.service",
+        "wpa_supplicant.service",
+        "nftables.service",
+    ] {
+        let dir = sys.join(format!("{unit}.d"));
+        let off = std::fs::read_dir(&dir)
+            .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+            .filter_map(|e| std::fs::read_to_string(e.unwrap().path()).ok())
+            .any(|t| t.contains("[Unit]\nConditionVirtualization=!container\n"));
+        assert!(off, "{unit} is not off in a container");
+    }
+    // The upstream .network and systemd's own for veths, taps and tunnels.
+    let net = overlay().join("usr/lib/systemd/network");
+    let upstream = std::fs::read_to_string(net.join("80-softap-upstream.network")).unwrap();
+    assert!(upstream.contains("Virtualization=!container"));
+    for n in [
+        "80-container-ve",
+        "80-container-vz",
+        "80-vm-vt",
+        "80-namespace-ns",
+    ] {
+        let t = std::fs::read_to_string(net.join(format!("{n}.network.d/softap-container.conf")))
+            .unwrap();
+        assert!(t.contains("[Match]\nVirtualization=!container\n"), "{n}");
+    }
 }

@@ -8,6 +8,7 @@ pub mod guest;
 pub mod images;
 pub mod listener;
 pub mod qemu;
+pub mod readme;
 pub mod results;
 pub mod run;
 pub mod scenario;

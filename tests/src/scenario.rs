@@ -39,6 +39,9 @@ pub struct Scenario {
     /// Booted with Secure Boot enforced (Microsoft's keys, as on a laptop):
     /// the kernel must say so on the console.
     pub secure_boot: bool,
+    /// Boots the desktop host image (`images/softap-desktop-e2e.toml`), which
+    /// runs the product's OCI archive with README.md's podman command.
+    pub desktop: bool,
 }
 
 /// Fresh stick, upstream overlapping the default pool: the AP on the radio
@@ -76,6 +79,7 @@ pub const A: Scenario = Scenario {
     extra: &[("watch", "1")],
     oci_archive: false,
     secure_boot: true,
+    desktop: false,
 };
 
 /// The same stick booted again, with its `softap.toml` on the ESP broken
@@ -114,6 +118,7 @@ pub const B: Scenario = Scenario {
     extra: &[("hotplug", "1"), ("faults", "1")],
     oci_archive: false,
     secure_boot: false,
+    desktop: false,
 };
 
 /// The laptop case: the AP follows the upstream station's channel on a
@@ -142,6 +147,7 @@ pub const C: Scenario = Scenario {
     extra: &[],
     oci_archive: false,
     secure_boot: false,
+    desktop: false,
 };
 
 /// The container path: the product's OCI archive booted with
@@ -168,10 +174,56 @@ pub const D: Scenario = Scenario {
     extra: &[],
     oci_archive: true,
     secure_boot: false,
+    desktop: false,
 };
 
+/// The desktop host: NetworkManager joined to an upstream Wi-Fi AP on the
+/// radio the AP will share (one channel), FORWARD policy DROP, the product
+/// run with README.md's podman command: the AP beside the upstream,
+/// NetworkManager keeping off the AP interface, a WPA2 station through the
+/// NAT to the upstream and the listener; `podman stop` leaves the host as
+/// it was; a restart keeps subnet, SSID and passphrase; without
+/// `--privileged` the container exits at once naming the flag. Docker is
+/// not run: the desktop image would need docker.io beside podman, and one
+/// more start and stop under TCG, for the same image and the same
+/// entrypoint (README.md's Docker command is checked against podman's by
+/// `readme`).
+pub const E: Scenario = Scenario {
+    name: "e",
+    net: None,
+    radios: 3,
+    channels: Some(1),
+    timeout: Duration::from_secs(1500),
+    expected: &[
+        "radios",
+        "upstream-ap",
+        "uplink",
+        "ap",
+        "gateway",
+        "container",
+        "phy",
+        "nm-unmanaged",
+        "upstream-kept",
+        "wpa2",
+        "wpa2-lease",
+        "wpa2-ping",
+        "wpa2-nat",
+        "upstream",
+        "stop-clean",
+        "restart-same",
+        "no-privileged",
+    ],
+    listener_visitors: &["wpa2"],
+    extra: &[],
+    oci_archive: true,
+    secure_boot: false,
+    desktop: true,
+};
+
+pub const ALL: [&Scenario; 5] = [&A, &B, &C, &D, &E];
+
 pub fn by_name(name: &str) -> Option<&'static Scenario> {
-    [&A, &B, &C, &D].into_iter().find(|s| s.name == name)
+    ALL.into_iter().find(|s| s.name == name)
 }
 
 /// Where the e2e runs keep their files: `target/softap-e2e`.
@@ -240,6 +292,9 @@ pub fn run(s: &Scenario, stick: &Path, oci_archive: Option<&Path>) -> Result<Boo
         entries.push(("upstream_net", n.net.clone()));
     }
     entries.extend(s.extra.iter().map(|(k, v)| (*k, (*v).to_owned())));
+    if s.desktop {
+        entries.push(("podman_run", crate::readme::read()?.podman_run));
+    }
     // By hand: `SOFTAP_E2E_EXTRA="detect=1 agent_timeout=300"` adds entries.
     let from_env = std::env::var("SOFTAP_E2E_EXTRA").unwrap_or_default();
     for kv in from_env.split_whitespace() {
@@ -422,18 +477,18 @@ mod tests {
 
     #[test]
     fn scenario_a_boots_with_secure_boot_and_the_rest_without() {
-        let secure: Vec<&str> = [&A, &B, &C, &D]
+        let secure: Vec<&str> = ALL
             .iter()
             .filter(|s| s.secure_boot)
             .map(|s| s.name)
             .collect();
-        // The same stick must still boot with Secure Boot off (b, c, d).
+        // The same stick must still boot with Secure Boot off (b, c, d, e).
         assert_eq!(secure, ["a"]);
     }
 
     #[test]
     fn every_scenario_is_found_by_name_and_expects_the_ap() {
-        for s in [&A, &B, &C, &D] {
+        for s in ALL {
             assert_eq!(by_name(s.name).map(|f| f.name), Some(s.name));
             assert!(s.expected.contains(&"ap"), "{}", s.name);
             assert!(s.expected.contains(&"phy"), "{}", s.name);

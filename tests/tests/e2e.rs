@@ -58,13 +58,19 @@
 //! disk: the guest unpacks its layers and boots it with systemd-nspawn as a
 //! privileged container on its network; the AP comes up and a WPA2 station
 //! gets a lease, reaches the gateway and the listener.
+//! Scenario e (the desktop host) boots `images/softap-desktop-e2e.toml`, a
+//! Debian machine with NetworkManager and podman, with the same OCI archive:
+//! README.md's podman command (read from README.md) runs the appliance
+//! beside NetworkManager's upstream Wi-Fi station and a FORWARD DROP
+//! firewall; stop leaves the host's links, addresses, routes, ruleset and
+//! NetworkManager devices as they were (see `scenario::E`).
 //! `SOFTAP_E2E_DISK` boots a ready disk instead of building one;
 //! `SOFTAP_QEMU_ACCEL=kvm|tcg` overrides the accelerator.
 
 use softap_tests::esp::check_signed_chain;
 use softap_tests::images::{build_disk, build_oci_archive};
 use softap_tests::scenario::{
-    compare_reboot, run, stick_for, unsigned_loader_is_refused, work_root, A, B, C, D,
+    compare_reboot, run, stick_for, unsigned_loader_is_refused, work_root, A, B, C, D, E,
 };
 use softap_tests::wifi;
 
@@ -135,6 +141,19 @@ fn fresh_stick_serves_stations_past_the_nat_moves_off_a_conflicting_upstream_sur
             let host = stick_for(&built.disk, D.name).unwrap_or_else(|e| panic!("{e}"));
             if let Err(e) = run(&D, &host, Some(&archive)) {
                 failures.push(format!("scenario d: {e}"));
+            }
+            match build_disk(
+                "images/softap-desktop-e2e.toml",
+                "softap-desktop-e2e",
+                &work_root().join("out"),
+            ) {
+                Err(e) => failures.push(format!("scenario e: building the desktop image: {e}")),
+                Ok(desktop) => {
+                    let host = stick_for(&desktop.disk, E.name).unwrap_or_else(|e| panic!("{e}"));
+                    if let Err(e) = run(&E, &host, Some(&archive)) {
+                        failures.push(format!("scenario e: {e}"));
+                    }
+                }
             }
         }
     }

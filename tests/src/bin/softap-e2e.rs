@@ -1,6 +1,8 @@
 //! Runs end-to-end boots by hand: `softap-e2e [--disk RAW] SCENARIO...`
-//! (a, b, c, d; b reboots the stick a wrote). Without `--disk` it builds
-//! `images/softap-e2e.toml` first, as the test does.
+//! (a, b, c, d, e; b reboots the stick a wrote). Without `--disk` it builds
+//! `images/softap-e2e.toml` first, as the test does, and for e (the
+//! desktop host) `images/softap-desktop-e2e.toml`; `--disk` is the disk of
+//! every scenario named.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -10,7 +12,6 @@ use softap_tests::scenario::{by_name, compare_reboot, run, stick_for, work_root}
 use softap_tests::wifi;
 
 fn main() -> ExitCode {
-    let mut failed = false;
     let mut args: Vec<String> = std::env::args().skip(1).collect();
     let disk = match args.iter().position(|a| a == "--disk") {
         Some(i) if i + 1 < args.len() => {
@@ -22,41 +23,54 @@ fn main() -> ExitCode {
             eprintln!("--disk needs a path");
             return ExitCode::from(2);
         }
-        None => match build_disk(
-            "images/softap-e2e.toml",
-            "softap-e2e",
-            &work_root().join("out"),
-        ) {
-            Ok(built) => {
-                // As the test does: every driver family's firmware is there.
-                if let Some(summary) = &built.summary {
-                    let (problems, notes) = wifi::check(summary);
-                    for n in notes {
-                        eprintln!("Wi-Fi coverage gap: {n}");
-                    }
-                    for p in problems {
-                        eprintln!("Wi-Fi coverage: {p}");
-                        failed = true;
-                    }
-                }
-                built.disk
-            }
-            Err(e) => {
-                eprintln!("{e}");
-                return ExitCode::FAILURE;
-            }
-        },
+        None => PathBuf::new(),
     };
+    let given = !disk.as_os_str().is_empty();
+    let mut built: [Option<PathBuf>; 2] = [None, None];
     if args.is_empty() {
         eprintln!("usage: softap-e2e [--disk RAW] SCENARIO... (a, b, c, d)");
         return ExitCode::from(2);
     }
     let mut stick = None;
     let mut first: Option<softap_tests::qemu::Boot> = None;
+    let mut failed = false;
     for name in &args {
         let Some(s) = by_name(name) else {
             eprintln!("unknown scenario {name}");
             return ExitCode::from(2);
+        };
+        let (spec, image, slot) = if s.desktop {
+            ("images/softap-desktop-e2e.toml", "softap-desktop-e2e", 1)
+        } else {
+            ("images/softap-e2e.toml", "softap-e2e", 0)
+        };
+        if !given && built[slot].is_none() {
+            match build_disk(spec, image, &work_root().join("out")) {
+                Ok(b) => {
+                    // As the test does: every driver family's firmware is
+                    // on the appliance's disk.
+                    if let (0, Some(summary)) = (slot, &b.summary) {
+                        let (problems, notes) = wifi::check(summary);
+                        for n in notes {
+                            eprintln!("Wi-Fi coverage gap: {n}");
+                        }
+                        for p in problems {
+                            eprintln!("Wi-Fi coverage: {p}");
+                            failed = true;
+                        }
+                    }
+                    built[slot] = Some(b.disk);
+                }
+                Err(e) => {
+                    eprintln!("{e}");
+                    return ExitCode::FAILURE;
+                }
+            }
+        }
+        let disk = if given {
+            disk.clone()
+        } else {
+            built[slot].clone().unwrap_or_default()
         };
         // b continues on the stick a wrote; every other scenario gets a fresh one.
         if s.name != "b" || stick.is_none() {

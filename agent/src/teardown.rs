@@ -1,0 +1,257 @@
+//! Leaving the host as it was when the appliance stops running in a
+//! container on the host's network (`softap-agent down`, the stop of
+//! `softap-teardown.service`): hostapd stopped, the AP interface deleted,
+//! the libvirt network destroyed (its bridge, dnsmasq and firewall rules
+//! with it), what libvirt left in the host's firewall removed, IP
+//! forwarding as it was, and NetworkManager's device given back. Before
+//! libvirtd first starts, `softap-agent host-record` notes the firewall
+//! and forwarding as they were, in files under /run that live as long as
+//! the container.
+
+use std::path::{Path, PathBuf};
+
+use crate::apply::{HOSTAPD_UNIT, NM_UNMANAGED_RECORD};
+use crate::fsutil;
+use crate::host::Host;
+use crate::nm::Nm;
+
+/// `nft -j list ruleset` before libvirtd first started.
+pub const NFT_BEFORE: &str = "/run/softap-host/nft-before.json";
+/// `/proc/sys/net/ipv4/ip_forward` before libvirtd first started.
+pub const FORWARD_BEFORE: &str = "/run/softap-host/ip_forward-before";
+const IP_FORWARD: &str = "/proc/sys/net/ipv4/ip_forward";
+
+#[derive(Debug, thiserror::Error)]
+pub enum TeardownError {
+    #[error("leaving the host as it was, these steps failed:\n  {}", .0.join("\n  "))]
+    Steps(Vec<String>),
+    #[error(transparent)]
+    Write(#[from] fsutil::WriteError),
+}
+
+/// Notes the host's firewall and forwarding, once per container run (a
+/// restarted libvirtd must not record its own chains as the host's).
+pub fn record(host: &dyn Host) -> Result<bool, TeardownError> {
+    let nft_path = fsutil::under(host.root(), NFT_BEFORE);
+    if nft_path.exists() {
+        return Ok(false);
+    }
+    if let Ok(f) = std::fs::read_to_string(IP_FORWARD) {
+        host.write_atomic(
+            &fsutil::under(host.root(), FORWARD_BEFORE),
+            f.as_bytes(),
+            0o644,
+        )?;
+    }
+    match host.query(&["nft", "-j", "list", "ruleset"]) {
+        Some(Ok(json)) => host.write_atomic(&nft_path, json.as_bytes(), 0o600)?,
+        Some(Err(e)) => tracing::warn!("the host's firewall is not recorded: {e}"),
+        None => {}
+    }
+    Ok(true)
+}
+
+/// What to take down: the AP interface and the libvirt network.
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub interface: String,
+    pub network: String,
+}
+
+/// Takes everything down in order; every step is tried, the failures are
+/// reported together.
+pub fn down(host: &dyn Host, t: &Target) -> Result<Vec<String>, TeardownError> {
+    let mut done = Vec::new();
+    let mut problems = Vec::new();
+    let mut step = |what: String, r: Result<String, crate::cmd::CmdError>| match r {
+        Ok(_) => done.push(what),
+        Err(e) => problems.push(e.to_string()),
+    };
+
+    // 1. hostapd (already stopped when systemd stops the container: its
+    // unit stops before this one).
+    step(
+        format!("{HOSTAPD_UNIT} stopped"),
+        host.change(&["systemctl", "stop", HOSTAPD_UNIT]),
+    );
+    // 2. The AP interface.
+    if host.link_exists(&t.interface) {
+        step(
+            format!("{} deleted", t.interface),
+            host.change(&["iw", "dev", &t.interface, "del"]),
+        );
+    }
+    // 3. The libvirt network: its bridge, dnsmasq, its firewall rules.
+    let active = host
+        .query(&["virsh", "-q", "net-info", &t.network])
+        .and_then(|r| r.ok())
+        .is_some_and(|text| {
+            text.lines().any(|l| {
+                l.split_once(':')
+                    .is_some_and(|(k, v)| k.trim() == "Active" && v.trim() == "yes")
+            })
+        });
+    if active {
+        step(
+            format!("libvirt network {} destroyed", t.network),
+            host.change(&["virsh", "net-destroy", &t.network]),
+        );
+    }
+    // 4. What libvirt left in the firewall, and forwarding.
+    firewall(host, &mut step);
+    forwarding(host, &mut step);
+    // 5. NetworkManager's device, if it outlived the interface.
+    let record = fsutil::under(host.root(), NM_UNMANAGED_RECORD);
+    if record.exists() {
+        if let Some(nm) = Nm::find(host) {
+            if let Some(device) = nm.device(host, &t.interface) {
+                step(
+                    format!("{} managed by NetworkManager again", t.interface),
+                    nm.set_managed(host, &device, true),
+                );
+            }
+        }
+        let _ = std::fs::remove_file(&record);
+    }
+    if problems.is_empty() {
+        Ok(done)
+    } else {
+        Err(TeardownError::Steps(problems))
+    }
+}
+
+fn firewall(host: &dyn Host, step: &mut impl FnMut(String, Result<String, crate::cmd::CmdError>)) {
+    let before_path: PathBuf = fsutil::under(host.root(), NFT_BEFORE);
+    let Ok(before) = std::fs::read_to_string(&before_path) else {
+        return;
+    };
+    let Some(Ok(now)) = host.query(&["nft", "-j", "list", "ruleset"]) else {
+        return;
+    };
+    let (Ok(before), Ok(now)) = (
+        crate::firewall::parse(&before),
+        crate::firewall::parse(&now),
+    ) else {
+        tracing::warn!("the host's firewall could not be read; libvirt's empty chains stay");
+        return;
+    };
+    for cmd in crate::firewall::cleanup(&before, &now) {
+        let args: Vec<&str> = cmd.iter().map(String::as_str).collect();
+        step(args.join(" "), host.change(&args));
+    }
+}
+
+fn forwarding(
+    host: &dyn Host,
+    step: &mut impl FnMut(String, Result<String, crate::cmd::CmdError>),
+) {
+    let read = |p: &Path| std::fs::read_to_string(p).map(|s| s.trim().to_string());
+    let Ok(before) = read(&fsutil::under(host.root(), FORWARD_BEFORE)) else {
+        return;
+    };
+    if before == "0" && read(Path::new(IP_FORWARD)).is_ok_and(|now| now != "0") {
+        step(
+            "IP forwarding off again".into(),
+            host.change(&["sh", "-c", "echo 0 > /proc/sys/net/ipv4/ip_forward"]),
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::host::fake::{Fake, Fault};
+
+    fn target() -> Target {
+        Target {
+            interface: "softap".into(),
+            network: "softap".into(),
+        }
+    }
+
+    #[test]
+    fn down_stops_hostapd_deletes_the_interface_and_destroys_the_network_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let host = Fake::new(dir.path()).link("softap").answer(
+            "virsh -q net-info softap",
+            "Name: softap\nActive:         yes\n",
+        );
+        let done = down(&host, &target()).unwrap();
+        assert_eq!(
+            host.commands(),
+            [
+                format!("systemctl stop {HOSTAPD_UNIT}"),
+                "iw dev softap del".to_string(),
+                "virsh net-destroy softap".to_string(),
+            ]
+        );
+        assert_eq!(done.len(), 3);
+    }
+
+    #[test]
+    fn down_with_nothing_up_only_stops_hostapd() {
+        let dir = tempfile::tempdir().unwrap();
+        let host = Fake::new(dir.path());
+        down(&host, &target()).unwrap();
+        assert_eq!(host.commands(), [format!("systemctl stop {HOSTAPD_UNIT}")]);
+    }
+
+    #[test]
+    fn every_step_is_tried_and_the_failures_are_reported_together() {
+        let dir = tempfile::tempdir().unwrap();
+        let host = Fake::new(dir.path())
+            .link("softap")
+            .answer("virsh -q net-info softap", "Active: yes\n")
+            .fail(Fault::Command("iw dev".into()))
+            .fail(Fault::Command("systemctl stop".into()));
+        let e = down(&host, &target()).unwrap_err().to_string();
+        assert!(e.contains("iw dev softap del"), "{e}");
+        assert!(e.contains("systemctl stop"), "{e}");
+        assert!(host
+            .commands()
+            .contains(&"virsh net-destroy softap".to_string()));
+    }
+
+    #[test]
+    fn libvirt_s_leftovers_are_removed_from_the_recorded_firewall() {
+        let dir = tempfile::tempdir().unwrap();
+        let before = r#"{"nftables":[{"table":{"family":"ip","name":"filter"}},
+            {"chain":{"family":"ip","table":"filter","name":"FORWARD"}}]}"#;
+        let now = r#"{"nftables":[{"table":{"family":"ip","name":"filter"}},
+            {"chain":{"family":"ip","table":"filter","name":"FORWARD"}},
+            {"chain":{"family":"ip","table":"filter","name":"LIBVIRT_FWX"}},
+            {"rule":{"family":"ip","table":"filter","chain":"FORWARD","handle":7,
+                     "expr":[{"jump":{"target":"LIBVIRT_FWX"}}]}}]}"#;
+        let recorder = Fake::new(dir.path()).answer("nft -j list ruleset", before);
+        assert!(record(&recorder).unwrap());
+        // Recorded once: a restarted libvirtd does not record its own chains.
+        let again = Fake::new(dir.path()).answer("nft -j list ruleset", now);
+        assert!(!record(&again).unwrap());
+        let host = Fake::new(dir.path()).answer("nft -j list ruleset", now);
+        down(&host, &target()).unwrap();
+        assert_eq!(
+            host.commands()[1..],
+            [
+                "nft delete rule ip filter FORWARD handle 7".to_string(),
+                "nft delete chain ip filter LIBVIRT_FWX".to_string(),
+            ]
+        );
+    }
+
+    #[test]
+    fn networkmanager_gets_a_device_back_that_outlived_the_interface() {
+        let dir = tempfile::tempdir().unwrap();
+        let bus = "busctl --address=unix:path=/run/host/dbus/system_bus_socket";
+        let record = fsutil::under(dir.path(), NM_UNMANAGED_RECORD);
+        fsutil::write_atomic(&record, b"softap\n", 0o644).unwrap();
+        let host = Fake::new(dir.path())
+            .answer(&format!("{bus} call org.freedesktop.DBus"), "b true")
+            .answer(
+                &format!("{bus} call org.freedesktop.NetworkManager"),
+                "o \"/org/freedesktop/NetworkManager/Devices/9\"",
+            );
+        down(&host, &target()).unwrap();
+        assert!(host.commands().last().unwrap().ends_with("Managed b true"));
+        assert!(!record.exists());
+    }
+}

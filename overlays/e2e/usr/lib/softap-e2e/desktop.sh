@@ -1,0 +1,162 @@
+# Scenario e, on the desktop host image (images/softap-desktop-e2e.toml):
+# NetworkManager joins the upstream Wi-Fi AP (hostapd in netns up) with the
+# radio the appliance will share, the firewall's FORWARD policy is DROP, and
+# the product's OCI archive runs with README.md's podman command (given by
+# the harness, read from README.md). The host is snapshotted before the
+# container starts and after it stops: the two must be equal. Sourced by
+# `run`, whose checks (join, lease, nat, wait_agent) it uses.
+
+DESKTOP_WORK=/var/tmp/softap-desktop
+DESKTOP_NAME=softap
+
+# What "the host as it was" means: links, addresses, routes, the firewall
+# (without counters) and NetworkManager's devices. Lifetimes of IPv6 routes
+# count down and are left out.
+host_snapshot() {
+	{
+		echo "== ip -br link"; ip -br link
+		echo "== ip -br addr"; ip -br addr
+		echo "== ip route show table all"; ip route show table all | sed -E 's/ expires [0-9]+sec//'
+		echo "== nft list ruleset"; nft list ruleset | sed -E 's/counter packets [0-9]+ bytes [0-9]+/counter/'
+		echo "== nmcli -t device"; nmcli -t device
+	} >"$1" 2>&1
+}
+
+# The README's podman command as words (it has no quotes), with its
+# archive path under $DESKTOP_WORK.
+readme_words() {
+	local cmd=${CFG[podman_run]:-}
+	[ -n "$cmd" ] || return 1
+	read -ra RUN_WORDS <<<"$cmd"
+}
+
+podman_run_readme() {
+	(cd "$DESKTOP_WORK" && "${RUN_WORDS[@]}") >"$E2E_RUN/podman-run.log" 2>&1
+}
+
+nm_state() { nmcli -t -f DEVICE,STATE device 2>/dev/null | awk -F: -v d="$1" '$1==d{print $2}'; }
+
+desktop_uplink() {
+	local sta_if
+	sta_if=$(iface_of_phy "$(cat "$E2E_RUN/appliance-phy")")
+	DESKTOP_STA=$sta_if
+	if ! wait_for 60 test -n "$(nm_state "$sta_if")"; then
+		fail uplink "NetworkManager does not list $sta_if: $(nmcli -t device 2>&1 | tr '\n' ' ')"
+		return 1
+	fi
+	if ! nmcli --wait 90 device wifi connect softap-e2e-upstream password upstream-passphrase-e2e \
+		ifname "$sta_if" >"$E2E_RUN/nm-connect.log" 2>&1; then
+		fail uplink "nmcli device wifi connect on $sta_if: $(tail -n 3 "$E2E_RUN/nm-connect.log" | tr '\n' ' ')"
+		return 1
+	fi
+	if ! wait_for 60 sh -c "ip -4 -br addr show dev $sta_if | grep -q 192.168.77."; then
+		fail uplink "NetworkManager connected $sta_if but it has no upstream address"
+		return 1
+	fi
+	ok uplink "NetworkManager joined the upstream AP on $sta_if: $(ip -4 -br addr show dev "$sta_if" | awk '{print $3}')"
+}
+
+desktop_start() {
+	local dev=/dev/disk/by-id/virtio-softap-oci t0 t1
+	readme_words || { fail container "no podman_run in the fw_cfg entry"; return 1; }
+	if ! wait_for 30 test -b "$dev"; then
+		fail container "no OCI archive disk $dev"
+		return 1
+	fi
+	mkdir -p "$DESKTOP_WORK/out"
+	[ -f "$DESKTOP_WORK/out/softap.oci.tar" ] || cp "$dev" "$DESKTOP_WORK/out/softap.oci.tar"
+	t0=$(date +%s%N)
+	if ! podman_run_readme; then
+		fail container "README's command failed: ${RUN_WORDS[*]}: $(tail -n 5 "$E2E_RUN/podman-run.log" | tr '\n' ' ')"
+		return 1
+	fi
+	AG_EXEC=(podman exec "$DESKTOP_NAME")
+	if ! wait_agent; then
+		podman logs "$DESKTOP_NAME" 2>&1 | tail -n 80 | sed 's/^/E2E-DIAG /' >"$E2E_TTY"
+		return 1
+	fi
+	t1=$(date +%s%N)
+	info start-to-ap-seconds "$(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.1f", (b-a)/1e9}')"
+}
+
+desktop_stop() {
+	local t0 t1
+	t0=$(date +%s%N)
+	podman stop "$DESKTOP_NAME" >"$E2E_RUN/podman-stop.log" 2>&1
+	t1=$(date +%s%N)
+	info stop-seconds "$(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.1f", (b-a)/1e9}')"
+	podman logs "$DESKTOP_NAME" 2>&1 | grep -i 'softap-agent\|teardown' | tail -n 20 | sed 's/^/E2E-STOP /' >"$E2E_TTY"
+	podman rm "$DESKTOP_NAME" >/dev/null 2>&1
+}
+
+# Without --privileged: out within seconds, non-zero, one line naming it.
+desktop_no_privileged() {
+	local words=() w rc t0 t1 logs
+	for w in "${RUN_WORDS[@]}"; do
+		[ "$w" = --privileged ] && continue
+		[ "$w" = "$DESKTOP_NAME" ] && w=softap-unprivileged
+		words+=("$w")
+	done
+	t0=$(date +%s)
+	(cd "$DESKTOP_WORK" && "${words[@]}") >"$E2E_RUN/podman-noflag.log" 2>&1
+	rc=$(timeout 60 podman wait softap-unprivileged 2>/dev/null)
+	t1=$(date +%s)
+	logs=$(podman logs softap-unprivileged 2>&1)
+	podman rm -f softap-unprivileged >/dev/null 2>&1
+	if [ -n "$rc" ] && [ "$rc" != 0 ] && [ $((t1 - t0)) -le 30 ] &&
+		[ "$(printf '%s\n' "$logs" | wc -l)" = 1 ] && grep -q -- '--privileged' <<<"$logs"; then
+		ok no-privileged "exit status $rc after $((t1 - t0)) s: $logs"
+	else
+		fail no-privileged "exit status '$rc' after $((t1 - t0)) s; logs: $(tr '\n' ' ' <<<"$logs" | cut -c1-400)"
+	fi
+}
+
+scenario_e() {
+	[ -e "$E2E_RUN/failed" ] && { fail ap "the upstream setup failed (see radios above)"; return; }
+	desktop_uplink || return
+	iptables -P FORWARD DROP
+	host_snapshot "$E2E_RUN/host-before"
+	desktop_start || return
+	ok container "README's podman command: ${RUN_WORDS[*]}"
+	check_phy
+	local first_subnet=$AG_SUBNET first_ssid=$AG_SSID_HEX first_pass=$AG_PASSPHRASE
+	if [ "$(nm_state "$AG_IFACE")" = unmanaged ]; then
+		ok nm-unmanaged "nmcli: $AG_IFACE unmanaged while the AP runs"
+	else
+		fail nm-unmanaged "nmcli says $AG_IFACE is '$(nm_state "$AG_IFACE")': $(nmcli -t device | tr '\n' ' ')"
+	fi
+	if [ "$(nm_state "$DESKTOP_STA")" = connected ]; then
+		ok upstream-kept "$DESKTOP_STA still connected upstream beside the AP"
+	else
+		fail upstream-kept "$DESKTOP_STA is '$(nm_state "$DESKTOP_STA")'"
+	fi
+	if join wpa2 sta1 wpa2 && lease wpa2 sta1 wpa2; then
+		nat wpa2 sta1 wpa2
+		local got
+		got=$(ip netns exec sta1 timeout 15 bash -c 'exec 3<>"/dev/tcp/$0/53" && echo connected' "$UPSTREAM_WIFI_GW" 2>&1)
+		if [ "$got" = connected ]; then
+			ok upstream "TCP to the upstream AP's network ($UPSTREAM_WIFI_GW:53) through the NAT, FORWARD policy $(iptables -S FORWARD | head -n1)"
+		else
+			fail upstream "TCP to $UPSTREAM_WIFI_GW:53 through the NAT: '$got' ($(iptables -S FORWARD | tr '\n' ' '))"
+		fi
+	fi
+	[ -f "$E2E_RUN/wpa2-dhclient.pid" ] && kill "$(cat "$E2E_RUN/wpa2-dhclient.pid")" 2>/dev/null
+	ip netns exec sta1 wpa_cli -p "$E2E_RUN/wpa-wpa2" terminate >/dev/null 2>&1
+	desktop_stop
+	host_snapshot "$E2E_RUN/host-after"
+	if diff -u "$E2E_RUN/host-before" "$E2E_RUN/host-after" >"$E2E_RUN/host.diff"; then
+		ok stop-clean "links, addresses, routes, nft ruleset and NetworkManager's devices as before"
+	else
+		fail stop-clean "the host changed: $(tail -n +3 "$E2E_RUN/host.diff" | grep '^[-+]' | head -n 20 | tr '\n' '|')"
+	fi
+	# Again, with the same state volume.
+	if desktop_start; then
+		if [ "$AG_SUBNET" = "$first_subnet" ] && [ "$AG_SSID_HEX" = "$first_ssid" ] && [ "$AG_PASSPHRASE" = "$first_pass" ]; then
+			ok restart-same "subnet $AG_SUBNET, SSID and passphrase kept by the state volume"
+		else
+			fail restart-same "after a restart: subnet $first_subnet -> $AG_SUBNET, ssid $first_ssid -> $AG_SSID_HEX, passphrase same: $([ "$AG_PASSPHRASE" = "$first_pass" ] && echo yes || echo no)"
+		fi
+		desktop_stop
+	fi
+	desktop_no_privileged
+}
