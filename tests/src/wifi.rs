@@ -114,10 +114,11 @@ pub fn check(summary: &Value) -> (Vec<String>, Vec<String>) {
     for name in UNDECLARED {
         match find(name) {
             None => problems.push(format!("no module {name} in the kernel")),
-            Some(m) if m["groups"] != 0 => match files(m).is_empty() {
-                true => problems.push(format!("{name} now declares firmware, none present")),
-                false => {}
-            },
+            Some(m) if m["groups"] != 0 => {
+                if files(m).is_empty() {
+                    problems.push(format!("{name} now declares firmware, none present"));
+                }
+            }
             Some(_) => notes.push(format!(
                 "{name} is in the kernel but declares no firmware: the report cannot say \
                  whether the image has what it loads"
