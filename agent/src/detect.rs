@@ -170,6 +170,7 @@ mod tests {
             index,
             driver: Some(driver.into()),
             module: Some(module.into()),
+            mac: None,
             modes: Vec::new(),
             combinations: Vec::new(),
             bands: Vec::new(),
