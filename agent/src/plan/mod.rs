@@ -550,8 +550,10 @@ fn choose_phy<'a>(
             reason,
         });
     }
-    // Free phys before shared ones (no channel constraint), the previous
-    // choice before others, then by index.
+    // The previous choice first (the AP stays where its users knew it, and
+    // a radio coming back gets it again even while its driver still has a
+    // station interface up), then free phys before shared ones (no channel
+    // constraint), then by index.
     let mut order: Vec<&Phy> = facts.phys.iter().collect();
     // By permanent address where both are known: names are counters that
     // change when the driver is reloaded or the adapter replugged.
@@ -566,8 +568,8 @@ fn choose_phy<'a>(
     };
     order.sort_by_key(|p| {
         (
-            !phy::interfaces_on(facts, p, &cfg.interface).is_empty(),
             !was_previous(p),
+            !phy::interfaces_on(facts, p, &cfg.interface).is_empty(),
             p.index,
         )
     });
@@ -579,7 +581,7 @@ fn choose_phy<'a>(
             Ok(_) => rejected.push(note(
                 "phy",
                 format!(
-                    "{}: could host the AP too, but {} is preferred (free radios first, then the previous choice, then by index)",
+                    "{}: could host the AP too, but {} is preferred (the previous choice first, then free radios, then by index)",
                     p.name,
                     chosen.as_ref().map(|c: &PhyPick<'_>| c.0.name.as_str()).unwrap_or("")
                 ),
