@@ -81,11 +81,13 @@ desktop_start() {
 
 desktop_stop() {
 	local t0 t1
+	# What the agent did, for the record (the container's journal goes with it).
+	podman exec "$DESKTOP_NAME" journalctl --no-pager -o short-monotonic -u softap-agent 2>&1 |
+		grep -E 'step=' | tail -n 12 | sed 's/^/E2E-AGENT /' >"$E2E_TTY"
 	t0=$(date +%s%N)
 	podman stop "$DESKTOP_NAME" >"$E2E_RUN/podman-stop.log" 2>&1
 	t1=$(date +%s%N)
 	info stop-seconds "$(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.1f", (b-a)/1e9}')"
-	podman logs "$DESKTOP_NAME" 2>&1 | grep -i 'softap-agent\|teardown' | tail -n 20 | sed 's/^/E2E-STOP /' >"$E2E_TTY"
 	podman rm "$DESKTOP_NAME" >/dev/null 2>&1
 }
 
@@ -124,6 +126,8 @@ scenario_e() {
 		ok nm-unmanaged "nmcli: $AG_IFACE unmanaged while the AP runs"
 	else
 		fail nm-unmanaged "nmcli says $AG_IFACE is '$(nm_state "$AG_IFACE")': $(nmcli -t device | tr '\n' ' ')"
+		podman exec "$DESKTOP_NAME" journalctl --no-pager -o short-monotonic -u softap-agent 2>&1 |
+			grep -iE 'networkmanager|busctl|step=' | tail -n 40 | sed 's/^/E2E-DIAG /' >"$E2E_TTY"
 	fi
 	if [ "$(nm_state "$DESKTOP_STA")" = connected ]; then
 		ok upstream-kept "$DESKTOP_STA still connected upstream beside the AP"
