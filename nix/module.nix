@@ -151,7 +151,7 @@ in
         };
       }));
       default = null;
-      example = [ { mac = "52:54:00:12:34:56"; name = "web"; offset = 10; } ];
+      example = [{ mac = "52:54:00:12:34:56"; name = "web"; offset = 10; }];
       description = "Address reservations (`[[host]]` in softap.toml).";
     };
 
