@@ -227,15 +227,7 @@ fn signed_chain_fills_efi_boot_with_shim_systemd_boot_and_mok_manager_only() {
         fs::write(root.join(rel), body).unwrap();
     }
     let out = d.path().join("signed.raw");
-    let report = assemble(&DiskInputs {
-        root_tree: &root,
-        esp_files: &[],
-        out: &out,
-        seed: &[7; 32],
-        source_date_epoch: EPOCH,
-        size: None,
-    })
-    .expect("assemble");
+    let report = assemble(&common::plain_disk(&root, &out)).expect("assemble");
     assert_eq!(report.boot_chain, BootChain::Signed);
     let target = format!("{}@@{}", out.display(), report.esp.start);
     let mut boot: Vec<String> =
@@ -263,15 +255,7 @@ fn signed_chain_fills_efi_boot_with_shim_systemd_boot_and_mok_manager_only() {
     // shim without the systemd-boot it chain-loads is refused, naming it.
     fs::remove_file(root.join(SIGNED_SYSTEMD_BOOT)).unwrap();
     fs::remove_file(&out).unwrap();
-    let e = assemble(&DiskInputs {
-        root_tree: &root,
-        esp_files: &[],
-        out: &out,
-        seed: &[7; 32],
-        source_date_epoch: EPOCH,
-        size: None,
-    })
-    .unwrap_err();
+    let e = assemble(&common::plain_disk(&root, &out)).unwrap_err();
     // The missing file is named somewhere in the error's chain of causes.
     let mut chain = Vec::new();
     let mut cause: Option<&dyn std::error::Error> = Some(&e);

@@ -490,7 +490,7 @@ proptest! {
 
 #[test]
 fn a_kernel_that_links_to_a_host_file_never_reaches_the_esp() {
-    use softap_build::disk::{assemble, DiskError, DiskInputs};
+    use softap_build::disk::{assemble, DiskError};
     let s = Scene::new();
     let work = tempfile::tempdir().unwrap();
     let root = work.path().join("root");
@@ -509,15 +509,8 @@ fn a_kernel_that_links_to_a_host_file_never_reaches_the_esp() {
     )
     .unwrap();
     let out = work.path().join("disk.raw");
-    let e = assemble(&DiskInputs {
-        root_tree: &root,
-        esp_files: &[],
-        out: &out,
-        seed: &[7; 32],
-        source_date_epoch: EPOCH,
-        size: None,
-    })
-    .expect_err("a kernel that is a link out of the tree must be refused");
+    let e = assemble(&common::plain_disk(&root, &out))
+        .expect_err("a kernel that is a link out of the tree must be refused");
     assert!(matches!(e, DiskError::OutsideTree(_)), "{e}");
     // The path is in the cause, printed after the message.
     let text = common::message(&e);

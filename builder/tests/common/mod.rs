@@ -287,3 +287,16 @@ pub fn copy_tree(from: &Path, to: &Path) {
         }
     }
 }
+
+/// A disk of the tree `root` at `out`, with nothing extra on the ESP, a
+/// fixed seed and the tests' epoch, sized to fit.
+pub fn plain_disk<'a>(root: &'a Path, out: &'a Path) -> softap_build::disk::DiskInputs<'a> {
+    softap_build::disk::DiskInputs {
+        root_tree: root,
+        esp_files: &[],
+        out,
+        seed: &[7; 32],
+        source_date_epoch: EPOCH,
+        size: None,
+    }
+}
