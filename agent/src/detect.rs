@@ -170,12 +170,7 @@ mod tests {
             index,
             driver: Some(driver.into()),
             module: Some(module.into()),
-            mac: None,
-            modes: Vec::new(),
-            combinations: Vec::new(),
-            bands: Vec::new(),
-            sae: false,
-            self_managed_reg: false,
+            ..Phy::default()
         }
     }
 

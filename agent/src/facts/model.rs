@@ -36,8 +36,9 @@ pub struct Facts {
     pub drivers_without_phy: Vec<DriverWithoutPhy>,
 }
 
-/// One radio as nl80211 describes it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// One radio as nl80211 describes it. `Default` is a radio nothing is
+/// known of yet: the parsers fill what their source says, sysfs the rest.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Phy {
     /// The name the kernel gives it now (`phy0`): a counter, not an identity.

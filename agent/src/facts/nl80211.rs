@@ -255,9 +255,6 @@ pub fn phys_from_attrs(messages: &[Vec<Nl80211Attr>]) -> Vec<Phy> {
             Phy {
                 name: d.name.unwrap_or_else(|| format!("phy{index}")),
                 index,
-                driver: None,
-                module: None,
-                mac: None,
                 modes: d.modes,
                 combinations: d.combinations,
                 bands: d
@@ -267,6 +264,8 @@ pub fn phys_from_attrs(messages: &[Vec<Nl80211Attr>]) -> Vec<Phy> {
                     .collect(),
                 sae: (d.feature_sae && authenticate_ok) || d.sae_offload_ap,
                 self_managed_reg: d.self_managed,
+                // driver, module and permanent address come from sysfs
+                ..Phy::default()
             }
         })
         .collect()

@@ -36,15 +36,7 @@ impl PhyDraft {
         PhyDraft {
             phy: Phy {
                 name: name.to_string(),
-                index: 0,
-                driver: None,
-                module: None,
-                mac: None,
-                modes: Vec::new(),
-                combinations: Vec::new(),
-                bands: Vec::new(),
-                sae: false,
-                self_managed_reg: false,
+                ..Phy::default()
             },
             explicit_index: None,
             feature_sae: false,
