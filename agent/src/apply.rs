@@ -184,6 +184,9 @@ pub const NM_UNMANAGED_RECORD: &str = "/run/softap/nm-unmanaged";
 /// The network XML with the existing network's UUID, for redefinition.
 pub const NETWORK_DEFINE_XML: &str = "/run/softap/network.define.xml";
 
+/// A guest's port of the network, handed back to libvirt after a restart.
+pub const NETWORK_PORT_XML: &str = "/run/softap/network.port.xml";
+
 /// Inserts `<uuid>` right after `<name>...</name>`.
 fn with_uuid(xml: &str, uuid: &str) -> String {
     match xml.find("</name>") {
@@ -411,9 +414,17 @@ impl<'a> Run<'a> {
             .as_ref()
             .is_some_and(|i| i.bridge.as_deref() != Some(plan.bridge.as_str()));
         let needs_define = info.is_none() || changed.libvirt;
+        // A running network takes a new definition (reservations, the
+        // domain, isolation, IPv6) only when restarted. Its rendered file is
+        // under /run, so it is new at every boot: what the last completed
+        // apply defined is the state's hash of it.
+        let definition_moved = files
+            .iter()
+            .find(|f| f.consumer == Consumer::Libvirt)
+            .is_some_and(|f| previous.files.get(f.path) != Some(&content_hash(&f.content)));
         let restart = info.as_ref().is_some_and(|i| i.active)
             && needs_define
-            && (subnet_moved || bridge_moved);
+            && (subnet_moved || bridge_moved || definition_moved);
         if needs_define {
             let old = info.as_ref().and_then(|i| {
                 host.query(&["virsh", "net-dumpxml", "--inactive", name])
@@ -449,12 +460,36 @@ impl<'a> Run<'a> {
                 "defined"
             });
         }
+        // Stopping the network deletes its bridge and forgets its ports, and
+        // libvirt does not plug running VMs' and containers' interfaces into
+        // the new one (only a restart of their hypervisor driver would):
+        // remember both.
+        let ports = if restart {
+            libvirt_ports(host, name)
+        } else {
+            Vec::new()
+        };
+        let guests: Vec<String> = if restart {
+            let old_bridge = info.as_ref().and_then(|i| i.bridge.clone());
+            old_bridge
+                .map(|b| host.bridge_ports(&b))
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|p| *p != plan.interface)
+                .collect()
+        } else {
+            Vec::new()
+        };
         if restart {
             if let Err(e) = host.change(&["virsh", "net-destroy", name]) {
                 return Err(self.fail("libvirt", e, Some(LIBVIRT_UNIT)));
             }
             self.undo.libvirt_started = true;
-            did.push("stopped for the new subnet");
+            did.push(if subnet_moved || bridge_moved {
+                "stopped for the new subnet"
+            } else {
+                "stopped for the new definition"
+            });
         }
         if !info.as_ref().is_some_and(|i| i.autostart) {
             if let Err(e) = host.change(&["virsh", "net-autostart", name]) {
@@ -485,13 +520,82 @@ impl<'a> Run<'a> {
             );
             return Err(self.fail("libvirt", StepFailure::Missing(m), Some(LIBVIRT_UNIT)));
         }
+        self.reclaim(&ports);
+        let replugged = self.replug(&guests);
+        if !replugged.is_empty() {
+            did.push("guests' interfaces plugged into the new bridge");
+        }
         let detail = if did.is_empty() {
             format!("network {name} on {} unchanged and active", plan.bridge)
         } else {
             format!("network {name} on {}: {}", plan.bridge, did.join(", "))
         };
+        let detail = if replugged.is_empty() {
+            detail
+        } else {
+            format!("{detail} ({})", replugged.join(" "))
+        };
         self.record("libvirt", start, !did.is_empty(), detail);
         Ok(started)
+    }
+
+    /// Gives the stopped network's ports (`net-port-dumpxml` documents)
+    /// back to libvirt, the same port (UUID, owner, MAC) created anew, so
+    /// that it knows the guests again (`net-port-list`, their interfaces'
+    /// release at shutdown). A failure is logged, not fatal.
+    fn reclaim(&self, ports: &[String]) {
+        let host = self.host;
+        let name = self.plan.network_name.as_str();
+        let path = fsutil::under(host.root(), NETWORK_PORT_XML);
+        for xml in ports {
+            let done = host
+                .write_atomic(&path, port_to_create(xml).as_bytes(), 0o600)
+                .map_err(|e| e.to_string())
+                .and_then(|()| {
+                    host.change(&["virsh", "net-port-create", name, NETWORK_PORT_XML])
+                        .map_err(|e| e.to_string())
+                });
+            if let Err(e) = done {
+                tracing::warn!("could not give libvirt back a port of {name}: {e}");
+            }
+        }
+        let _ = std::fs::remove_file(&path);
+    }
+
+    /// Plugs `ports` (guests' interfaces of the stopped network's bridge)
+    /// into the new bridge, isolated as libvirt would when clients are
+    /// isolated. Ones gone meanwhile (a guest shut down) are skipped; a
+    /// port that cannot be plugged is logged, not fatal: the AP serves
+    /// without it, and the guest's hypervisor driver reconnects it at its
+    /// next restart. Returns the ports plugged in.
+    fn replug(&self, ports: &[String]) -> Vec<String> {
+        let host = self.host;
+        let bridge = self.plan.bridge.as_str();
+        let mut done = Vec::new();
+        for port in ports {
+            if !host.link_exists(port) {
+                continue;
+            }
+            let mut result = host.change(&["ip", "link", "set", "dev", port, "master", bridge]);
+            if result.is_ok() && self.plan.isolate_clients {
+                result = host.change(&[
+                    "ip",
+                    "link",
+                    "set",
+                    "dev",
+                    port,
+                    "type",
+                    "bridge_slave",
+                    "isolated",
+                    "on",
+                ]);
+            }
+            match result {
+                Ok(_) => done.push(port.clone()),
+                Err(e) => tracing::warn!("could not plug {port} into {bridge}: {e}"),
+            }
+        }
+        done
     }
 
     fn undo_libvirt(&self, undo: &Undo, problems: &mut Vec<String>) {
@@ -590,11 +694,15 @@ impl<'a> Run<'a> {
             );
             return Err(self.fail("networkmanager", StepFailure::Missing(m), None));
         };
+        // Set even when the property already reads false: NetworkManager
+        // reports a device it has just seen as unmanaged until udev has set
+        // it up, and then manages it. Set explicitly, it stays unmanaged for
+        // as long as the device exists.
         let changed = nm.managed(host, &device) != Some(false);
+        if let Err(e) = nm.set_managed(host, &device, false) {
+            return Err(self.fail("networkmanager", e, None));
+        }
         if changed {
-            if let Err(e) = nm.set_managed(host, &device, false) {
-                return Err(self.fail("networkmanager", e, None));
-            }
             self.undo.nm_unmanaged = Some((nm.clone(), device.clone()));
             // For `softap-agent down`, after this process is gone.
             let record = fsutil::under(host.root(), NM_UNMANAGED_RECORD);
@@ -611,7 +719,7 @@ impl<'a> Run<'a> {
                 if changed {
                     "now unmanaged"
                 } else {
-                    "already unmanaged"
+                    "read unmanaged, set unmanaged for good"
                 },
                 nm.address()
             ),
@@ -703,6 +811,30 @@ impl<'a> Run<'a> {
     }
 }
 
+/// The network's ports (guests' interfaces), as `net-port-dumpxml` gives
+/// them; none where libvirt cannot say.
+fn libvirt_ports(host: &dyn Host, name: &str) -> Vec<String> {
+    let Some(Ok(list)) = host.query(&["virsh", "net-port-list", "--uuid", name]) else {
+        return Vec::new();
+    };
+    crate::members::parse_port_uuids(&list)
+        .iter()
+        .filter_map(|uuid| {
+            host.query(&["virsh", "net-port-dumpxml", name, uuid])
+                .and_then(|r| r.ok())
+        })
+        .collect()
+}
+
+/// A port as `net-port-dumpxml` gives it, without its `<plug>` (where the
+/// network put it): libvirt creates a port only from one it places itself.
+fn port_to_create(xml: &str) -> String {
+    xml.lines()
+        .filter(|l| !l.trim_start().starts_with("<plug"))
+        .map(|l| format!("{l}\n"))
+        .collect()
+}
+
 /// Deletes a wireless interface so that `networkctl reload` makes it again
 /// from the current netdev file. systemd 252's `networkctl delete` answers
 /// "Operation not supported" for a `Kind=wlan` netdev; nl80211 deletes it
@@ -746,18 +878,18 @@ pub fn new_state(
     config_hash: &str,
     files: &[RenderedFile],
 ) -> State {
-    use sha2::{Digest, Sha256};
     let mut s = plan.to_state(previous, config_hash);
     s.files = files
         .iter()
-        .map(|f| {
-            (
-                f.path.to_string(),
-                hex::encode(Sha256::digest(f.content.as_bytes())),
-            )
-        })
+        .map(|f| (f.path.to_string(), content_hash(&f.content)))
         .collect();
     s
+}
+
+/// A rendered file's hash, as the state keeps it.
+fn content_hash(content: &str) -> String {
+    use sha2::{Digest, Sha256};
+    hex::encode(Sha256::digest(content.as_bytes()))
 }
 
 #[cfg(test)]
@@ -867,6 +999,94 @@ mod step_tests {
         assert_eq!(c.written().len(), c.files.len());
     }
 
+    #[test]
+    fn a_new_subnet_plugs_the_guests_of_the_old_bridge_into_the_new_one() {
+        let mut c = case();
+        let n = c.plan.network_name.clone();
+        let bridge = c.plan.bridge.clone();
+        let ap = c.plan.interface.clone();
+        let previous = State {
+            subnet: Some("10.99.0.0/24".parse().unwrap()),
+            ..State::default()
+        };
+        let host = |c: &Case| {
+            c.host()
+                .answer(
+                    "virsh -q net-info",
+                    &format!("Name: {n}\nUUID: u-1\nActive: yes\nPersistent: yes\nAutostart: yes\nBridge: {bridge}\n"),
+                )
+                .answer("virsh net-port-list --uuid", "5d3f0c1e-0000-4000-8000-000000000001\n")
+                .answer(
+                    "virsh net-port-dumpxml",
+                    "<networkport>\n  <uuid>5d3f0c1e-0000-4000-8000-000000000001</uuid>\n  <owner>\n    <name>vm1</name>\n    <uuid>5d3f0c1e-0000-4000-8000-000000000002</uuid>\n  </owner>\n  <mac address='52:54:00:5f:e2:10'/>\n  <plug type='network' bridge='virbr0'/>\n</networkport>\n",
+                )
+                .port(&bridge, &ap)
+                .port(&bridge, "vnet0")
+        };
+        let run = |c: &Case, h: &Fake| {
+            apply(h, &c.plan, &c.files, &previous, &Timeouts::default()).unwrap();
+            let cmds = h.commands();
+            let start = cmds
+                .iter()
+                .position(|x| *x == format!("virsh net-start {n}"));
+            let plugged = cmds
+                .iter()
+                .position(|x| *x == format!("ip link set dev vnet0 master {bridge}"));
+            assert!(start.is_some() && plugged > start, "{cmds:?}");
+            // libvirt gets its port back, after the start.
+            let reclaimed = cmds
+                .iter()
+                .position(|x| *x == format!("virsh net-port-create {n} {NETWORK_PORT_XML}"));
+            assert!(reclaimed > start, "{cmds:?}");
+            // The AP interface is hostapd's to plug in.
+            assert!(!cmds.iter().any(|x| x.contains(&format!("dev {ap} master"))));
+            cmds
+        };
+        let cmds = run(&c, &host(&c));
+        assert!(!cmds.iter().any(|x| x.contains("isolated")), "{cmds:?}");
+        c.plan.isolate_clients = true;
+        let templates = crate::render::Templates::embedded();
+        c.files = crate::render::render(&c.plan, Some("a passphrase"), &templates).unwrap();
+        let cmds = run(&c, &host(&c));
+        assert!(
+            cmds.contains(&"ip link set dev vnet0 type bridge_slave isolated on".to_string()),
+            "{cmds:?}"
+        );
+    }
+
+    #[test]
+    fn a_running_network_restarts_only_for_a_definition_it_has_not_had() {
+        let c = case();
+        let n = c.plan.network_name.clone();
+        let host = || {
+            c.host().answer(
+                "virsh -q net-info",
+                &format!(
+                    "Name: {n}\nUUID: u-1\nActive: yes\nPersistent: yes\nAutostart: yes\nBridge: {}\n",
+                    c.plan.bridge
+                ),
+            )
+        };
+        let applied = new_state(&c.plan, &State::default(), "h", &c.files);
+        let destroy = format!("virsh net-destroy {n}");
+        // A reboot: the file under /run is new, the definition is not.
+        let h = host();
+        apply(&h, &c.plan, &c.files, &applied, &Timeouts::default()).unwrap();
+        assert!(!h.commands().contains(&destroy), "{:?}", h.commands());
+        // A reservation added, same subnet: the running network must take it.
+        let mut before = applied.clone();
+        before.files.clear();
+        let h = host();
+        let _ = std::fs::remove_file(fsutil::under(c.root.path(), crate::render::NETWORK_XML));
+        apply(&h, &c.plan, &c.files, &before, &Timeouts::default()).unwrap();
+        let cmds = h.commands();
+        let destroy_at = cmds.iter().position(|x| *x == destroy);
+        let start_at = cmds
+            .iter()
+            .position(|x| *x == format!("virsh net-start {n}"));
+        assert!(destroy_at.is_some() && start_at > destroy_at, "{cmds:?}");
+    }
+
     /// A machine whose system bus has NetworkManager, which lists the AP
     /// interface as a managed device.
     fn with_networkmanager(host: Fake) -> Fake {
@@ -910,7 +1130,7 @@ mod step_tests {
     }
 
     #[test]
-    fn a_device_already_unmanaged_is_left_as_it_is() {
+    fn a_device_that_reads_unmanaged_is_set_unmanaged_all_the_same() {
         let c = case();
         let bus = "busctl --address=unix:path=/run/host/dbus/system_bus_socket";
         let host = c
@@ -922,7 +1142,13 @@ mod step_tests {
                 "o \"/org/freedesktop/NetworkManager/Devices/9\"",
             );
         let out = c.apply(&host).unwrap();
-        assert!(!out.commands.iter().any(|c| c.contains("set-property")));
+        let sets: Vec<&String> = out
+            .commands
+            .iter()
+            .filter(|c| c.contains("set-property"))
+            .collect();
+        assert_eq!(sets.len(), 1, "{sets:?}");
+        assert!(sets[0].ends_with("Managed b false"), "{sets:?}");
         let nm = out
             .steps
             .iter()

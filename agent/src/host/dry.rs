@@ -60,6 +60,10 @@ impl Host for DryRun {
         super::linux::link_exists(name)
     }
 
+    fn bridge_ports(&self, _bridge: &str) -> Vec<String> {
+        Vec::new()
+    }
+
     fn wait_link(&self, _name: &str, _timeout: Duration) -> bool {
         true
     }

@@ -41,6 +41,8 @@ pub struct Fake {
     faults: Vec<Fault>,
     answers: Vec<(String, String)>,
     links: Vec<String>,
+    /// (bridge, port) pairs.
+    ports: Vec<(String, String)>,
     log: RefCell<Vec<String>>,
     shown: RefCell<Vec<Shown>>,
     /// How many more waits for the AP fail (a hostapd that is down).
@@ -54,6 +56,7 @@ impl Fake {
             faults: Vec::new(),
             answers: Vec::new(),
             links: Vec::new(),
+            ports: Vec::new(),
             log: RefCell::new(Vec::new()),
             shown: RefCell::new(Vec::new()),
             ap_down: std::cell::Cell::new(0),
@@ -85,6 +88,13 @@ impl Fake {
     /// The link exists before the run.
     pub fn link(mut self, name: &str) -> Fake {
         self.links.push(name.into());
+        self
+    }
+
+    /// `port` exists and is plugged into `bridge` before the run.
+    pub fn port(mut self, bridge: &str, port: &str) -> Fake {
+        self.links.push(port.into());
+        self.ports.push((bridge.into(), port.into()));
         self
     }
 
@@ -147,6 +157,14 @@ impl Host for Fake {
 
     fn link_exists(&self, name: &str) -> bool {
         self.links.iter().any(|l| l == name)
+    }
+
+    fn bridge_ports(&self, bridge: &str) -> Vec<String> {
+        self.ports
+            .iter()
+            .filter(|(b, _)| b == bridge)
+            .map(|(_, p)| p.clone())
+            .collect()
     }
 
     fn wait_link(&self, name: &str, _timeout: Duration) -> bool {

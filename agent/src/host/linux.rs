@@ -46,6 +46,24 @@ pub fn link_exists(name: &str) -> bool {
     unsafe { libc::if_nametoindex(c.as_ptr()) != 0 }
 }
 
+/// The ports of `bridge`, from sysfs (`/sys/class/net/BRIDGE/brif`).
+pub fn bridge_ports(bridge: &str) -> Vec<String> {
+    if bridge.is_empty() || bridge.contains('/') || bridge.starts_with('.') {
+        return Vec::new();
+    }
+    let dir = Path::new("/sys/class/net").join(bridge).join("brif");
+    let mut ports: Vec<String> = std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .filter_map(|e| e.ok())
+                .filter_map(|e| e.file_name().into_string().ok())
+                .collect()
+        })
+        .unwrap_or_default();
+    ports.sort();
+    ports
+}
+
 impl Host for Linux {
     fn root(&self) -> &Path {
         &self.root
@@ -80,6 +98,10 @@ impl Host for Linux {
 
     fn link_exists(&self, name: &str) -> bool {
         link_exists(name)
+    }
+
+    fn bridge_ports(&self, bridge: &str) -> Vec<String> {
+        bridge_ports(bridge)
     }
 
     fn wait_link(&self, name: &str, timeout: Duration) -> bool {

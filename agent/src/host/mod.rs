@@ -40,6 +40,9 @@ pub trait Host {
     fn link_exists(&self, name: &str) -> bool;
     /// Waits for a link to appear; false when it did not within `timeout`.
     fn wait_link(&self, name: &str, timeout: Duration) -> bool;
+    /// The interfaces plugged into a bridge (its ports), sorted; none when
+    /// the bridge does not exist or there is no system to ask.
+    fn bridge_ports(&self, bridge: &str) -> Vec<String>;
     /// Waits for hostapd serving `iface` to report the AP enabled; its
     /// STATUS answer.
     fn wait_ap_enabled(
