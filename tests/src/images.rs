@@ -170,7 +170,7 @@ mod tests {
     use super::*;
 
     /// The guest scripts' tools, which the product image does without.
-    const TEST_PACKAGES: [&str; 2] = ["jq", "grepcidr"];
+    const TEST_PACKAGES: [&str; 4] = ["jq", "grepcidr", "libvirt-daemon-driver-lxc", "busybox"];
 
     fn base_of(spec: &str) -> toml::Value {
         let path = workspace_root().join("images").join(spec);

@@ -6,6 +6,7 @@ pub mod esp;
 pub mod faults;
 pub mod guest;
 pub mod images;
+pub mod lan;
 pub mod listener;
 pub mod qemu;
 pub mod readme;

@@ -130,6 +130,9 @@ impl VmSpec {
         let mut nic = "user,model=virtio-net-pci".to_owned();
         if let Some(net) = &self.user_net {
             nic.push_str(&format!(",net={},host={}", net.net, net.host));
+            if !net.ipv6 {
+                nic.push_str(",ipv6=off");
+            }
         }
         push(&["-nic", &nic]);
         // Early-boot entropy for hostapd and wpa_supplicant.
@@ -157,6 +160,9 @@ pub struct UserNet {
     pub net: String,
     /// Where the guest reaches the host's loopback (the listener).
     pub host: String,
+    /// Whether slirp also gives the guest IPv6 (router advertisements and
+    /// a default route): its default.
+    pub ipv6: bool,
 }
 
 impl UserNet {
@@ -170,6 +176,7 @@ impl UserNet {
         Some(UserNet {
             net: format!("{}/{len}", std::net::Ipv4Addr::from(base)),
             host: std::net::Ipv4Addr::from(base + 2).to_string(),
+            ipv6: true,
         })
     }
 }
@@ -562,7 +569,8 @@ mod tests {
             UserNet::new("172.16.9.9/16"),
             Some(UserNet {
                 net: "172.16.0.0/16".into(),
-                host: "172.16.0.2".into()
+                host: "172.16.0.2".into(),
+                ipv6: true,
             })
         );
         assert_eq!(UserNet::new("10.0.2.0"), None);

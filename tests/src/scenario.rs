@@ -23,6 +23,10 @@ pub struct Scenario {
     pub name: &'static str,
     /// QEMU user-mode `net=`; its default when `None`.
     pub net: Option<&'static str>,
+    /// Whether QEMU's user network also gives the guest IPv6 (it does by
+    /// default). An upstream routed over IPv6 leaves the agent's network
+    /// IPv4-only (see `routed_ipv6_upstream` in agent/src/plan/lan.rs).
+    pub upstream_ipv6: bool,
     pub radios: u32,
     /// hwsim `channels=` (1: the one-channel combination of recent Intel cards).
     pub channels: Option<u32>,
@@ -42,14 +46,23 @@ pub struct Scenario {
     /// Boots the desktop host image (`images/softap-desktop-e2e.toml`), which
     /// runs the product's OCI archive with README.md's podman command.
     pub desktop: bool,
+    /// Runs the network checks of [`crate::lan`]: the stick's ESP carries
+    /// their reservation, the guest their values.
+    pub lan: bool,
 }
 
-/// Fresh stick, upstream overlapping the default pool: the AP on the radio
-/// left to the agent, WPA2 and SAE stations with leases, the gateway and the
-/// NAT, the overlap avoided, and the move off a subnet taken upstream.
+/// Fresh stick, upstream overlapping the default pool (IPv4 only, so the
+/// agent's network gets IPv6): the AP on the radio left to the agent, WPA2
+/// and SAE stations with leases, the gateway and the NAT, the overlap
+/// avoided; a libvirt domain on the network with a reserved address
+/// ([`crate::lan`]) reached by name over IPv4 and IPv6, a station on a fixed
+/// address, `status`'s members; the move off a subnet taken upstream, after
+/// which the domain has its reserved host part in the new subnet; then
+/// `isolate_clients`.
 pub const A: Scenario = Scenario {
     name: "a",
     net: Some("172.16.0.0/16"),
+    upstream_ipv6: false,
     radios: 3,
     channels: None,
     timeout: Duration::from_secs(600),
@@ -68,18 +81,32 @@ pub const A: Scenario = Scenario {
         "sae-lease",
         "sae-ping",
         "sae-nat",
+        "vm",
+        "vm-lease",
+        "wpa2-ipv6",
+        "vm-name",
+        "vm-http4",
+        "vm-http6",
+        "vm-to-station",
+        "stations",
+        "vm-nat",
+        "fixed",
+        "members",
         "watch",
         "watch-network",
         "watch-join",
         "watch-lease",
         "watch-ping",
         "watch-nat",
+        "watch-vm",
+        "isolate",
     ],
-    listener_visitors: &["wpa2", "sae", "wpa2-again"],
+    listener_visitors: &["wpa2", "sae", "wpa2-again", crate::lan::VM_NAME],
     extra: &[("watch", "1")],
     oci_archive: false,
     secure_boot: true,
     desktop: false,
+    lan: true,
 };
 
 /// The same stick booted again, with its `softap.toml` on the ESP broken
@@ -90,6 +117,7 @@ pub const A: Scenario = Scenario {
 pub const B: Scenario = Scenario {
     name: "b",
     net: Some("172.16.0.0/16"),
+    upstream_ipv6: true,
     radios: 3,
     channels: None,
     timeout: Duration::from_secs(600),
@@ -119,6 +147,7 @@ pub const B: Scenario = Scenario {
     oci_archive: false,
     secure_boot: false,
     desktop: false,
+    lan: false,
 };
 
 /// The laptop case: the AP follows the upstream station's channel on a
@@ -127,6 +156,7 @@ pub const B: Scenario = Scenario {
 pub const C: Scenario = Scenario {
     name: "c",
     net: None,
+    upstream_ipv6: true,
     radios: 3,
     channels: Some(1),
     timeout: Duration::from_secs(480),
@@ -148,6 +178,7 @@ pub const C: Scenario = Scenario {
     oci_archive: false,
     secure_boot: false,
     desktop: false,
+    lan: false,
 };
 
 /// The container path: the product's OCI archive booted with
@@ -156,6 +187,7 @@ pub const C: Scenario = Scenario {
 pub const D: Scenario = Scenario {
     name: "d",
     net: Some("172.16.0.0/16"),
+    upstream_ipv6: true,
     radios: 3,
     channels: None,
     timeout: Duration::from_secs(480),
@@ -175,6 +207,7 @@ pub const D: Scenario = Scenario {
     oci_archive: true,
     secure_boot: false,
     desktop: false,
+    lan: false,
 };
 
 /// The desktop host: NetworkManager joined to an upstream Wi-Fi AP on the
@@ -191,6 +224,7 @@ pub const D: Scenario = Scenario {
 pub const E: Scenario = Scenario {
     name: "e",
     net: None,
+    upstream_ipv6: true,
     radios: 3,
     channels: Some(1),
     timeout: Duration::from_secs(1500),
@@ -218,6 +252,7 @@ pub const E: Scenario = Scenario {
     oci_archive: true,
     secure_boot: false,
     desktop: true,
+    lan: false,
 };
 
 pub const ALL: [&Scenario; 5] = [&A, &B, &C, &D, &E];
@@ -249,6 +284,14 @@ pub fn run(s: &Scenario, stick: &Path, oci_archive: Option<&Path>) -> Result<Boo
         crate::faults::break_esp(stick)
             .map_err(|e| format!("writing a broken softap.toml onto the ESP: {e}"))?;
     }
+    if s.lan {
+        crate::lan::write_esp_config(stick).map_err(|e| {
+            format!(
+                "writing scenario {}'s softap.toml onto the ESP: {e}",
+                s.name
+            )
+        })?;
+    }
     let oci_archive = match (s.oci_archive, oci_archive) {
         (false, _) => None,
         (true, Some(a)) => Some(a.to_owned()),
@@ -266,7 +309,10 @@ pub fn run(s: &Scenario, stick: &Path, oci_archive: Option<&Path>) -> Result<Boo
 
     let user_net = match s.net {
         None => None,
-        Some(n) => Some(UserNet::new(n).ok_or_else(|| format!("bad scenario net {n}"))?),
+        Some(n) => Some(UserNet {
+            ipv6: s.upstream_ipv6,
+            ..UserNet::new(n).ok_or_else(|| format!("bad scenario net {n}"))?
+        }),
     };
     let listener_host = user_net
         .as_ref()
@@ -294,6 +340,9 @@ pub fn run(s: &Scenario, stick: &Path, oci_archive: Option<&Path>) -> Result<Boo
     entries.extend(s.extra.iter().map(|(k, v)| (*k, (*v).to_owned())));
     if s.desktop {
         entries.push(("podman_run", crate::readme::read()?.podman_run));
+    }
+    if s.lan {
+        entries.extend(crate::lan::guest_entries());
     }
     // By hand: `SOFTAP_E2E_EXTRA="detect=1 agent_timeout=300"` adds entries.
     let from_env = std::env::var("SOFTAP_E2E_EXTRA").unwrap_or_default();
@@ -343,7 +392,14 @@ pub fn run(s: &Scenario, stick: &Path, oci_archive: Option<&Path>) -> Result<Boo
         // behaves. That is the emulator's fault, not the appliance's; one more
         // boot tells the two apart, and a second panic fails the scenario.
         Err(HarnessError::Boot { reason, .. }) if reason == GUEST_KERNEL_PANIC => {
-            eprintln!("softap-e2e[{}]: {reason}; booting it once more", s.name);
+            // The panicked boot's console is kept beside the next one's.
+            let kept = spec.work_dir.join("serial-panicked.log");
+            let _ = std::fs::rename(spec.console_path(), &kept);
+            eprintln!(
+                "softap-e2e[{}]: {reason} (console kept in {}); booting it once more",
+                s.name,
+                kept.display()
+            );
             boot(s.name, &spec, s.timeout, grace)
         }
         other => other,

@@ -24,7 +24,20 @@
 //! listener on this host's loopback that answers with a fresh token. Then an
 //! address in the chosen subnet appears upstream: the agent re-plans within
 //! 10 s, the network is redefined and the station gets a lease in the new
-//! subnet and reaches the listener again.
+//! subnet and reaches the listener again. Around that (`tests/src/lan.rs`,
+//! guest side `network.sh`): QEMU's upstream is IPv4 only, so the network has
+//! its IPv6 /64; a container of libvirt's LXC driver joins the agent's
+//! network as users attach VMs, gets the address the stick's `softap.toml`
+//! reserves for its MAC and a DHCPv6 address; a station resolves its name in
+//! the network's domain (A and AAAA) through the gateway and fetches its
+//! HTTP page over IPv4 and IPv6; the domain pings the station and reaches
+//! the listener through the NAT; the stations reach each other; one moves
+//! to an address of the fixed range and still reaches the domain;
+//! `status --json` lists both stations and the domain with their addresses.
+//! After the re-plan the domain gets its reserved host part of the new
+//! subnet and the station reaches it by name again. Last, with
+//! `isolate_clients = true` (a credential, the agent restarted) the stations
+//! no longer reach each other but still reach the gateway and the upstream.
 //!
 //! Scenario b boots a's stick again, under faults (`tests/src/faults.rs`,
 //! guest side `overlays/e2e/usr/lib/softap-e2e/faults.sh`). Before the boot
@@ -63,17 +76,16 @@
 //! README.md's podman command (read from README.md) runs the appliance
 //! beside NetworkManager's upstream Wi-Fi station and a FORWARD DROP
 //! firewall; stop leaves the host's links, addresses, routes, ruleset and
-//! NetworkManager devices as they were (see `scenario::E`). It is not part
-//! of this test yet: its check that NetworkManager lists the AP interface
-//! as unmanaged still fails, so it runs by hand only:
-//! `cargo run -p softap-tests --bin softap-e2e -- e`.
+//! NetworkManager devices as they were (see `scenario::E`); a restart on the
+//! same state volume keeps subnet, SSID and passphrase, and without
+//! `--privileged` the container exits at once naming the flag.
 //! `SOFTAP_E2E_DISK` boots a ready disk instead of building one;
 //! `SOFTAP_QEMU_ACCEL=kvm|tcg` overrides the accelerator.
 
 use softap_tests::esp::check_signed_chain;
 use softap_tests::images::{build_disk, build_oci_archive};
 use softap_tests::scenario::{
-    compare_reboot, run, stick_for, unsigned_loader_is_refused, work_root, A, B, C, D,
+    compare_reboot, run, stick_for, unsigned_loader_is_refused, work_root, A, B, C, D, E,
 };
 use softap_tests::wifi;
 
@@ -139,11 +151,24 @@ fn fresh_stick_serves_stations_past_the_nat_moves_off_a_conflicting_upstream_sur
         "softap",
         &work_root().join("out-oci"),
     ) {
-        Err(e) => failures.push(format!("scenario d: building the OCI archive: {e}")),
+        Err(e) => failures.push(format!("scenarios d and e: building the OCI archive: {e}")),
         Ok(archive) => {
             let host = stick_for(&built.disk, D.name).unwrap_or_else(|e| panic!("{e}"));
             if let Err(e) = run(&D, &host, Some(&archive)) {
                 failures.push(format!("scenario d: {e}"));
+            }
+            match build_disk(
+                "images/softap-desktop-e2e.toml",
+                "softap-desktop-e2e",
+                &work_root().join("out"),
+            ) {
+                Err(e) => failures.push(format!("scenario e: building the desktop host: {e}")),
+                Ok(desktop) => {
+                    let host = stick_for(&desktop.disk, E.name).unwrap_or_else(|e| panic!("{e}"));
+                    if let Err(e) = run(&E, &host, Some(&archive)) {
+                        failures.push(format!("scenario e: {e}"));
+                    }
+                }
             }
         }
     }

@@ -44,9 +44,24 @@ desktop_uplink() {
 		fail uplink "NetworkManager does not list $sta_if: $(nmcli -t device 2>&1 | tr '\n' ' ')"
 		return 1
 	fi
-	if ! nmcli --wait 90 device wifi connect softap-e2e-upstream password upstream-passphrase-e2e \
-		ifname "$sta_if" >"$E2E_RUN/nm-connect.log" 2>&1; then
-		fail uplink "nmcli device wifi connect on $sta_if: $(tail -n 3 "$E2E_RUN/nm-connect.log" | tr '\n' ' ')"
+	# NetworkManager connects only to a network its last scan saw; the
+	# upstream AP may have started after that scan.
+	seen_upstream() {
+		nmcli device wifi rescan ifname "$sta_if" >/dev/null 2>&1
+		sleep 2
+		nmcli -t -f SSID device wifi list ifname "$sta_if" 2>/dev/null | grep -qx softap-e2e-upstream
+	}
+	if ! wait_for 90 seen_upstream; then
+		fail uplink "NetworkManager's scans on $sta_if never listed softap-e2e-upstream: $(nmcli -t -f SSID,CHAN device wifi list ifname "$sta_if" 2>&1 | tr '\n' ' ')"
+		return 1
+	fi
+	# A connection spelled out, as a desktop's saved network is: `nmcli device
+	# wifi connect` guesses the key management from the scan and can miss it
+	# ("key-mgmt: property is missing").
+	if ! nmcli connection add type wifi ifname "$sta_if" con-name upstream ssid softap-e2e-upstream \
+		wifi-sec.key-mgmt wpa-psk wifi-sec.psk upstream-passphrase-e2e >"$E2E_RUN/nm-connect.log" 2>&1 ||
+		! nmcli --wait 90 connection up upstream >>"$E2E_RUN/nm-connect.log" 2>&1; then
+		fail uplink "nmcli connection up on $sta_if: $(tail -n 3 "$E2E_RUN/nm-connect.log" | tr '\n' ' ')"
 		return 1
 	fi
 	if ! wait_for 60 sh -c "ip -4 -br addr show dev $sta_if | grep -q 192.168.77."; then

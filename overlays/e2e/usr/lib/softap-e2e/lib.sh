@@ -86,7 +86,9 @@ dhcp() {
 		rm -f "$E2E_RUN/$name-dhclient.pid" "$E2E_RUN/$name.leases"
 	fi
 	"${run[@]}" ip -4 addr flush dev "$iface"
-	"${run[@]}" timeout 50 dhclient -1 -v -cf /usr/lib/softap-e2e/dhclient.conf \
+	# The client's host name is NAME: the network's DNS answers for it.
+	{ cat /usr/lib/softap-e2e/dhclient.conf; printf 'send host-name "%s";\n' "$name"; } >"$E2E_RUN/$name-dhclient.conf"
+	"${run[@]}" timeout 50 dhclient -1 -v -cf "$E2E_RUN/$name-dhclient.conf" \
 		-sf /usr/lib/softap-e2e/dhclient.script -lf "$E2E_RUN/$name.leases" \
 		-pf "$E2E_RUN/$name-dhclient.pid" "$iface" >"$E2E_RUN/$name-dhcp.log" 2>&1
 }
@@ -105,6 +107,14 @@ dump_diagnostics() {
 		for ns in $(ip netns list | cut -d' ' -f1); do
 			echo "== netns $ns"; ip netns exec "$ns" ip -br addr; ip netns exec "$ns" iw dev
 		done
+		echo "== bridge link"; bridge link 2>&1
+		if [ -d /var/tmp/softap-e2e-vm ]; then
+			echo "== the test's libvirt domain"
+			virsh -c 'lxc:///system?socket=/run/libvirt/libvirt-sock' list --all 2>&1
+			for f in /var/tmp/softap-e2e-vm/*.log; do
+				[ -f "$f" ] && { echo "== $f"; tail -n 30 "$f"; }
+			done
+		fi
 		for f in "$E2E_RUN"/*.log; do
 			[ -f "$f" ] || continue
 			echo "== $f"; tail -n 40 "$f"
