@@ -113,11 +113,12 @@ pub const A: Scenario = Scenario {
 /// (see [`crate::faults`]) and no radio until the guest loads the driver:
 /// the same choices and the AP back (the caller compares a and b), on the
 /// last good configuration; then hostapd killed, and the driver unloaded and
-/// loaded again.
+/// loaded again. On a's upstream (IPv4 only), so that nothing but the faults
+/// differs from the network a left behind.
 pub const B: Scenario = Scenario {
     name: "b",
     net: Some("172.16.0.0/16"),
-    upstream_ipv6: true,
+    upstream_ipv6: false,
     radios: 3,
     channels: None,
     timeout: Duration::from_secs(600),
@@ -216,11 +217,11 @@ pub const D: Scenario = Scenario {
 /// NetworkManager keeping off the AP interface, a WPA2 station through the
 /// NAT to the upstream and the listener; `podman stop` leaves the host as
 /// it was; a restart keeps subnet, SSID and passphrase; without
-/// `--privileged` the container exits at once naming the flag. Docker is
-/// not run: the desktop image would need docker.io beside podman, and one
-/// more start and stop under TCG, for the same image and the same
-/// entrypoint (README.md's Docker command is checked against podman's by
-/// `readme`).
+/// `--privileged` the container exits at once naming the flag. Then the
+/// same with README.md's Docker commands (`docker load`, `docker run`) on
+/// the same host, whose dockerd has been running since boot: the AP, a
+/// station through the NAT, NetworkManager off the AP interface, the host
+/// as it was after `docker stop`, and the refusal without `--privileged`.
 pub const E: Scenario = Scenario {
     name: "e",
     net: None,
@@ -246,8 +247,18 @@ pub const E: Scenario = Scenario {
         "stop-clean",
         "restart-same",
         "no-privileged",
+        "docker-load",
+        "docker",
+        "docker-ap",
+        "docker-nm-unmanaged",
+        "dwpa2",
+        "docker-lease",
+        "docker-ping",
+        "docker-nat",
+        "docker-stop-clean",
+        "docker-no-privileged",
     ],
-    listener_visitors: &["wpa2"],
+    listener_visitors: &["wpa2", "dwpa2"],
     extra: &[],
     oci_archive: true,
     secure_boot: false,
@@ -339,7 +350,10 @@ pub fn run(s: &Scenario, stick: &Path, oci_archive: Option<&Path>) -> Result<Boo
     }
     entries.extend(s.extra.iter().map(|(k, v)| (*k, (*v).to_owned())));
     if s.desktop {
-        entries.push(("podman_run", crate::readme::read()?.podman_run));
+        let readme = crate::readme::read()?;
+        entries.push(("podman_run", readme.podman_run));
+        entries.push(("docker_load", readme.docker_load));
+        entries.push(("docker_run", readme.docker_run));
     }
     if s.lan {
         entries.extend(crate::lan::guest_entries());

@@ -323,4 +323,11 @@ network_isolate() {
 	else
 		fail isolate "$(IFS=';'; echo "${problems[*]}")"
 	fi
+	# Back to the stick's own configuration, so that the next boot of this
+	# stick (scenario b) starts from the network a fresh one would have.
+	rm -f "$d/50-e2e-isolate.conf"
+	systemctl daemon-reload
+	systemctl restart softap-agent.service
+	not_isolated() { agent_ready && ! grep -qx 'ap_isolate=1' /run/softap/hostapd.conf; }
+	wait_for 120 not_isolated || fail isolate "the AP did not come back without isolation within 120 s: $(status_problem)"
 }
