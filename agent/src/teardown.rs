@@ -5,8 +5,10 @@
 //! with it), what libvirt left in the host's firewall removed, IP
 //! forwarding as it was, and NetworkManager's device given back. Before
 //! libvirtd first starts, `softap-agent host-record` notes the firewall
-//! and forwarding as they were, in files under /run that live as long as
-//! the container.
+//! and forwarding as they were, on the state volume: a container killed
+//! without a clean stop leaves its record there, the next run keeps it
+//! instead of recording the killed run's leftovers as the host's, and its
+//! clean stop then takes those away too. A clean stop removes the record.
 
 use std::path::{Path, PathBuf};
 
@@ -16,9 +18,9 @@ use crate::host::Host;
 use crate::nm::Nm;
 
 /// `nft -j list ruleset` before libvirtd first started.
-pub const NFT_BEFORE: &str = "/run/softap-host/nft-before.json";
+pub const NFT_BEFORE: &str = "/var/lib/softap/host/nft-before.json";
 /// `/proc/sys/net/ipv4/ip_forward` before libvirtd first started.
-pub const FORWARD_BEFORE: &str = "/run/softap-host/ip_forward-before";
+pub const FORWARD_BEFORE: &str = "/var/lib/softap/host/ip_forward-before";
 const IP_FORWARD: &str = "/proc/sys/net/ipv4/ip_forward";
 
 #[derive(Debug, thiserror::Error)]
@@ -29,12 +31,25 @@ pub enum TeardownError {
     Write(#[from] fsutil::WriteError),
 }
 
-/// Notes the host's firewall and forwarding, once per container run (a
-/// restarted libvirtd must not record its own chains as the host's).
+/// Notes the host's firewall and forwarding, unless a record is there: a
+/// restarted libvirtd must not record its own chains as the host's, nor a
+/// new run the chains of one that was killed.
 pub fn record(host: &dyn Host) -> Result<bool, TeardownError> {
     let nft_path = fsutil::under(host.root(), NFT_BEFORE);
     if nft_path.exists() {
         return Ok(false);
+    }
+    // libvirtd may start before the agent's unit has made its state
+    // directory: make it as that unit would, private.
+    if let Some(dir) = nft_path.parent() {
+        use std::os::unix::fs::DirBuilderExt;
+        if let Err(e) = std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+        {
+            tracing::warn!("{}: {e}", dir.display());
+        }
     }
     if let Ok(f) = std::fs::read_to_string(IP_FORWARD) {
         host.write_atomic(
@@ -114,6 +129,10 @@ pub fn down(host: &dyn Host, t: &Target) -> Result<Vec<String>, TeardownError> {
         let _ = std::fs::remove_file(&record);
     }
     if problems.is_empty() {
+        // The host is as recorded: the next run records it afresh.
+        for path in [NFT_BEFORE, FORWARD_BEFORE] {
+            let _ = std::fs::remove_file(fsutil::under(host.root(), path));
+        }
         Ok(done)
     } else {
         Err(TeardownError::Steps(problems))
@@ -224,9 +243,17 @@ mod tests {
                      "expr":[{"jump":{"target":"LIBVIRT_FWX"}}]}}]}"#;
         let recorder = Fake::new(dir.path()).answer("nft -j list ruleset", before);
         assert!(record(&recorder).unwrap());
-        // Recorded once: a restarted libvirtd does not record its own chains.
+        // Recorded once: a restarted libvirtd, or the next run after a
+        // container was killed without `down`, does not record libvirt's
+        // chains as the host's.
         let again = Fake::new(dir.path()).answer("nft -j list ruleset", now);
         assert!(!record(&again).unwrap());
+        let record_dir = fsutil::under(dir.path(), NFT_BEFORE);
+        let record_dir = record_dir.parent().unwrap();
+        let mode = std::os::unix::fs::PermissionsExt::mode(
+            &std::fs::metadata(record_dir).unwrap().permissions(),
+        );
+        assert_eq!(mode & 0o777, 0o700);
         let host = Fake::new(dir.path()).answer("nft -j list ruleset", now);
         down(&host, &target()).unwrap();
         assert_eq!(
@@ -236,6 +263,10 @@ mod tests {
                 "nft delete chain ip filter LIBVIRT_FWX".to_string(),
             ]
         );
+        // A clean stop: the next run records the host afresh.
+        assert!(!fsutil::under(dir.path(), NFT_BEFORE).exists());
+        let next = Fake::new(dir.path()).answer("nft -j list ruleset", before);
+        assert!(record(&next).unwrap());
     }
 
     #[test]

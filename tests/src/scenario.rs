@@ -246,6 +246,8 @@ pub const E: Scenario = Scenario {
         "upstream",
         "stop-clean",
         "restart-same",
+        "kill-restart",
+        "kill-clean",
         "no-privileged",
         "docker-load",
         "docker",

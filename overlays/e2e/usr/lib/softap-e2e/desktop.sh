@@ -251,7 +251,24 @@ scenario_e() {
 		else
 			fail restart-same "after a restart: subnet $first_subnet -> $AG_SUBNET, ssid $first_ssid -> $AG_SSID_HEX, passphrase same: $([ "$AG_PASSPHRASE" = "$first_pass" ] && echo yes || echo no)"
 		fi
-		desktop_stop
+		# No clean stop this time: what the killed container left, the next
+		# start must clean up on its own, and a clean stop then leaves the
+		# host as it was.
+		podman kill "$DESKTOP_NAME" >"$E2E_RUN/podman-kill.log" 2>&1
+		podman rm -f "$DESKTOP_NAME" >/dev/null 2>&1
+		if desktop_start; then
+			ok kill-restart "after podman kill, README's command again: hostapd ENABLED on $AG_IFACE, subnet $AG_SUBNET"
+			desktop_stop
+			host_snapshot "$E2E_RUN/host-after-kill"
+			if diff -u "$E2E_RUN/host-before" "$E2E_RUN/host-after-kill" >"$E2E_RUN/host-kill.diff"; then
+				ok kill-clean "after kill, start and stop: the host as before"
+			else
+				fail kill-clean "the host changed: $(tail -n +3 "$E2E_RUN/host-kill.diff" | grep '^[-+]' | head -n 20 | tr '\n' '|')"
+			fi
+		else
+			fail kill-restart "after podman kill, the next start did not bring the AP up"
+			podman rm -f "$DESKTOP_NAME" >/dev/null 2>&1
+		fi
 	fi
 	refused_without_privileged no-privileged podman "${RUN_WORDS[@]}"
 	desktop_docker
