@@ -184,7 +184,7 @@ pub const NM_UNMANAGED_RECORD: &str = "/run/softap/nm-unmanaged";
 /// The network XML with the existing network's UUID, for redefinition.
 pub const NETWORK_DEFINE_XML: &str = "/run/softap/network.define.xml";
 
-/// A guest's port of the network, handed back to libvirt after a restart.
+/// A guest's port of the network, given back to libvirt after a restart.
 pub const NETWORK_PORT_XML: &str = "/run/softap/network.port.xml";
 
 /// Inserts `<uuid>` right after `<name>...</name>`.
@@ -464,21 +464,19 @@ impl<'a> Run<'a> {
         // libvirt does not plug running VMs' and containers' interfaces into
         // the new one (only a restart of their hypervisor driver would):
         // remember both.
-        let ports = if restart {
-            libvirt_ports(host, name)
+        let (ports, guests): (Vec<String>, Vec<String>) = if restart {
+            let old_bridge = info.as_ref().and_then(|i| i.bridge.as_deref());
+            (
+                libvirt_ports(host, name),
+                old_bridge
+                    .map(|b| host.bridge_ports(b))
+                    .unwrap_or_default()
+                    .into_iter()
+                    .filter(|p| *p != plan.interface)
+                    .collect(),
+            )
         } else {
-            Vec::new()
-        };
-        let guests: Vec<String> = if restart {
-            let old_bridge = info.as_ref().and_then(|i| i.bridge.clone());
-            old_bridge
-                .map(|b| host.bridge_ports(&b))
-                .unwrap_or_default()
-                .into_iter()
-                .filter(|p| *p != plan.interface)
-                .collect()
-        } else {
-            Vec::new()
+            Default::default()
         };
         if restart {
             if let Err(e) = host.change(&["virsh", "net-destroy", name]) {
@@ -521,19 +519,18 @@ impl<'a> Run<'a> {
             return Err(self.fail("libvirt", StepFailure::Missing(m), Some(LIBVIRT_UNIT)));
         }
         self.reclaim(&ports);
-        let replugged = self.replug(&guests);
-        if !replugged.is_empty() {
-            did.push("guests' interfaces plugged into the new bridge");
+        let plugged = self.replug(&guests);
+        let replugged = format!(
+            "guests' interfaces plugged into the new bridge ({})",
+            plugged.join(" ")
+        );
+        if !plugged.is_empty() {
+            did.push(&replugged);
         }
         let detail = if did.is_empty() {
             format!("network {name} on {} unchanged and active", plan.bridge)
         } else {
             format!("network {name} on {}: {}", plan.bridge, did.join(", "))
-        };
-        let detail = if replugged.is_empty() {
-            detail
-        } else {
-            format!("{detail} ({})", replugged.join(" "))
         };
         self.record("libvirt", start, !did.is_empty(), detail);
         Ok(started)
@@ -814,16 +811,15 @@ impl<'a> Run<'a> {
 /// The network's ports (guests' interfaces), as `net-port-dumpxml` gives
 /// them; none where libvirt cannot say.
 fn libvirt_ports(host: &dyn Host, name: &str) -> Vec<String> {
-    let Some(Ok(list)) = host.query(&["virsh", "net-port-list", "--uuid", name]) else {
-        return Vec::new();
+    let virsh = |args: &[&str]| {
+        let mut full = vec!["virsh"];
+        full.extend_from_slice(args);
+        match host.query(&full) {
+            Some(r) => r.map_err(|e| e.to_string()),
+            None => Err("no libvirt to ask".to_string()),
+        }
     };
-    crate::members::parse_port_uuids(&list)
-        .iter()
-        .filter_map(|uuid| {
-            host.query(&["virsh", "net-port-dumpxml", name, uuid])
-                .and_then(|r| r.ok())
-        })
-        .collect()
+    crate::members::port_documents(name, virsh).unwrap_or_default()
 }
 
 /// A port as `net-port-dumpxml` gives it, without its `<plug>` (where the

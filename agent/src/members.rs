@@ -218,19 +218,38 @@ pub fn gather(name: &str) -> LibvirtView {
         Ok(text) => view.leases = parse_leases(&text),
         Err(e) => view.errors.push(e),
     }
-    match virsh(&["net-port-list", "--uuid", name]) {
-        Ok(text) => {
-            for uuid in parse_port_uuids(&text) {
-                // A port unplugged between the two calls is simply gone.
-                match virsh(&["net-port-dumpxml", name, &uuid]).and_then(|x| parse_port_xml(&x)) {
+    match port_documents(name, virsh) {
+        Ok(docs) => {
+            for xml in docs {
+                match parse_port_xml(&xml) {
                     Ok(p) => view.ports.push(p),
-                    Err(e) => tracing::debug!("network port {uuid}: {e}"),
+                    Err(e) => tracing::debug!("a network port of {name}: {e}"),
                 }
             }
         }
         Err(e) => view.errors.push(e),
     }
     view
+}
+
+/// Network `name`'s ports as `net-port-dumpxml` documents, `virsh` running
+/// `virsh ARGS`; an error only when the list cannot be had. A port
+/// unplugged between the two calls is simply gone.
+pub fn port_documents(
+    name: &str,
+    virsh: impl Fn(&[&str]) -> Result<String, String>,
+) -> Result<Vec<String>, String> {
+    let list = virsh(&["net-port-list", "--uuid", name])?;
+    Ok(parse_port_uuids(&list)
+        .into_iter()
+        .filter_map(|uuid| match virsh(&["net-port-dumpxml", name, &uuid]) {
+            Ok(xml) => Some(xml),
+            Err(e) => {
+                tracing::debug!("network port {uuid}: {e}");
+                None
+            }
+        })
+        .collect())
 }
 
 #[cfg(test)]
