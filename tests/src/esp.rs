@@ -83,6 +83,15 @@ pub fn copy_out(disk: &Path, path: &str, to: &Path) -> Result<(), HarnessError> 
     .map(drop)
 }
 
+/// Writes `text` as the ESP's `softap.toml`, as a user editing the stick
+/// would.
+pub fn write_softap_toml(disk: &Path, text: &str) -> Result<(), String> {
+    let dir = tempfile::tempdir().map_err(|e| format!("a temporary directory: {e}"))?;
+    let file = dir.path().join("softap.toml");
+    std::fs::write(&file, text).map_err(|e| format!("writing {}: {e}", file.display()))?;
+    copy_in(disk, &file, "softap.toml").map_err(|e| e.to_string())
+}
+
 /// Replaces the ESP file `path` with `from`.
 pub fn copy_in(disk: &Path, from: &Path, path: &str) -> Result<(), HarnessError> {
     let at = offset(disk)?;

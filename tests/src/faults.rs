@@ -62,10 +62,7 @@ pub const PASSPHRASE_LINE: &str = "Passphrase: ";
 
 /// Writes [`BROKEN_ESP`] as `softap.toml` onto `stick`'s ESP.
 pub fn break_esp(stick: &Path) -> Result<(), String> {
-    let dir = tempfile::tempdir().map_err(|e| format!("a temporary directory: {e}"))?;
-    let file = dir.path().join("softap.toml");
-    std::fs::write(&file, BROKEN_ESP).map_err(|e| format!("writing {}: {e}", file.display()))?;
-    crate::esp::copy_in(stick, &file, "softap.toml").map_err(|e| e.to_string())
+    crate::esp::write_softap_toml(stick, BROKEN_ESP)
 }
 
 /// The power cut: `spec` booted until the banner shows the passphrase, then

@@ -38,10 +38,7 @@ pub fn guest_entries() -> Vec<(&'static str, String)> {
 
 /// Writes [`esp_config`] as `softap.toml` onto `stick`'s ESP.
 pub fn write_esp_config(stick: &std::path::Path) -> Result<(), String> {
-    let dir = tempfile::tempdir().map_err(|e| format!("a temporary directory: {e}"))?;
-    let file = dir.path().join("softap.toml");
-    std::fs::write(&file, esp_config()).map_err(|e| format!("writing {}: {e}", file.display()))?;
-    esp::copy_in(stick, &file, "softap.toml").map_err(|e| e.to_string())
+    esp::write_softap_toml(stick, &esp_config())
 }
 
 #[cfg(test)]

@@ -24,8 +24,9 @@ pub struct Scenario {
     /// QEMU user-mode `net=`; its default when `None`.
     pub net: Option<&'static str>,
     /// Whether QEMU's user network also gives the guest IPv6 (it does by
-    /// default). An upstream routed over IPv6 leaves the agent's network
-    /// IPv4-only (see `routed_ipv6_upstream` in agent/src/plan/lan.rs).
+    /// default, and always without `net`). An upstream routed over IPv6
+    /// leaves the agent's network IPv4-only (see `routed_ipv6_upstream` in
+    /// agent/src/plan/lan.rs).
     pub upstream_ipv6: bool,
     pub radios: u32,
     /// hwsim `channels=` (1: the one-channel combination of recent Intel cards).

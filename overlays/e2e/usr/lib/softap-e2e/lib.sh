@@ -56,6 +56,14 @@ wait_for() {
 	done
 }
 
+# The exchange with the harness's listener (tests/src/listener.rs), as a
+# bash script for `bash -c SCRIPT HOST PORT NAME`: read its token line, say
+# NAME, print the token line.
+LISTENER_EXCHANGE='exec 3<>"/dev/tcp/$0/$1" || exit 1
+	IFS= read -r -t 15 line <&3 || exit 2
+	printf "%s\n" "$2" >&3
+	printf "%s" "$line"'
+
 # Subnet checks, by grepcidr. in_subnet ADDR NET/PREFIX
 in_subnet() { grepcidr -e "$2" <<<"$1" >/dev/null 2>&1; }
 # overlaps NET/PREFIX NET/PREFIX: subnets nest or are apart, so two overlap

@@ -65,15 +65,11 @@ ping_from() {
 
 # listener_from NS|vm NAME: the harness's listener through the NAT, saying NAME.
 listener_from() {
-	local host=${CFG[listener_host]:-} port=${CFG[listener_port]:-} script got
-	script='exec 3<>"/dev/tcp/$0/$1" || exit 1
-		IFS= read -r -t 15 line <&3 || exit 2
-		printf "%s\n" "$2" >&3
-		printf "%s" "$line"'
+	local host=${CFG[listener_host]:-} port=${CFG[listener_port]:-} got
 	if [ "$1" = vm ]; then
-		got=$(vm_sh "$script" "$host" "$port" "$2" 2>&1)
+		got=$(vm_sh "$LISTENER_EXCHANGE" "$host" "$port" "$2" 2>&1)
 	else
-		got=$(ip netns exec "$1" timeout 25 bash -c "$script" "$host" "$port" "$2" 2>&1)
+		got=$(ip netns exec "$1" timeout 25 bash -c "$LISTENER_EXCHANGE" "$host" "$port" "$2" 2>&1)
 	fi
 	[ "$got" = "SOFTAP-LISTENER ${CFG[token]:-}" ]
 }
