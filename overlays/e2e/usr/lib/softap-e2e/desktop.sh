@@ -22,8 +22,21 @@ host_snapshot() {
 		echo "== ip route show table all"; ip route show table all | sed -E 's/ expires [0-9]+sec//'
 		echo "== nft list ruleset"; nft list ruleset | sed -E 's/counter packets [0-9]+ bytes [0-9]+/counter/'
 		echo "== nmcli -t device"; nmcli -t device | grep -v '^p2p-dev-softap:'
-
 	} >"$1" 2>&1
+}
+
+# host_as_before CHECK WHEN: the host now against the snapshot taken before
+# the first start, reported as CHECK; WHEN says after what. NetworkManager's
+# P2P helpers left out of the comparison are counted.
+host_as_before() {
+	local check=$1 when=$2
+	host_snapshot "$E2E_RUN/host-after-$check"
+	info "$check-nm-p2p-leftovers" "$(nmcli -t device | grep -c '^p2p-dev-softap:')"
+	if diff -u "$E2E_RUN/host-before" "$E2E_RUN/host-after-$check" >"$E2E_RUN/host-$check.diff"; then
+		ok "$check" "after $when: links, addresses, routes, nft ruleset and NetworkManager's devices as before"
+	else
+		fail "$check" "after $when the host changed: $(tail -n +3 "$E2E_RUN/host-$check.diff" | grep '^[-+]' | head -n 20 | tr '\n' '|')"
+	fi
 }
 
 # The README's podman command as words (it has no quotes), with its
@@ -188,13 +201,7 @@ desktop_docker() {
 	t1=$(date +%s%N)
 	info docker-stop-seconds "$(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.1f", (b-a)/1e9}')"
 	docker rm "$DESKTOP_NAME" >/dev/null 2>&1
-	host_snapshot "$E2E_RUN/host-after-docker"
-	info docker-nm-p2p-leftovers "$(nmcli -t device | grep -c '^p2p-dev-softap:')"
-	if diff -u "$E2E_RUN/host-before" "$E2E_RUN/host-after-docker" >"$E2E_RUN/host-docker.diff"; then
-		ok docker-stop-clean "after docker stop: links, addresses, routes, nft ruleset and NetworkManager's devices as before"
-	else
-		fail docker-stop-clean "the host changed: $(tail -n +3 "$E2E_RUN/host-docker.diff" | grep '^[-+]' | head -n 20 | tr '\n' '|')"
-	fi
+	host_as_before docker-stop-clean "docker stop"
 	refused_without_privileged docker-no-privileged docker "${DOCKER_RUN[@]}"
 }
 
@@ -237,13 +244,7 @@ scenario_e() {
 	[ -f "$E2E_RUN/wpa2-dhclient.pid" ] && kill "$(cat "$E2E_RUN/wpa2-dhclient.pid")" 2>/dev/null
 	ip netns exec sta1 wpa_cli -p "$E2E_RUN/wpa-wpa2" terminate >/dev/null 2>&1
 	desktop_stop
-	host_snapshot "$E2E_RUN/host-after"
-	info nm-p2p-leftovers "$(nmcli -t device | grep -c '^p2p-dev-softap:')"
-	if diff -u "$E2E_RUN/host-before" "$E2E_RUN/host-after" >"$E2E_RUN/host.diff"; then
-		ok stop-clean "links, addresses, routes, nft ruleset and NetworkManager's devices as before"
-	else
-		fail stop-clean "the host changed: $(tail -n +3 "$E2E_RUN/host.diff" | grep '^[-+]' | head -n 20 | tr '\n' '|')"
-	fi
+	host_as_before stop-clean "podman stop"
 	# Again, with the same state volume.
 	if desktop_start; then
 		if [ "$AG_SUBNET" = "$first_subnet" ] && [ "$AG_SSID_HEX" = "$first_ssid" ] && [ "$AG_PASSPHRASE" = "$first_pass" ]; then
@@ -259,12 +260,7 @@ scenario_e() {
 		if desktop_start; then
 			ok kill-restart "after podman kill, README's command again: hostapd ENABLED on $AG_IFACE, subnet $AG_SUBNET"
 			desktop_stop
-			host_snapshot "$E2E_RUN/host-after-kill"
-			if diff -u "$E2E_RUN/host-before" "$E2E_RUN/host-after-kill" >"$E2E_RUN/host-kill.diff"; then
-				ok kill-clean "after kill, start and stop: the host as before"
-			else
-				fail kill-clean "the host changed: $(tail -n +3 "$E2E_RUN/host-kill.diff" | grep '^[-+]' | head -n 20 | tr '\n' '|')"
-			fi
+			host_as_before kill-clean "podman kill, a start and podman stop"
 		else
 			fail kill-restart "after podman kill, the next start did not bring the AP up"
 			podman rm -f "$DESKTOP_NAME" >/dev/null 2>&1
