@@ -140,12 +140,13 @@ impl Context {
         Ok(c)
     }
 
-    /// Facts from `--facts FILE`, else from the live system.
+    /// Facts from `--facts FILE`, else from the live system (after the
+    /// configured country is in force: see [`Context::regulatory_first`]).
     pub fn facts(&self) -> Result<Facts, AgentError> {
         let t = StepTimer::start("facts");
         let mut facts = match &self.cli_facts {
             Some(path) => read_facts(path)?,
-            None => gather_live()?,
+            None => self.regulatory_first(gather_live()?)?,
         };
         if facts.machine_id.is_none() {
             facts.machine_id = read_machine_id(&self.root);
@@ -171,6 +172,48 @@ impl Context {
             facts.machine_id = read_machine_id(&self.root);
         }
         t.done();
+        Ok(facts)
+    }
+
+    /// The channel flags the plan reads (no-IR, radar, disabled) are those
+    /// of the regulatory domain the kernel applies. When the configuration
+    /// names a country the kernel does not apply yet, ask for it (what
+    /// hostapd's `country_code` would do, only later than the plan needs)
+    /// and read the facts again once the kernel applies it. A broken
+    /// configuration is reported where it is loaded for the plan; here it
+    /// only means no country to ask for.
+    fn regulatory_first(&self, facts: Facts) -> Result<Facts, AgentError> {
+        if self.dry_run {
+            return Ok(facts);
+        }
+        let Some(country) = self.config().ok().and_then(|c| c.country) else {
+            return Ok(facts);
+        };
+        let pending = |f: &Facts| {
+            f.phys
+                .iter()
+                .any(|p| !p.self_managed_reg && p.country.as_deref() != Some(country.as_str()))
+        };
+        if !pending(&facts) {
+            return Ok(facts);
+        }
+        let host = crate::host::Linux::with_root(&self.root);
+        if let Err(e) = crate::host::Host::change(&host, &["iw", "reg", "set", &country]) {
+            tracing::warn!("asking the kernel for regulatory country {country}: {e}");
+            return Ok(facts);
+        }
+        // The kernel reads the regulatory database asynchronously: a few
+        // hundred milliseconds.
+        let mut facts = facts;
+        for _ in 0..20 {
+            std::thread::sleep(std::time::Duration::from_millis(150));
+            facts = gather_live()?;
+            if !pending(&facts) {
+                tracing::info!("regulatory country {country} in force");
+                return Ok(facts);
+            }
+        }
+        tracing::warn!("the kernel does not apply regulatory country {country} yet");
         Ok(facts)
     }
 

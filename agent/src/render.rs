@@ -220,6 +220,7 @@ pub fn render(
     let security = match plan.security {
         SecurityMode::Wpa2 => "wpa2",
         SecurityMode::Wpa3Transition => "wpa3-transition",
+        SecurityMode::Wpa3 => "wpa3",
         SecurityMode::Open => "open",
     };
     let passphrase = match (plan.security, passphrase) {
@@ -253,6 +254,16 @@ pub fn render(
         beacon_int => plan.channel.beacon_int,
         ht => plan.channel.ht,
         vht => plan.channel.vht,
+        he => plan.channel.he,
+        ht_capab => plan.channel.ht_capab,
+        vht_capab => plan.channel.vht_capab,
+        chwidth => plan.channel.oper_chwidth(),
+        center => plan.channel.center_channel.unwrap_or(plan.channel.number),
+        op_class => plan.channel.op_class,
+        dfs => plan.channel.dfs,
+        width => plan.channel.width_mhz,
+        mode => plan.channel.mode_text(),
+        rate => plan.channel.rate_mbps,
         security => security,
         passphrase => passphrase,
     };

@@ -10,5 +10,7 @@ use serde::{Deserialize, Serialize};
 pub enum SecurityMode {
     Wpa2,
     Wpa3Transition,
+    /// WPA3-SAE only, management frames protected: what 6 GHz requires.
+    Wpa3,
     Open,
 }

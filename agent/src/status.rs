@@ -306,6 +306,7 @@ impl Status {
                 match sec {
                     SecurityMode::Wpa2 => "WPA2-PSK",
                     SecurityMode::Wpa3Transition => "WPA3-SAE transition (WPA2-PSK + SAE)",
+                    SecurityMode::Wpa3 => "WPA3-SAE only",
                     SecurityMode::Open => "open",
                 }
             ));

@@ -417,3 +417,170 @@ mod properties {
         }
     }
 }
+
+// The link's facts: capability words, MCS sets, HE per interface type,
+// regulatory width limits, the interface's width and the country.
+const BAND_ATTR_HT_MCS_SET: u16 = 3;
+const BAND_ATTR_VHT_MCS_SET: u16 = 7;
+const BAND_ATTR_VHT_CAPA: u16 = 8;
+const BAND_ATTR_IFTYPE_DATA: u16 = 9;
+const BAND_IFTYPE_ATTR_IFTYPES: u16 = 1;
+const BAND_IFTYPE_ATTR_HE_CAP_PHY: u16 = 3;
+const BAND_IFTYPE_ATTR_HE_CAP_MCS_SET: u16 = 4;
+const FREQ_ATTR_NO_HT40_MINUS: u16 = 9;
+const FREQ_ATTR_NO_80MHZ: u16 = 11;
+const ATTR_REG_ALPHA2: u16 = 33;
+const ATTR_CHANNEL_WIDTH: u16 = 159;
+const ATTR_CENTER_FREQ1: u16 = 160;
+
+/// One wiphy with a 5 GHz band as MT7921AU reports it: HT and VHT words,
+/// two streams, HE for stations (40/80 MHz) and for AP (its own entry).
+fn wifi6_dump() -> Vec<Vec<u8>> {
+    let mut ht_mcs = vec![0u8; 16];
+    ht_mcs[0] = 0xff;
+    ht_mcs[1] = 0xff; // MCS 0-15: two streams
+                      // VHT MCS maps: streams 1-2 MCS 0-9 (2), the rest not supported (3).
+    let vht_map: u16 = 0xfffa;
+    let mut vht_mcs = Vec::new();
+    for v in [vht_map, 0, vht_map, 0] {
+        vht_mcs.extend_from_slice(&v.to_le_bytes());
+    }
+    let he_mcs = |map: u16| {
+        let mut b = Vec::new();
+        for v in [map, map, 0xffff, 0xffff] {
+            b.extend_from_slice(&v.to_le_bytes());
+        }
+        b
+    };
+    let entry = |index: u16, iftype: u16, phy0: u8, map: u16| {
+        let mut phy = vec![0u8; 11];
+        phy[0] = phy0;
+        nested(
+            index,
+            &[
+                nested(BAND_IFTYPE_ATTR_IFTYPES, &[flag(iftype)]),
+                nla(BAND_IFTYPE_ATTR_HE_CAP_PHY, &phy),
+                nla(BAND_IFTYPE_ATTR_HE_CAP_MCS_SET, &he_mcs(map)),
+            ],
+        )
+    };
+    let band_5g = nested(
+        ATTR_WIPHY_BANDS,
+        &[nested(
+            1, // NL80211_BAND_5GHZ
+            &[
+                nla(BAND_ATTR_HT_CAPA, &0x09ffu16.to_ne_bytes()),
+                nla(BAND_ATTR_HT_MCS_SET, &ht_mcs),
+                u32a(BAND_ATTR_VHT_CAPA, 0x339071b2),
+                nla(BAND_ATTR_VHT_MCS_SET, &vht_mcs),
+                nested(
+                    BAND_ATTR_IFTYPE_DATA,
+                    &[
+                        entry(1, IFTYPE_STATION, 0x44, 0xfffa),
+                        // One stream for the AP here, to tell the entries apart.
+                        entry(2, IFTYPE_AP, 0x04, 0xfffe),
+                    ],
+                ),
+                nested(
+                    BAND_ATTR_FREQS,
+                    &[
+                        freq(5180, &[FREQ_ATTR_NO_HT40_MINUS], Some(2300)),
+                        freq(5260, &[FREQ_ATTR_RADAR, FREQ_ATTR_NO_80MHZ], Some(2300)),
+                    ],
+                ),
+            ],
+        )],
+    );
+    vec![message(
+        NL80211_CMD_NEW_WIPHY,
+        &[
+            u32a(ATTR_WIPHY, 0),
+            string(ATTR_WIPHY_NAME, "phy0"),
+            band_5g,
+        ],
+    )]
+}
+
+#[test]
+fn link_facts_of_a_wifi6_card() {
+    use softap_agent::facts::nl80211::{add_he, he_ap_of_message};
+    let dump = wifi6_dump();
+    let mut phys = phys_from_attrs(&parse_all(&dump));
+    let he: Vec<_> = dump.iter().flat_map(|m| he_ap_of_message(m)).collect();
+    // Only the AP's entry counts.
+    assert_eq!(he.len(), 1);
+    add_he(&mut phys, he);
+    let a = &phys[0].bands[0];
+    assert_eq!(a.band, BandId::Band5G);
+    assert_eq!(a.ht_capa, Some(0x09ff));
+    assert_eq!(a.ht_streams, Some(2));
+    assert_eq!(a.vht_capa, Some(0x339071b2));
+    assert_eq!(a.vht_streams, Some(2));
+    let ap = a.he_ap.as_ref().expect("HE for AP");
+    assert_eq!((ap.phy_cap0, ap.streams), (0x04, 1));
+    assert!(ap.he80() && !ap.he160());
+    assert!(a.channels[0].no_ht40_minus && !a.channels[0].no_ht40_plus);
+    assert!(a.channels[1].no_80mhz && a.channels[1].radar);
+    assert!(!a.channels[0].no_80mhz);
+}
+
+#[test]
+fn damaged_iftype_data_costs_only_the_he_facts() {
+    use softap_agent::facts::nl80211::he_ap_of_message;
+    for m in wifi6_dump() {
+        for cut in (20..m.len()).step_by(7) {
+            let _ = he_ap_of_message(&m[..cut]);
+        }
+    }
+    assert!(he_ap_of_message(&[0u8; 3]).is_empty());
+}
+
+#[test]
+fn the_country_the_kernel_applies() {
+    use softap_agent::facts::nl80211::{add_countries, regulatory_of};
+    let global = message(NL80211_CMD_NEW_WIPHY, &[string(ATTR_REG_ALPHA2, "DE")]);
+    let own = message(
+        NL80211_CMD_NEW_WIPHY,
+        &[u32a(ATTR_WIPHY, 1), string(ATTR_REG_ALPHA2, "US")],
+    );
+    let reg = regulatory_of(&[global, own]);
+    assert_eq!(reg, [(None, "DE".to_string()), (Some(1), "US".to_string())]);
+    let mut phys = phys_from_attrs(&parse_all(&hwsim_like_dump(2)));
+    let mut managed_itself = phys[0].clone();
+    managed_itself.index = 1;
+    managed_itself.self_managed_reg = true;
+    let mut unknown = phys[0].clone();
+    unknown.index = 2;
+    unknown.self_managed_reg = true;
+    phys.push(managed_itself);
+    phys.push(unknown);
+    add_countries(&mut phys, &reg);
+    let countries: Vec<Option<&str>> = phys.iter().map(|p| p.country.as_deref()).collect();
+    // The global domain, a self-managed phy's own, none for one that says nothing.
+    assert_eq!(countries, [Some("DE"), Some("US"), None]);
+    // The world and intersected domains are no country.
+    let world = message(NL80211_CMD_NEW_WIPHY, &[string(ATTR_REG_ALPHA2, "00")]);
+    add_countries(&mut phys, &regulatory_of(&[world]));
+    assert_eq!(phys[0].country, None);
+}
+
+#[test]
+fn interface_width_and_centre() {
+    let m = message(
+        NL80211_CMD_NEW_INTERFACE,
+        &[
+            u32a(ATTR_IFINDEX, 5),
+            string(ATTR_IFNAME, "wlan0"),
+            u32a(ATTR_WIPHY, 0),
+            u32a(ATTR_IFTYPE, u32::from(IFTYPE_STATION)),
+            u32a(ATTR_WIPHY_FREQ, 5180),
+            u32a(ATTR_CHANNEL_WIDTH, 3), // NL80211_CHAN_WIDTH_80
+            u32a(ATTR_CENTER_FREQ1, 5210),
+        ],
+    );
+    let i = interfaces_from_attrs(&parse_all(&[m]));
+    assert_eq!(
+        (i[0].channel, i[0].width_mhz, i[0].center1_mhz),
+        (Some(36), Some(80), Some(5210))
+    );
+}

@@ -110,17 +110,14 @@ fn load(name: &str) -> Facts {
             p.bands.push(Band {
                 band: BandId::Band2G4,
                 ht: true,
-                vht: false,
                 channels: (1..=11)
                     .map(|n| Channel {
                         number: n,
                         freq_mhz: 2407 + 5 * u32::from(n),
-                        disabled: false,
-                        no_ir: false,
-                        radar: false,
-                        max_power_dbm: None,
+                        ..Channel::default()
                     })
                     .collect(),
+                ..Band::default()
             });
         }
     }
@@ -143,6 +140,8 @@ fn add_station(f: &mut Facts, phy: &str, channel: u16) {
         ssid: Some("upstream".into()),
         channel: Some(channel),
         freq_mhz: freq,
+        width_mhz: None,
+        center1_mhz: None,
     });
 }
 
@@ -173,6 +172,8 @@ fn every_phy_property_holds() {
                 ssid: None,
                 channel: None,
                 freq_mhz: None,
+                width_mhz: None,
+                center1_mhz: None,
             });
             let fit = evaluate(&with_station, p, "softap");
             assert_eq!(
@@ -217,7 +218,7 @@ fn every_phy_property_holds() {
                     .filter(|b| b.band == band)
                     .flat_map(|b| b.channels.iter())
                     // With a country configured: the phy's own flags decide.
-                    .filter(|c| unusable(band, c, Some("US")).is_none())
+                    .filter(|c| unusable(band, c, Some("US"), false).is_none())
                     .map(|c| c.number)
                     .collect();
                 assert_eq!(&got, want, "{ctx}: AP channels in {band:?}");

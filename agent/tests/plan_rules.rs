@@ -17,6 +17,8 @@ fn station(phy: u32, channel: u16, freq: u32) -> WirelessInterface {
         ssid: Some("upstream".into()),
         channel: Some(channel),
         freq_mhz: Some(freq),
+        width_mhz: None,
+        center1_mhz: None,
     }
 }
 
@@ -278,6 +280,8 @@ fn own_interface_does_not_count_as_a_competitor() {
         ssid: Some("softap-1234".into()),
         channel: Some(6),
         freq_mhz: Some(2437),
+        width_mhz: None,
+        center1_mhz: None,
     });
     assert_eq!(
         plan(&f, &config(""), &State::default()).unwrap().phy.name,

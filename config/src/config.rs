@@ -6,6 +6,7 @@ use ipnet::Ipv4Net;
 use serde::{Deserialize, Serialize};
 
 use crate::layer::Layer;
+use crate::link::WifiBand;
 use crate::network::{FixedRange, HostEntry};
 use crate::origin::{Origins, DEFAULTS};
 use crate::security::Security;
@@ -23,6 +24,13 @@ pub struct Config {
     pub country: Option<String>,
     /// `None`: channel 6, or the first usable 2.4 GHz channel if 6 is not.
     pub channel: Option<u16>,
+    /// The band: 2.4 or 5 GHz, whichever is faster, unless one is named.
+    pub band: WifiBand,
+    /// The widest channel in MHz; `None`: 20 MHz on 2.4 GHz, 80 on 5 GHz,
+    /// 160 on 6 GHz where the card has it.
+    pub width: Option<u16>,
+    /// Radar (DFS) channels allowed.
+    pub dfs: bool,
     /// A phy name (`phy1`), wiphy index, or the phy's MAC address.
     pub phy: Option<String>,
     /// Candidate subnets in order of preference; the first is tried first,
@@ -104,6 +112,9 @@ impl Default for Config {
             security: Security::Auto,
             country: None,
             channel: None,
+            band: WifiBand::Auto,
+            width: None,
+            dfs: false,
             phy: None,
             subnet_pool: default_subnet_pool(),
             bridge: "virbr0".into(),
@@ -152,6 +163,9 @@ pub fn from_layer(l: Layer, sources: Vec<String>) -> Config {
         security,
         country,
         channel,
+        band,
+        width,
+        dfs,
         phy,
         subnet_pool,
         bridge,
@@ -172,6 +186,9 @@ pub fn from_layer(l: Layer, sources: Vec<String>) -> Config {
             .map(|c| c.trim().to_ascii_uppercase())
             .filter(|c| !c.is_empty()),
         channel,
+        band: band.unwrap_or(d.band),
+        width,
+        dfs: dfs.unwrap_or(d.dfs),
         phy: phy.filter(|p| !p.trim().is_empty()),
         subnet_pool: subnet_pool.unwrap_or(d.subnet_pool),
         bridge: bridge.unwrap_or(d.bridge),

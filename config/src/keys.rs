@@ -112,6 +112,45 @@ pub const CHANNEL: KeySpec = KeySpec {
     in_image: true,
 };
 
+pub const BAND: KeySpec = KeySpec {
+    name: "band",
+    kind: ValueKind::Text,
+    value_name: "BAND",
+    default: "auto",
+    help: "Band: auto (2.4 or 5 GHz, whichever gives the faster link the card and the \
+           country allow), 2.4, 5 or 6 (6 GHz is WPA3-SAE only).",
+    credential: true,
+    flag: Some("band"),
+    nix_option: None,
+    in_image: true,
+};
+
+pub const WIDTH: KeySpec = KeySpec {
+    name: "width",
+    kind: ValueKind::Integer,
+    value_name: "MHZ",
+    default: "20 MHz on 2.4 GHz, the widest up to 80 on 5 GHz, up to 160 on 6 GHz",
+    help: "The widest channel in MHz (20, 40, 80 or 160): 40 on 2.4 GHz and 160 on 5 GHz \
+           are used only when asked for.",
+    credential: true,
+    flag: Some("width"),
+    nix_option: None,
+    in_image: true,
+};
+
+pub const DFS: KeySpec = KeySpec {
+    name: "dfs",
+    kind: ValueKind::Boolean,
+    value_name: "BOOL",
+    default: "false",
+    help: "Allow radar (DFS) channels; the AP then listens for radar for a minute or more \
+           before it starts.",
+    credential: true,
+    flag: Some("dfs"),
+    nix_option: None,
+    in_image: true,
+};
+
 pub const PHY: KeySpec = KeySpec {
     name: "phy",
     kind: ValueKind::Text,
@@ -256,6 +295,9 @@ pub const KEYS: &[KeySpec] = &[
     SECURITY,
     COUNTRY,
     CHANNEL,
+    BAND,
+    WIDTH,
+    DFS,
     PHY,
     SUBNET_POOL,
     BRIDGE,
@@ -286,6 +328,9 @@ mod tests {
             security: Some(Security::Wpa2),
             country: Some("DE".into()),
             channel: Some(6),
+            band: Some(crate::WifiBand::Ghz5),
+            width: Some(80),
+            dfs: Some(true),
             phy: Some("phy0".into()),
             subnet_pool: Some(vec!["10.0.0.0/24".parse().unwrap()]),
             bridge: Some("br0".into()),

@@ -10,6 +10,7 @@ use toml::Spanned;
 
 use crate::error::{ConfigError, ValueError};
 use crate::keys::{self, KeySpec, ValueKind};
+use crate::link::WifiBand;
 use crate::network::{FixedRange, HostEntry};
 use crate::origin::{Origin, Origins};
 use crate::security::Security;
@@ -41,6 +42,12 @@ pub struct Layer {
     pub country: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub channel: Option<u16>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub band: Option<WifiBand>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub width: Option<u16>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dfs: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub phy: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -74,6 +81,9 @@ impl Combine for Layer {
             security,
             country,
             channel,
+            band,
+            width,
+            dfs,
             phy,
             subnet_pool,
             bridge,
@@ -91,6 +101,9 @@ impl Combine for Layer {
             security: security.combine(lower.security),
             country: country.combine(lower.country),
             channel: channel.combine(lower.channel),
+            band: band.combine(lower.band),
+            width: width.combine(lower.width),
+            dfs: dfs.combine(lower.dfs),
             phy: phy.combine(lower.phy),
             subnet_pool: subnet_pool.combine(lower.subnet_pool),
             bridge: bridge.combine(lower.bridge),

@@ -167,6 +167,25 @@ impl Config {
                 ));
             }
         }
+        if self.band == crate::link::WifiBand::Ghz6 && self.security != crate::Security::Auto {
+            return Err(bad(
+                "band",
+                format!(
+                    "6 GHz allows only WPA3-SAE (with protected management frames and SAE \
+                     hash-to-element), so security = \"{}\" cannot run there: set security = \"auto\" \
+                     or choose another band",
+                    self.security
+                ),
+            ));
+        }
+        if let Some(w) = self.width {
+            if !crate::link::WIDTHS.contains(&w) {
+                return Err(bad(
+                    "width",
+                    format!("{w} MHz is not a channel width: use 20, 40, 80 or 160"),
+                ));
+            }
+        }
         if self.subnet_pool.is_empty() {
             return Err(bad("subnet_pool", "the subnet pool is empty"));
         }

@@ -73,6 +73,12 @@ pub struct Phy {
     /// Regulatory domain is managed by the device itself (country `99`/`na`).
     #[serde(default)]
     pub self_managed_reg: bool,
+    /// The regulatory country the kernel applies to this phy now (the
+    /// global domain, or a self-managed phy's own), when it is a real
+    /// country: the world (`00`) and the unknown or intersected domains
+    /// (`98`, `99`) are left out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub country: Option<String>,
 }
 
 /// nl80211 interface types, named as `iw` names them.
@@ -129,8 +135,11 @@ pub struct Limit {
 }
 
 /// Frequency band.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
+)]
 pub enum BandId {
+    #[default]
     #[serde(rename = "2.4GHz")]
     Band2G4,
     #[serde(rename = "5GHz")]
@@ -141,7 +150,8 @@ pub enum BandId {
     Band60G,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// One band of a phy. `Default` is a 2.4 GHz band nothing is known of.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Band {
     pub band: BandId,
@@ -151,10 +161,58 @@ pub struct Band {
     /// VHT (802.11ac) capabilities present.
     #[serde(default)]
     pub vht: bool,
+    /// The HT capability word (`NL80211_BAND_ATTR_HT_CAPA`; iw:
+    /// `Capabilities: 0x…`): hostapd's `ht_capab` flags are derived from it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ht_capa: Option<u16>,
+    /// Spatial streams of the HT MCS set (MCS 0-7 one, 0-15 two, …).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ht_streams: Option<u8>,
+    /// The VHT capability word (`NL80211_BAND_ATTR_VHT_CAPA`; iw: `VHT
+    /// Capabilities (0x…)`): hostapd's `vht_capab` flags come from it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vht_capa: Option<u32>,
+    /// Spatial streams of the VHT receive MCS map, and its highest MCS.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vht_streams: Option<u8>,
+    /// HE (802.11ax) as the phy offers it to an AP interface, when it does.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub he_ap: Option<HeCaps>,
     pub channels: Vec<Channel>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// HE (802.11ax) capabilities for one interface type
+/// (`NL80211_BAND_ATTR_IFTYPE_DATA`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HeCaps {
+    /// Byte 0 of the HE PHY capabilities: the channel width set (bit 1 40
+    /// MHz on 2.4 GHz, bit 2 40 and 80 MHz on 5/6 GHz, bit 3 160 MHz).
+    pub phy_cap0: u8,
+    /// Spatial streams of the receive MCS map up to 80 MHz.
+    #[serde(default)]
+    pub streams: u8,
+    /// EHT (802.11be) capabilities are listed for the same interface type.
+    #[serde(default)]
+    pub eht: bool,
+}
+
+impl HeCaps {
+    /// 40 MHz on 2.4 GHz.
+    pub fn he40_2g(&self) -> bool {
+        self.phy_cap0 & 0x02 != 0
+    }
+    /// 40 and 80 MHz on 5 and 6 GHz.
+    pub fn he80(&self) -> bool {
+        self.phy_cap0 & 0x04 != 0
+    }
+    /// 160 MHz on 5 and 6 GHz.
+    pub fn he160(&self) -> bool {
+        self.phy_cap0 & 0x08 != 0
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Channel {
     pub number: u16,
@@ -169,6 +227,25 @@ pub struct Channel {
     pub radar: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_power_dbm: Option<f32>,
+    /// The regulatory width limits nl80211 reports per channel (iw prints
+    /// none of them, so facts from `iw list` leave them false): no 40 MHz
+    /// channel with this one as the primary and the secondary below/above.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub no_ht40_minus: bool,
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub no_ht40_plus: bool,
+    /// No 80 MHz (160 MHz) channel may include this one.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub no_80mhz: bool,
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub no_160mhz: bool,
+    /// No HE (802.11ax) operation here.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub no_he: bool,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 /// An existing wireless interface.
@@ -187,6 +264,12 @@ pub struct WirelessInterface {
     pub channel: Option<u16>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub freq_mhz: Option<u32>,
+    /// Operating width in MHz (20, 40, 80, 160), when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub width_mhz: Option<u32>,
+    /// Centre frequency of the whole operating channel (`center1`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub center1_mhz: Option<u32>,
 }
 
 /// An address on a link.

@@ -16,14 +16,17 @@ use netlink_packet_generic::{GenlHeader, GenlMessage};
 use netlink_sys::protocols::NETLINK_GENERIC;
 use netlink_sys::Socket;
 use wl_nl80211::{
-    Nl80211Attr, Nl80211BandInfo, Nl80211BandType, Nl80211Command, Nl80211ExtFeature,
-    Nl80211Features, Nl80211FrequencyInfo, Nl80211IfMode, Nl80211IfaceCombAttribute,
-    Nl80211IfaceCombLimitAttribute, Nl80211InterfaceType, Nl80211Message,
+    Nl80211Attr, Nl80211BandInfo, Nl80211BandType, Nl80211ChannelWidth, Nl80211Command,
+    Nl80211ExtFeature, Nl80211Features, Nl80211FrequencyInfo, Nl80211IfMode,
+    Nl80211IfaceCombAttribute, Nl80211IfaceCombLimitAttribute, Nl80211InterfaceType,
+    Nl80211Message,
 };
 
 use super::error::FactsError;
 use super::iw::channel_from_freq;
-use super::model::{Band, BandId, Channel, Combination, IfType, Limit, Phy, WirelessInterface};
+use super::model::{
+    Band, BandId, Channel, Combination, HeCaps, IfType, Limit, Phy, WirelessInterface,
+};
 use super::netlink;
 
 /// nl80211 command numbers the event watcher classifies.
@@ -140,9 +143,20 @@ pub fn gather() -> Result<(Vec<Phy>, Vec<WirelessInterface>), FactsError> {
     let interfaces = netlink::dump(&socket, "NL80211_CMD_GET_INTERFACE dump", |seq| {
         request(family.id, Nl80211Command::GetInterface, Vec::new(), seq)
     })?;
+    let he: Vec<(u32, BandId, HeCaps)> = wiphys.iter().flat_map(|m| he_ap_of_message(m)).collect();
     let wiphys: Vec<Vec<Nl80211Attr>> = wiphys.iter().map(|m| attributes_of(m)).collect();
     let interfaces: Vec<Vec<Nl80211Attr>> = interfaces.iter().map(|m| attributes_of(m)).collect();
-    Ok((phys_from_attrs(&wiphys), interfaces_from_attrs(&interfaces)))
+    let mut phys = phys_from_attrs(&wiphys);
+    add_he(&mut phys, he);
+    // Kernels before 4.x cannot dump the regulatory domains: no country
+    // then, as with the world domain.
+    match netlink::dump(&socket, "NL80211_CMD_GET_REG dump", |seq| {
+        request(family.id, Nl80211Command::GetReg, Vec::new(), seq)
+    }) {
+        Ok(reg) => add_countries(&mut phys, &regulatory_of(&reg)),
+        Err(e) => tracing::debug!("nl80211: no regulatory country: {e}"),
+    }
+    Ok((phys, interfaces_from_attrs(&interfaces)))
 }
 
 /// The nl80211 command and attributes of one netlink message (header
@@ -326,18 +340,27 @@ fn merge(draft: &mut WiphyDraft, attr: &Nl80211Attr) {
                 };
                 let entry = draft.bands.entry(id).or_insert_with(|| Band {
                     band: id,
-                    ht: false,
-                    vht: false,
-                    channels: Vec::new(),
+                    ..Band::default()
                 });
                 for info in &band.info {
                     match info {
-                        Nl80211BandInfo::HtCapa(_) | Nl80211BandInfo::HtMcsSet(_) => {
-                            entry.ht = true
+                        Nl80211BandInfo::HtCapa(caps) => {
+                            entry.ht = true;
+                            entry.ht_capa = Some(caps.bits());
                         }
-                        Nl80211BandInfo::VhtCap(_) | Nl80211BandInfo::VhtMcsSet(_) => {
-                            entry.vht = true
+                        Nl80211BandInfo::HtMcsSet(mcs) => {
+                            entry.ht = true;
+                            entry.ht_streams = ht_streams(&mcs.rx_mask);
                         }
+                        Nl80211BandInfo::VhtCap(caps) => {
+                            entry.vht = true;
+                            entry.vht_capa = Some(caps.bits());
+                        }
+                        Nl80211BandInfo::VhtMcsSet(mcs) => {
+                            entry.vht = true;
+                            entry.vht_streams = mcs_map_streams(mcs.rx_mcs_map);
+                        }
+
                         Nl80211BandInfo::Freqs(freqs) => {
                             for f in freqs {
                                 if let Some(c) = channel_of(&f.info) {
@@ -373,10 +396,7 @@ fn channel_of(info: &[Nl80211FrequencyInfo]) -> Option<Channel> {
     let mut channel = Channel {
         number: channel_from_freq(freq)?,
         freq_mhz: freq,
-        disabled: false,
-        no_ir: false,
-        radar: false,
-        max_power_dbm: None,
+        ..Channel::default()
     };
     for i in info {
         match i {
@@ -388,6 +408,11 @@ fn channel_of(info: &[Nl80211FrequencyInfo]) -> Option<Channel> {
             Nl80211FrequencyInfo::MaxTxPower(mbm) => {
                 channel.max_power_dbm = Some(*mbm as f32 / 100.0)
             }
+            Nl80211FrequencyInfo::NoHt40Minus => channel.no_ht40_minus = true,
+            Nl80211FrequencyInfo::NoHt40Plus => channel.no_ht40_plus = true,
+            Nl80211FrequencyInfo::No80Mhz => channel.no_80mhz = true,
+            Nl80211FrequencyInfo::No160Mhz => channel.no_160mhz = true,
+            Nl80211FrequencyInfo::NoHe => channel.no_he = true,
             _ => {}
         }
     }
@@ -410,6 +435,8 @@ pub fn interfaces_from_attrs(messages: &[Vec<Nl80211Attr>]) -> Vec<WirelessInter
         let mut iftype = None;
         let mut ssid = None;
         let mut freq = None;
+        let mut width = None;
+        let mut center1 = None;
         for a in attrs {
             match a {
                 Nl80211Attr::IfName(n) => name = Some(n.clone()),
@@ -421,6 +448,8 @@ pub fn interfaces_from_attrs(messages: &[Vec<Nl80211Attr>]) -> Vec<WirelessInter
                     ssid = Some(String::from_utf8_lossy(raw).into_owned())
                 }
                 Nl80211Attr::WiphyFreq(f) => freq = Some(*f),
+                Nl80211Attr::ChannelWidth(w) => width = width_mhz(w),
+                Nl80211Attr::CenterFreq1(f) => center1 = Some(*f),
                 _ => {}
             }
         }
@@ -436,9 +465,211 @@ pub fn interfaces_from_attrs(messages: &[Vec<Nl80211Attr>]) -> Vec<WirelessInter
             ssid,
             channel: freq.and_then(channel_from_freq),
             freq_mhz: freq,
+            width_mhz: width,
+            center1_mhz: center1,
         });
     }
     // The kernel dumps newest first; keep `detect` output stable.
     out.sort_by_key(|i| (i.phy, i.ifindex));
     out
+}
+
+/// Streams of an HT receive MCS bitmask: MCS 0-7 one stream, 8-15 two, ….
+fn ht_streams(rx_mask: &[u8]) -> Option<u8> {
+    let streams = rx_mask.iter().take(4).take_while(|b| **b != 0).count();
+    u8::try_from(streams).ok().filter(|n| *n > 0)
+}
+
+/// Streams of a VHT or HE MCS map: two bits per stream, 3 = not supported.
+fn mcs_map_streams(map: u16) -> Option<u8> {
+    let streams = (0..8).filter(|i| (map >> (2 * i)) & 0b11 != 0b11).count();
+    u8::try_from(streams).ok().filter(|n| *n > 0)
+}
+
+fn width_mhz(w: &Nl80211ChannelWidth) -> Option<u32> {
+    match w {
+        Nl80211ChannelWidth::NoHt20 => Some(20),
+        Nl80211ChannelWidth::Mhz80Plus80 => Some(160),
+        Nl80211ChannelWidth::Mhz(m) => Some(*m),
+        _ => None,
+    }
+}
+
+const NL80211_ATTR_WIPHY: u16 = 1;
+const NL80211_ATTR_WIPHY_BANDS: u16 = 22;
+const NL80211_BAND_ATTR_IFTYPE_DATA: u16 = 9;
+const NL80211_BAND_IFTYPE_ATTR_IFTYPES: u16 = 1;
+const NL80211_BAND_IFTYPE_ATTR_HE_CAP_PHY: u16 = 3;
+const NL80211_BAND_IFTYPE_ATTR_HE_CAP_MCS_SET: u16 = 4;
+const NL80211_BAND_IFTYPE_ATTR_EHT_CAP_PHY: u16 = 9;
+const NL80211_IFTYPE_AP: u16 = 3;
+/// The attribute type without the nested and byte-order flags.
+const NLA_TYPE_MASK: u16 = 0x3fff;
+
+/// The (type, payload) attributes of a buffer, up to the first malformed one.
+fn nlas(mut buffer: &[u8]) -> impl Iterator<Item = (u16, &[u8])> {
+    std::iter::from_fn(move || {
+        let header = buffer.get(..4)?;
+        let len = usize::from(u16::from_ne_bytes([header[0], header[1]]));
+        let kind = u16::from_ne_bytes([header[2], header[3]]) & NLA_TYPE_MASK;
+        let value = buffer.get(4..len.max(4))?;
+        let next = (len + 3) & !3;
+        buffer = buffer.get(next.max(4)..).unwrap_or(&[]);
+        Some((kind, value))
+    })
+}
+
+/// Pure part: the HE capabilities each band of one GET_WIPHY message
+/// offers the AP interface type, as (wiphy index, band, capabilities).
+/// Read from the raw attributes: `NL80211_BAND_ATTR_IFTYPE_DATA` is an
+/// array of entries, each naming its interface types, which wl-nl80211
+/// 0.8 reads as one flat list, losing which type each entry is for.
+pub fn he_ap_of_message(bytes: &[u8]) -> Vec<(u32, BandId, HeCaps)> {
+    let Some(attributes) = bytes.get(20..) else {
+        return Vec::new();
+    };
+    let mut wiphy = None;
+    let mut bands = None;
+    for (kind, value) in nlas(attributes) {
+        match kind {
+            NL80211_ATTR_WIPHY => {
+                wiphy = value
+                    .get(..4)
+                    .map(|b| u32::from_ne_bytes([b[0], b[1], b[2], b[3]]))
+            }
+            NL80211_ATTR_WIPHY_BANDS => bands = Some(value),
+            _ => {}
+        }
+    }
+    let (Some(wiphy), Some(bands)) = (wiphy, bands) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for (index, band) in nlas(bands) {
+        let id = match index {
+            0 => BandId::Band2G4,
+            1 => BandId::Band5G,
+            3 => BandId::Band6G,
+            _ => continue,
+        };
+        for (kind, data) in nlas(band) {
+            if kind != NL80211_BAND_ATTR_IFTYPE_DATA {
+                continue;
+            }
+            for (_, entry) in nlas(data) {
+                if let Some(he) = he_entry_for_ap(entry) {
+                    out.push((wiphy, id, he));
+                }
+            }
+        }
+    }
+    out
+}
+
+/// One interface-type entry: its HE capabilities when it lists AP.
+fn he_entry_for_ap(entry: &[u8]) -> Option<HeCaps> {
+    let mut for_ap = false;
+    let mut phy_cap0 = None;
+    let mut streams = 0;
+    let mut eht = false;
+    for (kind, value) in nlas(entry) {
+        match kind {
+            NL80211_BAND_IFTYPE_ATTR_IFTYPES => {
+                for_ap = nlas(value).any(|(t, _)| t == NL80211_IFTYPE_AP);
+            }
+            NL80211_BAND_IFTYPE_ATTR_HE_CAP_PHY => phy_cap0 = value.first().copied(),
+            NL80211_BAND_IFTYPE_ATTR_HE_CAP_MCS_SET => {
+                // `struct ieee80211_he_mcs_nss_supp`: the receive map up
+                // to 80 MHz comes first, little-endian.
+                if let Some(b) = value.get(..2) {
+                    streams = mcs_map_streams(u16::from_le_bytes([b[0], b[1]])).unwrap_or(0);
+                }
+            }
+            NL80211_BAND_IFTYPE_ATTR_EHT_CAP_PHY => eht = true,
+            _ => {}
+        }
+    }
+    Some(HeCaps {
+        phy_cap0: phy_cap0?,
+        streams,
+        eht,
+    })
+    .filter(|_| for_ap)
+}
+
+/// Puts the HE capabilities read by [`he_ap_of_message`] on their bands.
+pub fn add_he(phys: &mut [Phy], he: Vec<(u32, BandId, HeCaps)>) {
+    for (wiphy, id, caps) in he {
+        let band = phys
+            .iter_mut()
+            .filter(|p| p.index == wiphy)
+            .flat_map(|p| p.bands.iter_mut())
+            .find(|b| b.band == id);
+        if let Some(band) = band {
+            band.he_ap = Some(caps);
+        }
+    }
+}
+
+const NL80211_ATTR_REG_ALPHA2: u16 = 33;
+
+/// Pure part: the countries of a GET_REG dump, as (wiphy index for a
+/// self-managed phy's own domain or `None` for the global one, country).
+pub fn regulatory_of(messages: &[Vec<u8>]) -> Vec<(Option<u32>, String)> {
+    let mut out = Vec::new();
+    for m in messages {
+        let Some(attributes) = m.get(20..) else {
+            continue;
+        };
+        let mut wiphy = None;
+        let mut alpha2 = None;
+        for (kind, value) in nlas(attributes) {
+            match kind {
+                NL80211_ATTR_WIPHY => {
+                    wiphy = value
+                        .get(..4)
+                        .map(|b| u32::from_ne_bytes([b[0], b[1], b[2], b[3]]))
+                }
+                NL80211_ATTR_REG_ALPHA2 => {
+                    alpha2 = Some(
+                        String::from_utf8_lossy(value)
+                            .trim_end_matches('\0')
+                            .to_string(),
+                    )
+                }
+                _ => {}
+            }
+        }
+        if let Some(a) = alpha2 {
+            out.push((wiphy, a));
+        }
+    }
+    out
+}
+
+/// A regulatory alpha2 that names a country: not the world domain (`00`),
+/// nor the intersected or unknown ones (`98`, `99`).
+pub fn real_country(alpha2: &str) -> Option<String> {
+    let upper = alpha2.to_ascii_uppercase();
+    (upper.len() == 2 && upper.chars().all(|c| c.is_ascii_uppercase())).then_some(upper)
+}
+
+/// Each phy's country: its own for a self-managed phy, else the global one.
+pub fn add_countries(phys: &mut [Phy], reg: &[(Option<u32>, String)]) {
+    let global = reg
+        .iter()
+        .find(|(w, _)| w.is_none())
+        .map(|(_, a)| a.as_str());
+    for p in phys.iter_mut() {
+        let own = reg
+            .iter()
+            .find(|(w, _)| *w == Some(p.index))
+            .map(|(_, a)| a.as_str());
+        let applied = if p.self_managed_reg {
+            own
+        } else {
+            own.or(global)
+        };
+        p.country = applied.and_then(real_country);
+    }
 }

@@ -1,11 +1,14 @@
-//! Which channel the AP beacons on: never disabled, no-IR or radar; the
-//! upstream station's when the combination allows one channel; otherwise the
-//! configured one (default 6).
+//! Which band, channel and width the AP runs on: the widest link the card
+//! and the regulatory flags allow, measured as the PHY rate a two-stream
+//! client reaches. Never a disabled, no-IR or (without `dfs`) radar
+//! channel; the upstream station's channel when the combination allows one
+//! channel; otherwise the configured channel, else the best block.
 
 use serde::Serialize;
 
-use crate::facts::{BandId, Channel, Phy};
+use crate::facts::{Band, BandId, Channel, Phy};
 
+use super::caps::{self, Mode, Secondary};
 use super::phy::PhyFit;
 
 /// The beacon interval rendered into hostapd.conf, in TUs. 100 is what nearly
@@ -13,30 +16,110 @@ use super::phy::PhyFit;
 /// combination demands equal intervals.
 pub const BEACON_INT: u32 = 100;
 
+/// Which bands the configuration allows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BandWish {
+    /// 2.4 or 5 GHz, whichever gives the faster link (6 GHz only when asked).
+    Auto,
+    Only(BandId),
+}
+
+/// What the configuration asks of the link.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LinkWish {
+    pub band: BandWish,
+    /// The widest channel wanted in MHz; `None`: 20 on 2.4 GHz, 80 on 5 GHz,
+    /// 160 on 6 GHz where the card has it.
+    pub width: Option<u32>,
+    /// Radar (DFS) channels allowed: the AP first listens for radar.
+    pub dfs: bool,
+    /// A fixed primary channel (2.4 or 5 GHz numbering).
+    pub channel: Option<u16>,
+}
+
+impl Default for LinkWish {
+    fn default() -> Self {
+        LinkWish {
+            band: BandWish::Auto,
+            width: None,
+            dfs: false,
+            channel: None,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ChannelChoice {
+    /// The primary channel.
     pub number: u16,
     pub freq_mhz: u32,
     pub band: BandId,
-    /// hostapd's `hw_mode`: `g` for 2.4 GHz, `a` for 5 GHz.
+    /// hostapd's `hw_mode`: `g` for 2.4 GHz, `a` for 5 and 6 GHz.
     pub hw_mode: String,
     pub beacon_int: u32,
-    /// 802.11n (HT) capabilities reported for the band.
+    /// 802.11n (HT) on.
     pub ht: bool,
-    /// 802.11ac (VHT) on 5 GHz.
+    /// 802.11ac (VHT) on (5 GHz).
     pub vht: bool,
+    /// 802.11ax (HE) on.
+    pub he: bool,
+    /// The operating width in MHz.
+    pub width_mhz: u32,
+    /// The whole channel's centre (for 40 MHz and wider) as a channel
+    /// number, hostapd's `*_oper_centr_freq_seg0_idx`, and in MHz.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub center_channel: Option<u16>,
+    pub center_freq_mhz: u32,
+    /// Where a 40 MHz (or wider) channel's secondary 20 MHz lies.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub secondary: Option<Secondary>,
+    /// hostapd's `ht_capab` and `vht_capab`, from the driver's words.
+    pub ht_capab: String,
+    pub vht_capab: String,
+    /// The global operating class (6 GHz, where hostapd needs it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub op_class: Option<u8>,
+    /// A radar channel: the AP listens for radar before it beacons.
+    pub dfs: bool,
+    /// The widest mode on: HE, VHT, HT or legacy.
+    pub mode: Mode,
+    /// The PHY rate a two-stream client reaches, in Mbit/s.
+    pub rate_mbps: f64,
 }
 
+impl ChannelChoice {
+    /// `HE80`, `VHT80`, `HT40`, `HT20`, `legacy`.
+    pub fn mode_text(&self) -> String {
+        match self.mode {
+            Mode::Legacy => "legacy (802.11a/g)".into(),
+            m => format!("{}{}", m.name(), self.width_mhz),
+        }
+    }
+
+    /// hostapd's `vht_oper_chwidth`/`he_oper_chwidth`: 0 for 20 and 40
+    /// MHz, 1 for 80, 2 for 160.
+    pub fn oper_chwidth(&self) -> u8 {
+        match self.width_mhz {
+            160 => 2,
+            80 => 1,
+            _ => 0,
+        }
+    }
+}
+
+/// A decision about the link, for the plan's notes: (topic, text).
+pub type LinkNote = (&'static str, String);
+
 /// Why a channel cannot carry the AP, or `None` when it can.
-pub fn unusable(band: BandId, ch: &Channel, country: Option<&str>) -> Option<String> {
+pub fn unusable(band: BandId, ch: &Channel, country: Option<&str>, dfs: bool) -> Option<String> {
     if ch.disabled {
         return Some("disabled".into());
     }
     if ch.no_ir {
         return Some("no-IR (passive scan only: no beaconing allowed)".into());
     }
-    if ch.radar {
-        return Some("radar (DFS required)".into());
+    if ch.radar && !dfs {
+        return Some("radar (DFS required; set dfs = true to use it)".into());
     }
     match band {
         BandId::Band2G4 => {
@@ -47,65 +130,432 @@ pub fn unusable(band: BandId, ch: &Channel, country: Option<&str>) -> Option<Str
             }
             None
         }
-        BandId::Band5G => {
+        BandId::Band5G | BandId::Band6G => {
             if country.is_none() {
-                return Some(
-                    "5 GHz, which needs a country code (set `country` in softap.toml)".into(),
-                );
+                return Some(format!(
+                    "{}, which needs a country code (set `country` in softap.toml)",
+                    band_name(band)
+                ));
             }
             None
         }
-        BandId::Band6G => Some("6 GHz, not supported for the AP by this agent".into()),
         BandId::Band60G => Some("60 GHz, not supported for the AP by this agent".into()),
     }
 }
 
-fn lookup(phy: &Phy, number: u16, freq: Option<u32>) -> Option<(BandId, bool, bool, &Channel)> {
-    for band in &phy.bands {
-        for ch in &band.channels {
-            let hit = match freq {
-                Some(f) => ch.freq_mhz == f,
-                // Channel numbers repeat in 6 GHz; config numbers mean 2.4/5 GHz.
-                None => {
-                    ch.number == number && matches!(band.band, BandId::Band2G4 | BandId::Band5G)
-                }
-            };
-            if hit {
-                return Some((band.band, band.ht, band.vht, ch));
+pub fn band_name(band: BandId) -> &'static str {
+    match band {
+        BandId::Band2G4 => "2.4 GHz",
+        BandId::Band5G => "5 GHz",
+        BandId::Band6G => "6 GHz",
+        BandId::Band60G => "60 GHz",
+    }
+}
+
+/// The 5 GHz primaries in order of preference: the blocks without radar
+/// first (36-48, then 149-161), then the rest; radar channels only count
+/// where `dfs` allows them.
+const ORDER_5: [u16; 28] = [
+    36, 40, 44, 48, 149, 153, 157, 161, 165, 169, 173, 177, 100, 104, 108, 112, 116, 120, 124, 128,
+    132, 136, 140, 144, 52, 56, 60, 64,
+];
+/// 2.4 GHz: the three channels that do not overlap, 6 first.
+const ORDER_2G: [u16; 3] = [6, 1, 11];
+
+/// The 5 GHz block of `width` MHz holding `primary`: its channels and centre.
+fn block_5(primary: u16, width: u32) -> Option<(Vec<u16>, u16)> {
+    let blocks: &[(u16, u16)] = match width {
+        40 => &[
+            (36, 40),
+            (44, 48),
+            (52, 56),
+            (60, 64),
+            (100, 104),
+            (108, 112),
+            (116, 120),
+            (124, 128),
+            (132, 136),
+            (140, 144),
+            (149, 153),
+            (157, 161),
+            (165, 169),
+            (173, 177),
+        ],
+        80 => &[
+            (36, 48),
+            (52, 64),
+            (100, 112),
+            (116, 128),
+            (132, 144),
+            (149, 161),
+            (165, 177),
+        ],
+        160 => &[(36, 64), (100, 128), (149, 177)],
+        _ => return Some((vec![primary], primary)),
+    };
+    let (first, last) = blocks.iter().find(|(a, b)| (*a..=*b).contains(&primary))?;
+    let channels: Vec<u16> = (*first..=*last).step_by(4).collect();
+    Some((channels, (first + last) / 2))
+}
+
+/// The 6 GHz block of `width` MHz holding `primary` (channels 1, 5, 9, …).
+fn block_6(primary: u16, width: u32) -> Option<(Vec<u16>, u16)> {
+    if primary == 0 || primary % 4 != 1 {
+        return None;
+    }
+    let span = match width {
+        40 => 8,
+        80 => 16,
+        160 => 32,
+        _ => return Some((vec![primary], primary)),
+    };
+    let first = 1 + (primary - 1) / span * span;
+    let last = first + span - 4;
+    let channels: Vec<u16> = (first..=last).step_by(4).collect();
+    Some((channels, (first + last) / 2))
+}
+
+/// A 2.4 GHz 40 MHz pair: the secondary four channels above (primary up to
+/// 7) or below.
+fn pair_2g(primary: u16) -> (Vec<u16>, u16, Secondary) {
+    if primary <= 7 {
+        (vec![primary, primary + 4], primary + 2, Secondary::Above)
+    } else {
+        (vec![primary - 4, primary], primary - 2, Secondary::Below)
+    }
+}
+
+/// One way to run the AP: a primary at a width, in a mode, at a rate.
+#[derive(Debug, Clone)]
+struct Candidate {
+    band: BandId,
+    primary: u16,
+    freq_mhz: u32,
+    width: u32,
+    center: u16,
+    secondary: Option<Secondary>,
+    mode: Mode,
+    rate: f64,
+    dfs: bool,
+}
+
+struct Ctx<'a> {
+    country: Option<&'a str>,
+    dfs: bool,
+}
+
+fn find(band: &Band, number: u16) -> Option<&Channel> {
+    band.channels.iter().find(|c| c.number == number)
+}
+
+/// Whether `width` MHz with this primary is possible: Ok((centre,
+/// secondary)), or why not.
+fn width_possible(
+    band: &Band,
+    primary: &Channel,
+    width: u32,
+    ctx: &Ctx<'_>,
+) -> Result<(u16, Option<Secondary>), String> {
+    let he = band.he_ap.as_ref();
+    let capable = match (band.band, width) {
+        (_, 20) => true,
+        (BandId::Band2G4, 40) => caps::ht40(band),
+        (BandId::Band5G, 40) => caps::ht40(band) || band.vht,
+        (BandId::Band5G, 80) => band.vht || he.is_some_and(|h| h.he80()),
+        (BandId::Band5G, 160) => caps::vht160(band) || he.is_some_and(|h| h.he160()),
+        (BandId::Band6G, 40 | 80) => he.is_some_and(|h| h.he80()),
+        (BandId::Band6G, 160) => he.is_some_and(|h| h.he160()),
+        _ => false,
+    };
+    if !capable {
+        return Err(format!(
+            "the card does not list {width} MHz on {}",
+            band_name(band.band)
+        ));
+    }
+    let (channels, center, secondary) = match band.band {
+        BandId::Band2G4 if width == 40 => {
+            let (ch, c, s) = pair_2g(primary.number);
+            (ch, c, Some(s))
+        }
+        BandId::Band2G4 => (vec![primary.number], primary.number, None),
+        BandId::Band5G => {
+            let (ch, c) = block_5(primary.number, width)
+                .ok_or_else(|| format!("channel {} starts no {width} MHz block", primary.number))?;
+            (ch, c, secondary_of(band.band, primary.number, width))
+        }
+        BandId::Band6G => {
+            let (ch, c) = block_6(primary.number, width)
+                .ok_or_else(|| format!("channel {} starts no {width} MHz block", primary.number))?;
+            (ch, c, secondary_of(band.band, primary.number, width))
+        }
+        BandId::Band60G => return Err("60 GHz".into()),
+    };
+    for n in &channels {
+        let Some(ch) = find(band, *n) else {
+            return Err(format!(
+                "channel {n} of the block is not one the card lists"
+            ));
+        };
+        if let Some(why) = unusable(band.band, ch, ctx.country, ctx.dfs) {
+            return Err(format!("channel {n} is {why}"));
+        }
+        let flag = match width {
+            80 if ch.no_80mhz => Some("80 MHz"),
+            160 if ch.no_160mhz => Some("160 MHz"),
+            _ => None,
+        };
+        if let Some(f) = flag {
+            return Err(format!(
+                "the regulatory domain allows no {f} on channel {n}"
+            ));
+        }
+    }
+    if width == 40 {
+        let refused = match secondary {
+            Some(Secondary::Above) => primary.no_ht40_plus,
+            Some(Secondary::Below) => primary.no_ht40_minus,
+            None => false,
+        };
+        if refused {
+            return Err(format!(
+                "the regulatory domain allows no 40 MHz channel with {} as its primary there",
+                primary.number
+            ));
+        }
+    }
+    Ok((center, secondary))
+}
+
+/// HT40+ when the primary is the lower half of its 40 MHz pair (the pair
+/// inside every wider block).
+fn secondary_of(band: BandId, primary: u16, width: u32) -> Option<Secondary> {
+    if width < 40 {
+        return None;
+    }
+    let pair = match band {
+        BandId::Band6G => block_6(primary, 40),
+        _ => block_5(primary, 40),
+    };
+    let (_, center) = pair?;
+    Some(if primary < center {
+        Secondary::Above
+    } else {
+        Secondary::Below
+    })
+}
+
+/// The mode the primary allows: HE where the card offers it to an AP and
+/// the channel permits it, VHT on 5 GHz, HT, else legacy.
+fn mode_for(band: &Band, primary: &Channel) -> Mode {
+    if band.he_ap.is_some() && !primary.no_he {
+        Mode::He
+    } else if band.band == BandId::Band5G && band.vht {
+        Mode::Vht
+    } else if band.ht {
+        Mode::Ht
+    } else {
+        Mode::Legacy
+    }
+}
+
+/// The default widest width of a band, and the widest the wish allows.
+fn width_cap(band: &Band, wish: &LinkWish, follow: Option<u32>) -> u32 {
+    let default = match band.band {
+        BandId::Band2G4 => 20,
+        BandId::Band5G => 80,
+        _ => 160,
+    };
+    let cap = wish.width.unwrap_or(default);
+    follow.map_or(cap, |f| cap.min(f))
+}
+
+/// The best candidate with this primary (widest possible width), and why
+/// nothing wider, when something wider was wanted.
+fn best_at(
+    band: &Band,
+    primary: &Channel,
+    cap: u32,
+    ctx: &Ctx<'_>,
+) -> Option<(Candidate, Option<String>)> {
+    if unusable(band.band, primary, ctx.country, ctx.dfs).is_some() {
+        return None;
+    }
+    let mode = mode_for(band, primary);
+    let mut wider_refused = None;
+    for width in [160u32, 80, 40, 20] {
+        if width > cap {
+            continue;
+        }
+        if mode == Mode::Legacy && width > 20 {
+            continue;
+        }
+        match width_possible(band, primary, width, ctx) {
+            Ok((center, secondary)) => {
+                let rate = caps::client_rate(band, mode, width);
+                let candidate = Candidate {
+                    band: band.band,
+                    primary: primary.number,
+                    freq_mhz: primary.freq_mhz,
+                    width,
+                    center,
+                    secondary,
+                    mode,
+                    rate,
+                    dfs: primary.radar,
+                };
+                return Some((candidate, wider_refused));
             }
+            Err(why) if wider_refused.is_none() => {
+                wider_refused = Some(format!("{width} MHz not used: {why}"))
+            }
+            Err(_) => {}
         }
     }
     None
 }
 
-fn choice(band: BandId, ht: bool, vht: bool, ch: &Channel) -> ChannelChoice {
+/// Every primary of a band in order of preference.
+fn primaries(band: &Band) -> Vec<&Channel> {
+    let preferred: &[u16] = match band.band {
+        BandId::Band2G4 => &ORDER_2G,
+        BandId::Band5G => &ORDER_5,
+        _ => &[],
+    };
+    let mut out: Vec<&Channel> = preferred.iter().filter_map(|n| find(band, *n)).collect();
+    if band.band == BandId::Band6G {
+        // Preferred scanning channels (5, 21, 37, …) first: clients look
+        // there before anywhere else.
+        out.extend(band.channels.iter().filter(|c| c.number % 16 == 5));
+    }
+    for c in &band.channels {
+        if !out.iter().any(|o| o.number == c.number) {
+            out.push(c);
+        }
+    }
+    out
+}
+
+fn wanted_bands<'a>(phy: &'a Phy, wish: &LinkWish) -> Vec<&'a Band> {
+    phy.bands
+        .iter()
+        .filter(|b| match wish.band {
+            BandWish::Auto => matches!(b.band, BandId::Band2G4 | BandId::Band5G),
+            BandWish::Only(id) => b.band == id,
+        })
+        .collect()
+}
+
+fn to_choice(phy: &Phy, c: &Candidate) -> ChannelChoice {
+    let band = phy.bands.iter().find(|b| b.band == c.band);
+    let freq_of = |n: u16| match c.band {
+        BandId::Band2G4 => 2407 + 5 * u32::from(n),
+        BandId::Band6G => 5950 + 5 * u32::from(n),
+        _ => 5000 + 5 * u32::from(n),
+    };
+    let (ht_capab, vht_capab) = match band {
+        Some(b) if c.band != BandId::Band6G && c.mode >= Mode::Ht => (
+            caps::ht_capab(b, c.width, c.secondary),
+            if c.band == BandId::Band5G && c.mode >= Mode::Vht && b.vht {
+                caps::vht_capab(b, c.width)
+            } else {
+                String::new()
+            },
+        ),
+        _ => (String::new(), String::new()),
+    };
+    let op_class = (c.band == BandId::Band6G).then_some(match c.width {
+        40 => 132,
+        80 => 133,
+        160 => 134,
+        _ => 131,
+    });
     ChannelChoice {
-        number: ch.number,
-        freq_mhz: ch.freq_mhz,
-        band,
-        hw_mode: if band == BandId::Band2G4 { "g" } else { "a" }.into(),
+        number: c.primary,
+        freq_mhz: c.freq_mhz,
+        band: c.band,
+        hw_mode: if c.band == BandId::Band2G4 { "g" } else { "a" }.into(),
         beacon_int: BEACON_INT,
-        ht,
-        vht: vht && band == BandId::Band5G,
+        ht: c.mode >= Mode::Ht && c.band != BandId::Band6G,
+        vht: c.band == BandId::Band5G && c.mode >= Mode::Vht && band.is_some_and(|b| b.vht),
+        he: c.mode == Mode::He,
+        width_mhz: c.width,
+        center_channel: (c.width >= 40).then_some(c.center),
+        center_freq_mhz: if c.width >= 40 {
+            freq_of(c.center)
+        } else {
+            c.freq_mhz
+        },
+        secondary: c.secondary,
+        ht_capab,
+        vht_capab,
+        op_class,
+        dfs: c.dfs,
+        mode: c.mode,
+        rate_mbps: c.rate,
     }
 }
 
-/// Picks the channel on `phy`. Ok carries the choice and the reason; Err the
-/// reason the phy cannot host the AP (it becomes the phy's rejection).
+/// The notes that explain a choice: mode and rate, and why nothing wider.
+fn explain(choice: &ChannelChoice, wider: Option<String>, notes: &mut Vec<LinkNote>) {
+    notes.push((
+        "width",
+        format!(
+            "{} MHz{}: {} at up to {} Mbit/s for a two-stream client{}",
+            choice.width_mhz,
+            choice
+                .center_channel
+                .map(|c| format!(" centred on channel {c} ({} MHz)", choice.center_freq_mhz))
+                .unwrap_or_default(),
+            choice.mode_text(),
+            choice.rate_mbps,
+            wider.map(|w| format!("; {w}")).unwrap_or_default()
+        ),
+    ));
+    if choice.dfs {
+        notes.push((
+            "dfs",
+            format!(
+                "channel {} needs radar detection: the AP listens for radar (the channel availability check, 60 s or more) before it beacons",
+                choice.number
+            ),
+        ));
+    }
+}
+
+/// Picks band, channel and width on `phy`. Ok carries the choice and the
+/// notes that explain it; Err the reason the phy cannot host the AP (it
+/// becomes the phy's rejection). `upstream_width` is the operating width
+/// of the station the AP must follow, when it must.
 pub fn choose(
     phy: &Phy,
     fit: &PhyFit,
-    configured: Option<u16>,
+    wish: &LinkWish,
     country: Option<&str>,
-) -> Result<(ChannelChoice, String), String> {
+    upstream_width: Option<u32>,
+) -> Result<(ChannelChoice, Vec<LinkNote>), String> {
+    let ctx = Ctx {
+        country,
+        dfs: wish.dfs,
+    };
+    let mut notes: Vec<LinkNote> = Vec::new();
     if let Some((iface, number, freq)) = &fit.follow {
-        let Some((band, ht, vht, ch)) = lookup(phy, *number, *freq) else {
+        let hit = phy.bands.iter().find_map(|b| {
+            b.channels
+                .iter()
+                .find(|c| match freq {
+                    Some(f) => c.freq_mhz == *f,
+                    None => c.number == *number && b.band != BandId::Band6G,
+                })
+                .map(|c| (b, c))
+        });
+        let Some((band, ch)) = hit else {
             return Err(format!(
                 "the upstream interface {iface} is on channel {number}, which {} does not list",
                 phy.name
             ));
         };
-        if let Some(why) = unusable(band, ch, country) {
+        if let Some(why) = unusable(band.band, ch, country, wish.dfs) {
             return Err(format!(
                 "allows only one channel beside {iface}, which is on channel {} ({} MHz), marked {why} here: \
                  the AP cannot follow it there. Remedy: add a second radio, or move the upstream network to \
@@ -113,78 +563,221 @@ pub fn choose(
                 ch.number, ch.freq_mhz
             ));
         }
+        let up = upstream_width.unwrap_or(20);
+        let cap = width_cap(band, wish, Some(up)).max(20);
+        let (best, wider) = best_at(band, ch, cap, &ctx)
+            .ok_or_else(|| format!("channel {} cannot carry an AP here", ch.number))?;
+        let choice = to_choice(phy, &best);
         let mut why = format!(
-            "channel {} ({} MHz): the combination allows one channel, so the AP follows {iface}",
+            "channel {} ({} MHz): the combination allows one channel, so the AP follows {iface} (at {up} MHz)",
             ch.number, ch.freq_mhz
         );
-        if configured.is_some_and(|c| c != ch.number) {
+        if wish.channel.is_some_and(|c| c != ch.number) {
             why.push_str(&format!(
                 " (the configured channel {} is ignored)",
-                configured.unwrap_or_default()
+                wish.channel.unwrap_or_default()
             ));
         }
-        return Ok((choice(band, ht, vht, ch), why));
+        notes.push(("channel", why));
+        explain(&choice, wider.filter(|_| choice.width_mhz < up), &mut notes);
+        return Ok((choice, notes));
     }
-    if let Some(number) = configured {
-        let Some((band, ht, vht, ch)) = lookup(phy, number, None) else {
+    if let Some(number) = wish.channel {
+        let hit = wanted_bands(phy, wish)
+            .into_iter()
+            .filter(|b| b.band != BandId::Band6G)
+            .find_map(|b| find(b, number).map(|c| (b, c)));
+        let Some((band, ch)) = hit else {
             return Err(format!(
-                "the configured channel {number} is not one {} supports",
-                phy.name
+                "the configured channel {number} is not one {} supports{}",
+                phy.name,
+                match wish.band {
+                    BandWish::Auto => String::new(),
+                    BandWish::Only(b) => format!(" on {}", band_name(b)),
+                }
             ));
         };
-        if let Some(why) = unusable(band, ch, country) {
+        if let Some(why) = unusable(band.band, ch, country, wish.dfs) {
             return Err(format!(
                 "the configured channel {number} ({} MHz) is {why} here; choose another `channel`",
                 ch.freq_mhz
             ));
         }
-        return Ok((
-            choice(band, ht, vht, ch),
+        let cap = width_cap(band, wish, None);
+        let (best, wider) = best_at(band, ch, cap, &ctx)
+            .ok_or_else(|| format!("the configured channel {number} cannot carry an AP here"))?;
+        let choice = to_choice(phy, &best);
+        notes.push((
+            "channel",
             format!("channel {number} ({} MHz), as configured", ch.freq_mhz),
         ));
+        explain(&choice, wider, &mut notes);
+        return Ok((choice, notes));
     }
-    // Default 6, then the other non-overlapping 2.4 GHz channels, then any.
-    let mut rejected = Vec::new();
-    for number in [6u16, 1, 11] {
-        if let Some((band, ht, vht, ch)) = lookup(phy, number, None) {
-            match unusable(band, ch, country) {
-                None => {
-                    let why = if rejected.is_empty() {
-                        format!("channel {number} ({} MHz), the default", ch.freq_mhz)
-                    } else {
-                        format!(
-                            "channel {number} ({} MHz): {}",
-                            ch.freq_mhz,
-                            rejected.join("; ")
-                        )
-                    };
-                    return Ok((choice(band, ht, vht, ch), why));
+
+    // The best candidate of each wanted band, then the fastest band.
+    let mut per_band: Vec<(Candidate, Option<String>)> = Vec::new();
+    let mut band_refusals: Vec<String> = Vec::new();
+    for band in wanted_bands(phy, wish) {
+        let cap = width_cap(band, wish, None);
+        let mut best: Option<(Candidate, Option<String>)> = None;
+        let mut first_refusal = None;
+        for ch in primaries(band) {
+            match best_at(band, ch, cap, &ctx) {
+                // The first primary wins among equal rates: the order of
+                // preference decides.
+                Some((c, wider)) if best.as_ref().is_none_or(|(b, _)| c.rate > b.rate) => {
+                    best = Some((c, wider));
                 }
-                Some(w) => rejected.push(format!("channel {number} is {w}")),
+                Some(_) => {}
+                None if first_refusal.is_none() => {
+                    first_refusal = unusable(band.band, ch, country, wish.dfs)
+                        .map(|w| format!("channel {} is {w}", ch.number));
+                }
+                None => {}
             }
         }
+        match best {
+            Some(b) => per_band.push(b),
+            None => band_refusals.push(format!(
+                "{}: no channel allows an AP ({})",
+                band_name(band.band),
+                first_refusal.unwrap_or_else(|| "none listed".into())
+            )),
+        }
     }
-    for band in &phy.bands {
-        for ch in &band.channels {
-            if unusable(band.band, ch, country).is_none() {
-                return Ok((
-                    choice(band.band, band.ht, band.vht, ch),
-                    format!(
-                        "channel {} ({} MHz), the first usable one ({})",
-                        ch.number,
-                        ch.freq_mhz,
-                        rejected.join("; ")
-                    ),
-                ));
+    let Some(pos) = per_band
+        .iter()
+        .enumerate()
+        .max_by(|(ia, (a, _)), (ib, (b, _))| {
+            a.rate
+                .total_cmp(&b.rate)
+                // Equal rates: the earlier band (lower frequency) wins.
+                .then(ib.cmp(ia))
+        })
+        .map(|(i, _)| i)
+    else {
+        let why = match wish.band {
+            BandWish::Only(b) if !phy.bands.iter().any(|x| x.band == b) => {
+                format!(
+                    "band = \"{}\" is configured, but the card has no {} band",
+                    band_key(b),
+                    band_name(b)
+                )
             }
-        }
+            BandWish::Only(b) => format!(
+                "band = \"{}\" is configured: {}",
+                band_key(b),
+                band_refusals.join("; ")
+            ),
+            BandWish::Auto => format!(
+                "no channel allows an AP (every channel is disabled, no-IR or radar{})",
+                if country.is_none() {
+                    ", or needs a country code"
+                } else {
+                    ""
+                }
+            ),
+        };
+        return Err(why);
+    };
+    let (best, wider) = per_band.swap_remove(pos);
+    let choice = to_choice(phy, &best);
+    // The preferred primaries passed over on the way, and why.
+    let passed: Vec<String> = phy
+        .bands
+        .iter()
+        .filter(|b| b.band == choice.band)
+        .flat_map(primaries)
+        .take_while(|c| c.number != choice.number)
+        .filter_map(|c| {
+            unusable(choice.band, c, country, wish.dfs)
+                .map(|w| format!("channel {} is {w}", c.number))
+        })
+        .take(4)
+        .collect();
+    notes.push((
+        "channel",
+        format!(
+            "channel {} ({} MHz), the first usable in {}'s order of preference{}{}",
+            choice.number,
+            choice.freq_mhz,
+            band_name(choice.band),
+            if choice.band == BandId::Band2G4 && choice.number == 6 {
+                " (6, 1, 11: the channels that do not overlap)"
+            } else {
+                ""
+            },
+            if passed.is_empty() {
+                String::new()
+            } else {
+                format!(": {}", passed.join("; "))
+            }
+        ),
+    ));
+    let mut band_why = format!(
+        "{}: {} Mbit/s for a two-stream client",
+        band_name(choice.band),
+        choice.rate_mbps
+    );
+    for (other, _) in &per_band {
+        band_why.push_str(&format!(
+            ", against {} Mbit/s on {} ({} {} MHz)",
+            other.rate,
+            band_name(other.band),
+            other.mode.name(),
+            other.width
+        ));
     }
-    Err(format!(
-        "no channel allows an AP (every channel is disabled, no-IR or radar{})",
-        if country.is_none() {
-            ", or needs a country code"
-        } else {
-            ""
-        }
-    ))
+    for r in &band_refusals {
+        band_why.push_str(&format!("; {r}"));
+    }
+    if wish.band == BandWish::Auto
+        && !phy.bands.iter().any(|b| b.band == BandId::Band5G)
+        && choice.band == BandId::Band2G4
+    {
+        band_why.push_str("; the card has no 5 GHz band");
+    }
+    if let BandWish::Only(b) = wish.band {
+        band_why.push_str(&format!(" (band = \"{}\", as configured)", band_key(b)));
+    }
+    notes.push(("band", band_why));
+    explain(&choice, wider, &mut notes);
+    Ok((choice, notes))
+}
+
+/// The configuration's spelling of a band.
+pub fn band_key(b: BandId) -> &'static str {
+    match b {
+        BandId::Band2G4 => "2.4",
+        BandId::Band5G => "5",
+        BandId::Band6G => "6",
+        BandId::Band60G => "60",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn blocks_and_centres() {
+        assert_eq!(block_5(44, 80), Some((vec![36, 40, 44, 48], 42)));
+        assert_eq!(block_5(157, 80), Some((vec![149, 153, 157, 161], 155)));
+        assert_eq!(block_5(40, 40), Some((vec![36, 40], 38)));
+        assert_eq!(block_5(36, 160).map(|b| b.1), Some(50));
+        assert_eq!(block_6(5, 80), Some((vec![1, 5, 9, 13], 7)));
+        assert_eq!(block_6(37, 160).map(|b| b.1), Some(47));
+        assert_eq!(block_6(3, 80), None);
+        let five = BandId::Band5G;
+        assert_eq!(secondary_of(five, 36, 80), Some(Secondary::Above));
+        assert_eq!(secondary_of(five, 40, 80), Some(Secondary::Below));
+        assert_eq!(secondary_of(five, 149, 80), Some(Secondary::Above));
+        assert_eq!(secondary_of(five, 153, 160), Some(Secondary::Below));
+        assert_eq!(secondary_of(five, 44, 40), Some(Secondary::Above));
+        assert_eq!(secondary_of(BandId::Band6G, 1, 80), Some(Secondary::Above));
+        assert_eq!(secondary_of(BandId::Band6G, 5, 80), Some(Secondary::Below));
+        assert_eq!(pair_2g(6).2, Secondary::Above);
+        assert_eq!(pair_2g(11).2, Secondary::Below);
+    }
 }

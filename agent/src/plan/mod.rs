@@ -2,6 +2,7 @@
 //! decides phy, channel, subnet, bridge and security, explaining every choice
 //! and every rejection.
 
+pub mod caps;
 pub mod channel;
 pub mod lan;
 pub mod phy;
@@ -13,12 +14,13 @@ use ipnet::Ipv4Net;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use crate::config::{Config, Security};
+use crate::config::{Config, Security, WifiBand};
+use crate::facts::BandId;
 use crate::facts::{Facts, Phy};
 use crate::state::{NetworkRecord, PhyRecord, State};
 
 pub use crate::security::SecurityMode;
-pub use channel::ChannelChoice;
+pub use channel::{ChannelChoice, LinkWish};
 pub use lan::{Ipv6Choice, Reservation};
 pub use subnet::SubnetChoice;
 
@@ -114,11 +116,14 @@ impl Plan {
     pub fn explain(&self) -> String {
         let mut s = String::new();
         s.push_str(&format!(
-            "AP {:?} on {} ({}), channel {}, subnet {} via bridge {}\n",
+            "AP {:?} on {} ({}), channel {} ({}, {}, up to {} Mbit/s), subnet {} via bridge {}\n",
             self.ssid,
             self.phy.name,
             self.interface,
             self.channel.number,
+            channel::band_name(self.channel.band),
+            self.channel.mode_text(),
+            self.channel.rate_mbps,
             self.subnet.net,
             self.bridge
         ));
@@ -239,11 +244,10 @@ pub fn ap_address(machine_id: Option<&str>, interface: &str) -> String {
 pub fn plan(facts: &Facts, cfg: &Config, previous: &State) -> Result<Plan, PlanError> {
     let mut decisions = Vec::new();
     let mut rejected = Vec::new();
-    let country = cfg.country.as_deref();
-
     // Phy and channel together: a phy whose only possible channel is
     // unusable is rejected like one without AP mode.
-    let (phy, fit, (channel, channel_why)) = choose_phy(facts, cfg, previous, &mut rejected)?;
+    let (phy, fit, (channel, link_notes), country) =
+        choose_phy(facts, cfg, previous, &mut rejected)?;
     let mut phy_why = if fit.beside.is_empty() {
         format!("{}: AP mode, and nothing else runs on it", phy.name)
     } else {
@@ -264,7 +268,11 @@ pub fn plan(facts: &Facts, cfg: &Config, previous: &State) -> Result<Plan, PlanE
         phy_why.push_str(", as configured");
     }
     decisions.push(note("phy", phy_why));
-    decisions.push(note("channel", channel_why));
+    decisions.extend(
+        link_notes
+            .into_iter()
+            .map(|(topic, text)| note(topic, text)),
+    );
     if fit.beacon_int_must_match() {
         decisions.push(note(
             "beacon",
@@ -280,18 +288,9 @@ pub fn plan(facts: &Facts, cfg: &Config, previous: &State) -> Result<Plan, PlanE
             "the band reports no HT capabilities: 802.11n stays off",
         ));
     }
-    match country {
-        Some(c) => decisions.push(note(
-            "country",
-            format!("{c}, as configured (ieee80211d on)"),
-        )),
-        None => decisions.push(note(
-            "country",
-            "none configured: world regulatory domain, 2.4 GHz channels 1-11 only",
-        )),
-    }
+    decisions.push(note("country", country_text(cfg, phy, country.as_deref())));
 
-    let security = choose_security(cfg.security, phy, &mut decisions)?;
+    let security = choose_security(cfg.security, phy, channel.band, &mut decisions)?;
 
     // Bridge, then subnet (addresses on our own bridge are ours).
     let own_net = facts
@@ -371,7 +370,7 @@ pub fn plan(facts: &Facts, cfg: &Config, previous: &State) -> Result<Plan, PlanE
     Ok(Plan {
         ssid,
         security,
-        country: cfg.country.clone(),
+        country,
         phy: PhyChoice {
             name: phy.name.clone(),
             index: phy.index,
@@ -400,8 +399,22 @@ pub fn plan(facts: &Facts, cfg: &Config, previous: &State) -> Result<Plan, PlanE
 fn choose_security(
     security: Security,
     phy: &Phy,
+    band: BandId,
     decisions: &mut Vec<Note>,
 ) -> Result<SecurityMode, PlanError> {
+    if band == BandId::Band6G {
+        // The configuration's rules refuse any other security with band 6.
+        if !phy.sae {
+            return Err(PlanError::SaeUnsupported {
+                phy: phy.name.clone(),
+            });
+        }
+        decisions.push(note(
+            "security",
+            "WPA3-SAE only, management frame protection required, SAE hash-to-element: what 6 GHz requires",
+        ));
+        return Ok(SecurityMode::Wpa3);
+    }
     let mode = match security {
         Security::Open => {
             decisions.push(note(
@@ -516,7 +529,52 @@ fn choose_ssid(configured: Option<&str>, facts: &Facts, decisions: &mut Vec<Note
     }
 }
 
-type PhyPick<'a> = (&'a Phy, phy::PhyFit, (ChannelChoice, String));
+type PhyPick<'a> = (
+    &'a Phy,
+    phy::PhyFit,
+    (ChannelChoice, Vec<channel::LinkNote>),
+    Option<String>,
+);
+
+/// The country the AP runs under on `phy`: the configured one, else the one
+/// the kernel already applies to the phy (learnt from an upstream access
+/// point's Country element, or a self-managed phy's own).
+fn country_for(cfg: &Config, phy: &Phy) -> Option<String> {
+    cfg.country.clone().or_else(|| phy.country.clone())
+}
+
+fn country_text(cfg: &Config, phy: &Phy, country: Option<&str>) -> String {
+    match (country, &cfg.country) {
+        (Some(c), Some(_)) => format!("{c}, as configured (ieee80211d on)"),
+        (Some(c), None) => format!(
+            "{c}, the regulatory domain the kernel applies to {}{} (none configured; ieee80211d on)",
+            phy.name,
+            if phy.self_managed_reg {
+                ", which manages its own"
+            } else {
+                ", learnt from an access point's Country element or set on this machine"
+            }
+        ),
+        (None, _) => "none configured and none applied by the kernel: world regulatory domain, \
+             2.4 GHz channels 1-11 only (set `country` for 5 GHz)"
+            .into(),
+    }
+}
+
+/// What the configuration asks of the link.
+pub fn link_wish(cfg: &Config) -> LinkWish {
+    LinkWish {
+        band: match cfg.band {
+            WifiBand::Auto => channel::BandWish::Auto,
+            WifiBand::Ghz2_4 => channel::BandWish::Only(BandId::Band2G4),
+            WifiBand::Ghz5 => channel::BandWish::Only(BandId::Band5G),
+            WifiBand::Ghz6 => channel::BandWish::Only(BandId::Band6G),
+        },
+        width: cfg.width.map(u32::from),
+        dfs: cfg.dfs,
+        channel: cfg.channel,
+    }
+}
 
 fn choose_phy<'a>(
     facts: &'a Facts,
@@ -524,11 +582,19 @@ fn choose_phy<'a>(
     previous: &State,
     rejected: &mut Vec<Note>,
 ) -> Result<PhyPick<'a>, PlanError> {
-    let country = cfg.country.as_deref();
+    let wish = link_wish(cfg);
     let try_phy = |p: &'a Phy| -> Result<PhyPick<'a>, String> {
         let fit = phy::evaluate(facts, p, &cfg.interface)?;
-        let ch = channel::choose(p, &fit, cfg.channel, country)?;
-        Ok((p, fit, ch))
+        let country = country_for(cfg, p);
+        let upstream_width = fit.follow.as_ref().and_then(|(iface, _, _)| {
+            facts
+                .interfaces
+                .iter()
+                .find(|i| &i.name == iface)
+                .and_then(|i| i.width_mhz)
+        });
+        let ch = channel::choose(p, &fit, &wish, country.as_deref(), upstream_width)?;
+        Ok((p, fit, ch, country))
     };
     if let Some(wanted) = &cfg.phy {
         if phy::looks_like_mac(wanted) {

@@ -21,6 +21,8 @@ pub(super) fn parse_dev(text: &str) -> Result<Vec<WirelessInterface>, IwParseErr
         ssid: Option<String>,
         channel: Option<u16>,
         freq_mhz: Option<u32>,
+        width_mhz: Option<u32>,
+        center1_mhz: Option<u32>,
     }
     fn finish(d: Draft, out: &mut Vec<WirelessInterface>) -> Result<(), IwParseError> {
         let ifindex = d.ifindex.ok_or_else(|| {
@@ -72,6 +74,8 @@ pub(super) fn parse_dev(text: &str) -> Result<Vec<WirelessInterface>, IwParseErr
             ssid: d.ssid,
             channel: d.channel,
             freq_mhz: d.freq_mhz,
+            width_mhz: d.width_mhz,
+            center1_mhz: d.center1_mhz,
         });
         Ok(())
     }
@@ -120,6 +124,8 @@ pub(super) fn parse_dev(text: &str) -> Result<Vec<WirelessInterface>, IwParseErr
                 ssid: None,
                 channel: None,
                 freq_mhz: None,
+                width_mhz: None,
+                center1_mhz: None,
             });
             continue;
         }
@@ -171,10 +177,21 @@ pub(super) fn parse_dev(text: &str) -> Result<Vec<WirelessInterface>, IwParseErr
                 })?;
                 d.freq_mhz = Some(freq.round() as u32);
             }
+            // `channel 36 (5180 MHz), width: 80 MHz, center1: 5210 MHz`
+            d.width_mhz = mhz_after(rest, "width:");
+            d.center1_mhz = mhz_after(rest, "center1:");
         }
     }
     if let Some(d) = current.take() {
         finish(d, &mut out)?;
     }
     Ok(out)
+}
+
+/// The whole MHz after `label` (`width: 80 MHz`); `None` where it is
+/// absent or not a plain width (`20 MHz (no HT)` still reads as 20).
+fn mhz_after(text: &str, label: &str) -> Option<u32> {
+    let (_, after) = text.split_once(label)?;
+    let value = after.trim_start().split(' ').next()?;
+    value.parse::<f64>().ok().map(|v| v.round() as u32)
 }
