@@ -14,11 +14,14 @@ pub const VM_OFFSET: u32 = 10;
 /// lower half of the subnet by default).
 pub const FIXED_OFFSET: u32 = 20;
 
-/// The ESP's `softap.toml` for scenario a: one reservation, nothing else
-/// (every other choice stays the agent's).
+/// The ESP's `softap.toml` for scenario a: the country and one
+/// reservation, nothing else (every other choice stays the agent's; with a
+/// country the hwsim radios get 5 GHz at 80 MHz, checked as `link`).
 pub fn esp_config() -> String {
     format!(
-        "# softap.toml on the stick: an address for the test's libvirt domain\n\
+        "# softap.toml on the stick: the country (so the AP may use 5 GHz) and\n\
+         # an address for the test's libvirt domain\n\
+         country = \"DE\"\n\
          [[host]]\n\
          mac = \"{VM_MAC}\"\n\
          name = \"{VM_NAME}\"\n\
