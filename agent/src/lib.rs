@@ -17,6 +17,7 @@ pub mod members;
 pub mod nm;
 pub mod overrides;
 pub mod plan;
+pub mod rates;
 pub mod recovery;
 pub mod render;
 pub mod security;

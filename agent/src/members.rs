@@ -58,6 +58,9 @@ pub struct Member {
     pub signal: Option<i32>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub connected_time: Option<u64>,
+    /// Stations: the negotiated mode (HE, VHT, HT, legacy) and last rates.
+    #[serde(flatten)]
+    pub link: crate::rates::StationLink,
 }
 
 /// A MAC address in one spelling, for comparisons.
@@ -149,11 +152,13 @@ pub fn merge(stations: &[Station], ports: &[Port], leases: &[Lease]) -> Vec<Memb
         ipv6: Vec::new(),
         signal: None,
         connected_time: None,
+        link: Default::default(),
     };
     for s in stations {
         let mut m = blank(Kind::Station, &s.addr);
         m.signal = s.get("signal").and_then(|v| v.trim().parse().ok());
         m.connected_time = s.get("connected_time").and_then(|v| v.trim().parse().ok());
+        m.link = crate::rates::station_link(s);
         members.push(m);
     }
     for p in ports {

@@ -22,6 +22,9 @@ pub struct HostapdStatus {
     pub state: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// The channel, width and mode hostapd runs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub link: Option<crate::rates::LiveLink>,
 }
 
 /// Flat on purpose: scripts read `.ssid`, `.subnet`, `.passphrase`...
@@ -101,6 +104,7 @@ pub fn gather(
         reachable: false,
         state: None,
         error: None,
+        link: None,
     };
     let mut clients = Vec::new();
     let mut services = std::collections::BTreeMap::new();
@@ -127,6 +131,7 @@ pub fn gather(
             Ok((st, stations)) => {
                 h.reachable = true;
                 h.state = hostapd::get(&st, "state").map(str::to_string);
+                h.link = crate::rates::live_link(&st);
                 clients = stations;
             }
             Err(e) => h.error = Some(e.to_string()),
@@ -244,6 +249,12 @@ fn members_text(members: &[Member], errors: &[String]) -> String {
                 if let Some(t) = m.connected_time {
                     w.push_str(&format!(", connected {t} s"));
                 }
+                if let Some(mode) = m.link.mode {
+                    w.push_str(&format!(", {mode}"));
+                }
+                if let (Some(tx), Some(rx)) = (m.link.tx_rate_mbps, m.link.rx_rate_mbps) {
+                    w.push_str(&format!(", {tx}/{rx} Mbit/s to/from it"));
+                }
                 w
             }
             members::Kind::Domain => format!("domain {}", p(m.domain.as_deref().unwrap_or("?"))),
@@ -312,10 +323,17 @@ impl Status {
             ));
         }
         s.push_str(&format!(
-            "Radio:      {} ({}), channel {}\n",
+            "Radio:      {} ({}), channel {}{}\n",
             v(&self.phy),
             v(&self.interface),
-            self.channel.map_or("?".into(), |c| c.to_string())
+            self.channel.map_or("?".into(), |c| c.to_string()),
+            self.hostapd
+                .link
+                .as_ref()
+                .map_or(String::new(), |l| format!(
+                    " ({} MHz, {} MHz wide, {})",
+                    l.freq_mhz, l.width_mhz, l.mode
+                ))
         ));
         s.push_str(&format!(
             "Subnet:     {} (gateway {}, DHCP {} - {}) on {}\n",
