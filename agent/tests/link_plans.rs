@@ -70,11 +70,43 @@ const CASES: &[(&str, &str, &str)] = &[
         "phy0",
         "band = \"6\"\ncountry = \"DE\"",
     ),
+    // The same radios under DE, as the end-to-end guest has them.
+    ("hwsim-6.1-radios2+DE", "phy0", "country = \"DE\""),
+    (
+        "hwsim-6.1-radios2+DE",
+        "phy0",
+        "country = \"DE\"\nband = \"6\"",
+    ),
+    (
+        "hwsim-6.1-radios2+DE",
+        "phy0",
+        "country = \"DE\"\nwidth = 160\ndfs = true",
+    ),
 ];
 
 fn facts(fixture: &str) -> Facts {
+    if let Some(base) = fixture.strip_suffix("+DE") {
+        return as_in_germany(facts(base));
+    }
     let text = std::fs::read_to_string(iw_fixture(&format!("{fixture}.iw-list.txt"))).unwrap();
     from_iw_text(&text, None).unwrap()
+}
+
+/// The hwsim capture was taken in the world domain; under DE (what the
+/// agent asks the kernel for when `country = "DE"`) 36-48 and 149-161 lose
+/// no-IR, 52-144 keep radar only, and 6 GHz up to channel 93 is enabled.
+fn as_in_germany(mut f: Facts) -> Facts {
+    use softap_agent::facts::BandId;
+    for band in f.phys.iter_mut().flat_map(|p| p.bands.iter_mut()) {
+        for c in &mut band.channels {
+            match band.band {
+                BandId::Band5G if c.number <= 144 => c.no_ir = false,
+                BandId::Band6G if c.number <= 93 => c.disabled = false,
+                _ => {}
+            }
+        }
+    }
+    f
 }
 
 fn cfg_text(phy: &str, cfg: &str) -> String {

@@ -359,6 +359,26 @@ fn mode_for(band: &Band, primary: &Channel) -> Mode {
     }
 }
 
+/// The widest mode that runs `width` MHz: HE only where the card lists HE
+/// at that width (hwsim's HE, say, is 20 MHz only on 2.4 GHz), else VHT or
+/// HT, whose widths `width_possible` has checked.
+fn mode_at(band: &Band, widest: Mode, width: u32) -> Mode {
+    let he_width = band
+        .he_ap
+        .as_ref()
+        .is_some_and(|h| match (band.band, width) {
+            (_, 20) => true,
+            (BandId::Band2G4, _) => h.he40_2g() && width == 40,
+            (_, 40 | 80) => h.he80(),
+            _ => h.he160(),
+        });
+    match widest {
+        Mode::He if !he_width && band.band == BandId::Band5G && band.vht => Mode::Vht,
+        Mode::He if !he_width => Mode::Ht,
+        m => m,
+    }
+}
+
 /// The default widest width of a band, and the widest the wish allows.
 fn width_cap(band: &Band, wish: &LinkWish, follow: Option<u32>) -> u32 {
     let default = match band.band {
@@ -381,17 +401,18 @@ fn best_at(
     if unusable(band.band, primary, ctx.country, ctx.dfs).is_some() {
         return None;
     }
-    let mode = mode_for(band, primary);
+    let widest_mode = mode_for(band, primary);
     let mut wider_refused = None;
     for width in [160u32, 80, 40, 20] {
         if width > cap {
             continue;
         }
-        if mode == Mode::Legacy && width > 20 {
+        if widest_mode == Mode::Legacy && width > 20 {
             continue;
         }
         match width_possible(band, primary, width, ctx) {
             Ok((center, secondary)) => {
+                let mode = mode_at(band, widest_mode, width);
                 let rate = caps::client_rate(band, mode, width);
                 let candidate = Candidate {
                     band: band.band,
