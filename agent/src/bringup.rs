@@ -25,6 +25,8 @@ pub enum AgentError {
     #[error(transparent)]
     Apply(#[from] crate::apply::ApplyError),
     #[error(transparent)]
+    Passphrase(#[from] crate::passphrase::PassphraseError),
+    #[error(transparent)]
     NotApplied(#[from] crate::status::NotApplied),
     #[error(transparent)]
     Read(#[from] crate::input::ReadError),
@@ -405,8 +407,7 @@ pub fn apply_plan_on(
     prev: &State,
     p: Plan,
 ) -> Result<Applied, AgentError> {
-    let (pass, generated) =
-        crate::apply::ensure_passphrase(host, cfg.passphrase.as_deref(), p.security)?;
+    let (pass, generated) = crate::passphrase::ensure(host, cfg.passphrase.as_deref(), p.security)?;
     if generated {
         tracing::info!(
             "generated a passphrase and stored it in {}",

@@ -107,9 +107,9 @@ pub fn gather(
     if !dry_run {
         for unit in [
             "softap-agent.service",
-            crate::apply::HOSTAPD_UNIT,
-            crate::apply::LIBVIRT_UNIT,
-            crate::apply::NETWORKD_UNIT,
+            crate::runtime::HOSTAPD_UNIT,
+            crate::runtime::LIBVIRT_UNIT,
+            crate::runtime::NETWORKD_UNIT,
         ] {
             services.insert(unit.to_string(), unit_state(unit));
         }

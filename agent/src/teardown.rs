@@ -12,10 +12,10 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::apply::{HOSTAPD_UNIT, NM_UNMANAGED_RECORD};
 use crate::fsutil;
 use crate::host::Host;
 use crate::nm::Nm;
+use crate::runtime::{HOSTAPD_UNIT, NM_UNMANAGED_RECORD};
 
 /// `nft -j list ruleset` before libvirtd first started.
 pub const NFT_BEFORE: &str = "/var/lib/softap/host/nft-before.json";
