@@ -13,6 +13,7 @@ pub mod fsutil;
 pub mod host;
 pub mod hostapd;
 pub mod input;
+pub mod libvirt;
 pub mod members;
 pub mod nm;
 pub mod overrides;

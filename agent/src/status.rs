@@ -135,7 +135,8 @@ pub fn gather(
     let mut members_errors = Vec::new();
     let members = match (&state.network, dry_run) {
         (Some(n), false) => {
-            let view = members::gather(&n.name);
+            let host = crate::host::Linux::new();
+            let view = members::gather(&crate::libvirt::Libvirt::new(&host), &n.name);
             members_errors = view.errors;
             members::merge(&clients, &view.ports, &view.leases)
         }

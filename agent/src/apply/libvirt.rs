@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use super::{note, ApplyError, Changed, Run, StepFailure, Undo};
 use crate::fsutil;
-use crate::host::Host;
+use crate::libvirt::{LibvirtError, NetInfo};
 use crate::render::{Consumer, RenderedFile};
 use crate::runtime::{LIBVIRT_UNIT, NETWORK_DEFINE_XML, NETWORK_PORT_XML, NETWORK_ROLLBACK_XML};
 use crate::state::{content_hash, State};
@@ -22,32 +22,6 @@ fn with_uuid(xml: &str, uuid: &str) -> String {
     }
 }
 
-#[derive(Debug, Default)]
-struct NetInfo {
-    uuid: Option<String>,
-    active: bool,
-    autostart: bool,
-    bridge: Option<String>,
-}
-
-fn parse_net_info(text: &str) -> NetInfo {
-    let mut n = NetInfo::default();
-    for line in text.lines() {
-        let Some((k, v)) = line.split_once(':') else {
-            continue;
-        };
-        let v = v.trim();
-        match k.trim() {
-            "UUID" => n.uuid = Some(v.to_string()).filter(|u| !u.is_empty()),
-            "Active" => n.active = v == "yes",
-            "Autostart" => n.autostart = v == "yes",
-            "Bridge" => n.bridge = Some(v.to_string()).filter(|b| !b.is_empty()),
-            _ => {}
-        }
-    }
-    n
-}
-
 impl Run<'_> {
     /// Returns whether the network was (re)started.
     pub(super) fn libvirt(
@@ -61,18 +35,19 @@ impl Run<'_> {
         let start = Instant::now();
         let name = plan.network_name.as_str();
         let xml_path = crate::render::NETWORK_XML;
-        let info = match host.query(&["virsh", "-q", "net-info", name]) {
+        let virsh = &self.libvirt;
+        let info = match virsh.net_info(name) {
             // Dry run: no libvirt to ask; the previous state says whether this
             // root has seen our network defined and started.
-            None => previous.subnet.map(|_| NetInfo {
+            Err(LibvirtError::NoSystem) => previous.subnet.map(|_| NetInfo {
                 uuid: None,
                 active: true,
                 autostart: true,
                 bridge: previous.bridge.clone(),
             }),
-            Some(Ok(text)) => Some(parse_net_info(&text)),
+            Ok(info) => Some(info),
             // "Network not found": not defined yet.
-            Some(Err(_)) => None,
+            Err(_) => None,
         };
         let mut did = Vec::new();
         let subnet_moved = previous.subnet != Some(plan.subnet.net);
@@ -92,11 +67,9 @@ impl Run<'_> {
             && needs_define
             && (subnet_moved || bridge_moved || definition_moved);
         if needs_define {
-            let old = info.as_ref().and_then(|i| {
-                host.query(&["virsh", "net-dumpxml", "--inactive", name])
-                    .and_then(|r| r.ok())
-                    .map(|xml| (xml, i.active))
-            });
+            let old = info
+                .as_ref()
+                .and_then(|i| virsh.dumpxml_inactive(name).ok().map(|xml| (xml, i.active)));
             // libvirt refuses a definition of an existing name without its
             // UUID ("already exists with uuid"): redefine with the UUID it has.
             let define_path = match info.as_ref().and_then(|i| i.uuid.as_deref()) {
@@ -114,7 +87,7 @@ impl Run<'_> {
                 }
                 None => xml_path,
             };
-            if let Err(e) = host.change(&["virsh", "net-define", define_path]) {
+            if let Err(e) = virsh.define(define_path) {
                 return Err(self.fail("libvirt", e, Some(LIBVIRT_UNIT)));
             }
             // Only what succeeded is undone.
@@ -133,7 +106,8 @@ impl Run<'_> {
         let (ports, guests): (Vec<String>, Vec<String>) = if restart {
             let old_bridge = info.as_ref().and_then(|i| i.bridge.as_deref());
             (
-                libvirt_ports(host, name),
+                // None where libvirt cannot say.
+                virsh.port_documents(name).unwrap_or_default(),
                 old_bridge
                     .map(|b| host.bridge_ports(b))
                     .unwrap_or_default()
@@ -145,7 +119,7 @@ impl Run<'_> {
             Default::default()
         };
         if restart {
-            if let Err(e) = host.change(&["virsh", "net-destroy", name]) {
+            if let Err(e) = virsh.destroy(name) {
                 return Err(self.fail("libvirt", e, Some(LIBVIRT_UNIT)));
             }
             self.undo.libvirt_started = true;
@@ -156,20 +130,17 @@ impl Run<'_> {
             });
         }
         if !info.as_ref().is_some_and(|i| i.autostart) {
-            if let Err(e) = host.change(&["virsh", "net-autostart", name]) {
+            if let Err(e) = virsh.autostart(name) {
                 return Err(self.fail("libvirt", e, Some(LIBVIRT_UNIT)));
             }
             did.push("autostart set");
         }
         let started = restart || !info.as_ref().is_some_and(|i| i.active);
         if started {
-            if let Err(e) = host.change(&["virsh", "net-start", name]) {
+            if let Err(e) = virsh.start(name) {
                 // libvirtd's own autostart may have started it meanwhile (it
                 // reports ready before its networks are up).
-                let now_active = host
-                    .query(&["virsh", "-q", "net-info", name])
-                    .and_then(|r| r.ok())
-                    .is_some_and(|t| parse_net_info(&t).active);
+                let now_active = virsh.net_info(name).is_ok_and(|i| i.active);
                 if !now_active {
                     return Err(self.fail("libvirt", e, Some(LIBVIRT_UNIT)));
                 }
@@ -215,7 +186,8 @@ impl Run<'_> {
                 .write_atomic(&path, port_to_create(xml).as_bytes(), 0o600)
                 .map_err(|e| e.to_string())
                 .and_then(|()| {
-                    host.change(&["virsh", "net-port-create", name, NETWORK_PORT_XML])
+                    self.libvirt
+                        .port_create(name, NETWORK_PORT_XML)
                         .map_err(|e| e.to_string())
                 });
             if let Err(e) = done {
@@ -263,47 +235,32 @@ impl Run<'_> {
 
     pub(super) fn undo_libvirt(&self, undo: &Undo, problems: &mut Vec<String>) {
         let host = self.host;
+        let virsh = &self.libvirt;
         let name = self.plan.network_name.as_str();
         if undo.libvirt_new {
             if undo.libvirt_started {
-                note(problems, host.change(&["virsh", "net-destroy", name]));
+                note(problems, virsh.destroy(name));
             }
-            note(problems, host.change(&["virsh", "net-undefine", name]));
+            note(problems, virsh.undefine(name));
         } else if let Some((xml, was_active)) = &undo.libvirt_old {
             // Under /run/softap, root's own directory, written and renamed
             // like every other file: no name another user could have placed.
             let path = fsutil::under(host.root(), NETWORK_ROLLBACK_XML);
             match host.write_atomic(&path, xml.as_bytes(), 0o600) {
                 Ok(()) => {
-                    note(
-                        problems,
-                        host.change(&["virsh", "net-define", NETWORK_ROLLBACK_XML]),
-                    );
+                    note(problems, virsh.define(NETWORK_ROLLBACK_XML));
                     let _ = std::fs::remove_file(&path);
                 }
                 Err(e) => problems.push(e.to_string()),
             }
             if undo.libvirt_started {
-                note(problems, host.change(&["virsh", "net-destroy", name]));
+                note(problems, virsh.destroy(name));
                 if *was_active {
-                    note(problems, host.change(&["virsh", "net-start", name]));
+                    note(problems, virsh.start(name));
                 }
             }
         }
     }
-}
-
-/// them; none where libvirt cannot say.
-fn libvirt_ports(host: &dyn Host, name: &str) -> Vec<String> {
-    let virsh = |args: &[&str]| {
-        let mut full = vec!["virsh"];
-        full.extend_from_slice(args);
-        match host.query(&full) {
-            Some(r) => r.map_err(|e| e.to_string()),
-            None => Err("no libvirt to ask".to_string()),
-        }
-    };
-    crate::members::port_documents(name, virsh).unwrap_or_default()
 }
 
 /// A port as `net-port-dumpxml` gives it, without its `<plug>` (where the
@@ -318,7 +275,9 @@ fn port_to_create(xml: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::super::testing::*;
-    use super::{parse_net_info, with_uuid};
+    use super::with_uuid;
+    use crate::apply::StepFailure;
+    use crate::libvirt::LibvirtError;
 
     #[test]
     fn a_new_subnet_plugs_the_guests_of_the_old_bridge_into_the_new_one() {
@@ -468,17 +427,37 @@ mod tests {
     }
 
     #[test]
-    fn net_info_parsing() {
-        let i = parse_net_info(
-            "Name:           softap\nUUID:           x\nActive:         yes\nPersistent:     yes\nAutostart:      no\nBridge:         virbr0\n",
+    fn a_failed_definition_keeps_libvirt_s_error_and_every_call_its_connection() {
+        let c = case();
+        let host = c.host().fail(Fault::Command("virsh net-define".into()));
+        let e = c.apply(&host).unwrap_err();
+        let ApplyError::Step { step, cause, .. } = &e;
+        assert_eq!(*step, "libvirt");
+        assert!(
+            matches!(
+                **cause,
+                StepFailure::Libvirt(LibvirtError::Command(crate::cmd::CmdError::Failed { .. }))
+            ),
+            "{cause:?}"
         );
-        assert!(i.active);
-        assert!(!i.autostart);
-        assert_eq!(i.uuid.as_deref(), Some("x"));
+        for call in ["virsh -q net-info", "virsh net-define"] {
+            let env = host.env_of(call).unwrap();
+            assert!(
+                env.contains(&("LC_ALL".into(), "C".into())),
+                "{call}: {env:?}"
+            );
+            assert!(
+                env.iter().any(|(k, _)| k == "LIBVIRT_DEFAULT_URI"),
+                "{call}: {env:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_redefinition_carries_the_uuid_libvirt_has() {
         assert_eq!(
             with_uuid("<network>\n  <name>n</name>\n</network>\n", "u-1"),
             "<network>\n  <name>n</name>\n  <uuid>u-1</uuid>\n</network>\n"
         );
-        assert_eq!(i.bridge.as_deref(), Some("virbr0"));
     }
 }

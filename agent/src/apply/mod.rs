@@ -25,6 +25,7 @@ use crate::cmd::CmdError;
 use crate::fsutil::WriteError;
 use crate::host::Host;
 use crate::hostapd::CtrlError;
+use crate::libvirt::{Libvirt, LibvirtError};
 use crate::plan::Plan;
 use crate::render::RenderedFile;
 use crate::state::{content_hash, State};
@@ -73,6 +74,8 @@ pub enum StepFailure {
     Command(#[from] CmdError),
     #[error(transparent)]
     Write(#[from] WriteError),
+    #[error(transparent)]
+    Libvirt(#[from] LibvirtError),
     /// A link that did not appear in time, described.
     #[error("{0}")]
     Missing(String),
@@ -143,6 +146,8 @@ struct Changed {
 /// did in `undo`, and a failing step rolls back everything before it.
 struct Run<'a> {
     host: &'a dyn Host,
+    /// The one libvirt connection of this run, on `host`.
+    libvirt: Libvirt<'a>,
     plan: &'a Plan,
     timeouts: &'a Timeouts,
     undo: Undo,
@@ -150,7 +155,7 @@ struct Run<'a> {
 }
 
 /// Rollback problems are collected, not returned: every undo is tried.
-fn note(problems: &mut Vec<String>, r: Result<String, CmdError>) {
+fn note<T, E: std::fmt::Display>(problems: &mut Vec<String>, r: Result<T, E>) {
     if let Err(e) = r {
         problems.push(e.to_string());
     }
@@ -160,6 +165,7 @@ impl<'a> Run<'a> {
     fn new(host: &'a dyn Host, plan: &'a Plan, timeouts: &'a Timeouts) -> Run<'a> {
         Run {
             host,
+            libvirt: Libvirt::new(host),
             plan,
             timeouts,
             undo: Undo::default(),

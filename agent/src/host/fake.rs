@@ -36,6 +36,9 @@ pub struct Shown {
     pub state_saved: bool,
 }
 
+/// Environment variables given to a command, in order.
+pub type Env = Vec<(String, String)>;
+
 pub struct Fake {
     root: PathBuf,
     faults: Vec<Fault>,
@@ -44,6 +47,8 @@ pub struct Fake {
     /// (bridge, port) pairs.
     ports: Vec<(String, String)>,
     log: RefCell<Vec<String>>,
+    /// Every command run or asked, with the environment it was given.
+    envs: RefCell<Vec<(String, Env)>>,
     shown: RefCell<Vec<Shown>>,
     /// How many more waits for the AP fail (a hostapd that is down).
     ap_down: std::cell::Cell<u32>,
@@ -58,6 +63,7 @@ impl Fake {
             links: Vec::new(),
             ports: Vec::new(),
             log: RefCell::new(Vec::new()),
+            envs: RefCell::new(Vec::new()),
             shown: RefCell::new(Vec::new()),
             ap_down: std::cell::Cell::new(0),
         }
@@ -98,6 +104,23 @@ impl Fake {
         self
     }
 
+    /// The environment given to the first command or query starting
+    /// with `prefix`.
+    pub fn env_of(&self, prefix: &str) -> Option<Env> {
+        self.envs
+            .borrow()
+            .iter()
+            .find(|(c, _)| c.starts_with(prefix))
+            .map(|(_, e)| e.clone())
+    }
+
+    fn note_env(&self, shown: &str, env: &[(&str, &str)]) {
+        let env = env.iter().map(|(k, v)| (k.to_string(), v.to_string()));
+        self.envs
+            .borrow_mut()
+            .push((shown.to_string(), env.collect()));
+    }
+
     fn failure(shown: &str) -> CmdError {
         use std::os::unix::process::ExitStatusExt;
         CmdError::Failed {
@@ -117,8 +140,9 @@ impl Host for Fake {
         false
     }
 
-    fn change(&self, args: &[&str]) -> Result<String, CmdError> {
+    fn change_env(&self, args: &[&str], env: &[(&str, &str)]) -> Result<String, CmdError> {
         let shown = cmd::quote(args);
+        self.note_env(&shown, env);
         self.log.borrow_mut().push(shown.clone());
         let fails = self
             .faults
@@ -130,8 +154,9 @@ impl Host for Fake {
         Ok(String::new())
     }
 
-    fn query(&self, args: &[&str]) -> Option<Result<String, CmdError>> {
+    fn query_env(&self, args: &[&str], env: &[(&str, &str)]) -> Option<Result<String, CmdError>> {
         let shown = cmd::quote(args);
+        self.note_env(&shown, env);
         Some(
             self.answers
                 .iter()

@@ -26,9 +26,19 @@ pub trait Host {
     /// True when nothing runs and there is no system to ask (`--root`).
     fn dry_run(&self) -> bool;
     /// Runs a command that changes something (a dry run only records it).
-    fn change(&self, args: &[&str]) -> Result<String, CmdError>;
+    fn change(&self, args: &[&str]) -> Result<String, CmdError> {
+        self.change_env(args, &[])
+    }
     /// Runs a read-only query; `None` where there is no system to ask.
-    fn query(&self, args: &[&str]) -> Option<Result<String, CmdError>>;
+    fn query(&self, args: &[&str]) -> Option<Result<String, CmdError>> {
+        self.query_env(args, &[])
+    }
+    /// [`Host::change`] with extra environment variables (a locale for
+    /// output that is parsed, a connection); the command is shown and
+    /// recorded without them.
+    fn change_env(&self, args: &[&str], env: &[(&str, &str)]) -> Result<String, CmdError>;
+    /// [`Host::query`] with extra environment variables.
+    fn query_env(&self, args: &[&str], env: &[(&str, &str)]) -> Option<Result<String, CmdError>>;
     /// The commands run (or, in a dry run, that would have run), in order.
     fn commands(&self) -> Vec<String>;
     /// Writes a file atomically unless it already has these bytes and
