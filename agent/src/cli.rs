@@ -228,12 +228,21 @@ pub fn apply_summary(ctx: &Context, a: &Applied) -> String {
 
 fn cmd_status(ctx: &Context, json: bool) -> Result<(), AgentError> {
     let st = ctx.state()?;
-    let cfg = config::load(&ctx.config_sources).ok();
+    // A broken configuration does not hide what runs; it is said, and the
+    // passphrase shown is the stored one.
+    let cfg = match config::load(&ctx.config_sources) {
+        Ok(c) => Some(c),
+        Err(e) => {
+            tracing::warn!("{e}");
+            None
+        }
+    };
     let pass = match &cfg {
         Some(c) => known_passphrase(c, &ctx.root),
         None => known_passphrase(&config::Config::default(), &ctx.root),
     };
-    let status = crate::status::gather(&st, pass, ctx.dry_run, ctx.root.join(state::STATE_FILE))?;
+    let path = ctx.root.join(state::STATE_FILE);
+    let status = with_host(ctx, |h| crate::status::gather(h, &st, pass, path))?;
     if json {
         emit(&json_text(&status));
     } else {
