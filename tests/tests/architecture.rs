@@ -249,15 +249,7 @@ fn crate_cycles(krate: &str, src: &Path) -> Vec<String> {
     // Per directory: which sibling file uses which.
     let mut siblings: BTreeMap<PathBuf, BTreeMap<String, BTreeSet<String>>> = BTreeMap::new();
     for f in &files {
-        let rel = f.strip_prefix(src).unwrap();
-        let first = rel
-            .components()
-            .next()
-            .unwrap()
-            .as_os_str()
-            .to_str()
-            .unwrap();
-        let module = first.trim_end_matches(".rs").to_owned();
+        let module = top_module(src, f);
         if module == "lib" || module == "main" {
             continue;
         }
