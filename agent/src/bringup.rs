@@ -121,6 +121,21 @@ impl Context {
         }
     }
 
+    /// The machine this context works on: the one place a command picks
+    /// the real machine or the dry run under `--root`.
+    pub fn host(&self) -> Box<dyn crate::host::Host> {
+        if self.dry_run {
+            Box::new(crate::host::DryRun::new(&self.root))
+        } else {
+            Box::new(crate::host::Linux::with_root(&self.root))
+        }
+    }
+
+    /// Runs `f` on [`Context::host`].
+    pub fn with_host<T>(&self, f: impl FnOnce(&dyn crate::host::Host) -> T) -> T {
+        f(self.host().as_ref())
+    }
+
     pub fn config(&self) -> Result<config::Config, AgentError> {
         let t = StepTimer::start("config");
         let mut c = config::load(&self.config_sources)?;
@@ -389,11 +404,7 @@ pub fn apply_plan(
     prev: &State,
     p: Plan,
 ) -> Result<Applied, AgentError> {
-    if ctx.dry_run {
-        apply_plan_on(&crate::host::DryRun::new(&ctx.root), ctx, cfg, prev, p)
-    } else {
-        apply_plan_on(&crate::host::Linux::with_root(&ctx.root), ctx, cfg, prev, p)
-    }
+    ctx.with_host(|host| apply_plan_on(host, ctx, cfg, prev, p))
 }
 
 /// [`apply_plan`] on a given host. The order is what a power cut at any

@@ -242,7 +242,7 @@ fn cmd_status(ctx: &Context, json: bool) -> Result<(), AgentError> {
         None => known_passphrase(&config::Config::default(), &ctx.root),
     };
     let path = ctx.root.join(state::STATE_FILE);
-    let status = with_host(ctx, |h| crate::status::gather(h, &st, pass, path))?;
+    let status = ctx.with_host(|h| crate::status::gather(h, &st, pass, path))?;
     if json {
         emit(&json_text(&status));
     } else {
@@ -318,16 +318,8 @@ fn container_check() -> ExitCode {
     }
 }
 
-fn with_host<T>(ctx: &Context, f: impl FnOnce(&dyn crate::host::Host) -> T) -> T {
-    if ctx.dry_run {
-        f(&crate::host::DryRun::new(&ctx.root))
-    } else {
-        f(&crate::host::Linux::with_root(&ctx.root))
-    }
-}
-
 fn host_record(ctx: &Context) -> ExitCode {
-    match with_host(ctx, crate::teardown::record) {
+    match ctx.with_host(crate::teardown::record) {
         Ok(_) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("softap-agent: {e}");
@@ -351,7 +343,7 @@ fn cmd_down(ctx: &Context) -> ExitCode {
         .and_then(|s| s.interface)
         .unwrap_or(defaults.interface.clone());
     let target = crate::teardown::Target { interface, network };
-    match with_host(ctx, |h| crate::teardown::down(h, &target)) {
+    match ctx.with_host(|h| crate::teardown::down(h, &target)) {
         Ok(done) => {
             for d in done {
                 tracing::info!("{d}");

@@ -9,7 +9,6 @@ use std::time::{Duration, Instant};
 use crate::bringup::{self, apply_plan, AgentError, Context};
 use crate::facts::events::ChangeWatcher;
 use crate::facts::Facts;
-use crate::host::Host;
 use crate::plan::{Plan, PlanError};
 use crate::recovery::{Supervisor, CHECK_EVERY};
 use crate::state::State;
@@ -74,11 +73,7 @@ pub fn run(
 ) -> Result<(), AgentError> {
     // Subscribe before the first look, so nothing between them is missed.
     let mut watcher = ChangeWatcher::new()?;
-    let host: Box<dyn Host> = if ctx.dry_run {
-        Box::new(crate::host::DryRun::new(&ctx.root))
-    } else {
-        Box::new(crate::host::Linux::with_root(&ctx.root))
-    };
+    let host = ctx.host();
     let mut supervisor = Supervisor::default();
     let mut first = true;
     let mut last_problem: Option<String> = None;
