@@ -255,16 +255,6 @@ fn read_machine_id(root: &Path) -> Option<String> {
         .filter(|s| !s.is_empty())
 }
 
-/// The passphrase shown by `plan`: configured, else stored, else a note.
-pub fn known_passphrase(cfg: &config::Config, root: &Path) -> Option<String> {
-    cfg.passphrase.clone().or_else(|| {
-        std::fs::read_to_string(root.join(state::PASSPHRASE_FILE))
-            .ok()
-            .map(|s| s.trim_end_matches('\n').to_string())
-            .filter(|s| !s.is_empty())
-    })
-}
-
 /// Placeholder rendered by `plan` before the first apply generated one.
 pub const PASSPHRASE_PLACEHOLDER: &str = "(generated-at-first-apply)";
 

@@ -6,8 +6,8 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 use crate::bringup::{
-    apply_with, facts_from_iw, known_passphrase, plan_and_render, AgentError, Applied, Context,
-    Options, PASSPHRASE_PLACEHOLDER,
+    apply_with, facts_from_iw, plan_and_render, AgentError, Applied, Context, Options,
+    PASSPHRASE_PLACEHOLDER,
 };
 use crate::config;
 pub use crate::overrides::Overrides;
@@ -119,7 +119,7 @@ fn cmd_plan(ctx: &Context, json: bool) -> Result<(), AgentError> {
     let cfg = ctx.config()?;
     let facts = ctx.facts()?;
     let prev = ctx.state()?;
-    let pass = known_passphrase(&cfg, &ctx.root);
+    let pass = crate::passphrase::known(cfg.passphrase.as_deref(), &ctx.root);
     let shown = pass.as_deref().unwrap_or(PASSPHRASE_PLACEHOLDER);
     let (p, files, templates) = plan_and_render(ctx, &facts, &cfg, &prev, Some(shown))?;
     if json {
@@ -238,8 +238,8 @@ fn cmd_status(ctx: &Context, json: bool) -> Result<(), AgentError> {
         }
     };
     let pass = match &cfg {
-        Some(c) => known_passphrase(c, &ctx.root),
-        None => known_passphrase(&config::Config::default(), &ctx.root),
+        Some(c) => crate::passphrase::known(c.passphrase.as_deref(), &ctx.root),
+        None => crate::passphrase::known(None, &ctx.root),
     };
     let path = ctx.root.join(state::STATE_FILE);
     let status = ctx.with_host(|h| crate::status::gather(h, &st, pass, path))?;

@@ -2,7 +2,7 @@
 //! state volume, else a new one generated and stored before anything can
 //! show it.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use crate::fsutil::WriteError;
 use crate::host::Host;
@@ -42,23 +42,44 @@ pub fn ensure(
         return Ok((Some(p.to_string()), false));
     }
     let path = host.root().join(state::PASSPHRASE_FILE);
-    match std::fs::read_to_string(&path) {
+    if let Some(p) = stored(&path)? {
+        return Ok((Some(p), false));
+    }
+    let p = generate().map_err(PassphraseError::Random)?;
+    host.write_atomic(&path, format!("{p}\n").as_bytes(), 0o600)?;
+    Ok((Some(p), true))
+}
+
+/// The passphrase to show: the configured one, else the stored one;
+/// `None` before the first apply stored one.
+pub fn known(configured: Option<&str>, root: &Path) -> Option<String> {
+    match configured {
+        Some(p) => Some(p.to_string()),
+        None => stored(&root.join(state::PASSPHRASE_FILE)).ok().flatten(),
+    }
+}
+
+/// The passphrase stored at `path`, when it has a length WPA accepts; one
+/// of another length is said and left for [`ensure`] to replace.
+fn stored(path: &Path) -> Result<Option<String>, PassphraseError> {
+    match std::fs::read_to_string(path) {
         Ok(p) => {
             let p = p.trim_end_matches('\n').to_string();
             if LENGTHS.contains(&p.len()) {
-                return Ok((Some(p), false));
+                return Ok(Some(p));
             }
             tracing::warn!(
                 "{}: stored passphrase is not 8-63 characters; generating a new one",
                 path.display()
             );
+            Ok(None)
         }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(source) => return Err(PassphraseError::Read { path, source }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(source) => Err(PassphraseError::Read {
+            path: path.to_path_buf(),
+            source,
+        }),
     }
-    let p = generate().map_err(PassphraseError::Random)?;
-    host.write_atomic(&path, format!("{p}\n").as_bytes(), 0o600)?;
-    Ok((Some(p), true))
 }
 
 /// 24 characters from an alphabet without look-alikes (l/1, O/0), so it can
@@ -125,5 +146,18 @@ mod tests {
             ensure(&host, None, SecurityMode::Open).unwrap(),
             (None, false)
         );
+    }
+
+    #[test]
+    fn the_known_passphrase_follows_the_same_rules_as_the_one_used() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(state::PASSPHRASE_FILE);
+        assert_eq!(known(None, dir.path()), None);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, "short\n").unwrap();
+        assert_eq!(known(None, dir.path()), None);
+        std::fs::write(&path, "long enough\n").unwrap();
+        assert_eq!(known(None, dir.path()).as_deref(), Some("long enough"));
+        assert_eq!(known(Some("mine"), dir.path()).as_deref(), Some("mine"));
     }
 }
