@@ -119,12 +119,12 @@ pub fn down(host: &dyn Host, t: &Target) -> Result<Vec<String>, TeardownError> {
                 );
             }
         }
-        let _ = std::fs::remove_file(&record);
+        let _ = host.remove(&record);
     }
     if problems.is_empty() {
         // The host is as recorded: the next run records it afresh.
         for path in [NFT_BEFORE, FORWARD_BEFORE] {
-            let _ = std::fs::remove_file(fsutil::under(host.root(), path));
+            let _ = host.remove(&fsutil::under(host.root(), path));
         }
         Ok(done)
     } else {

@@ -53,7 +53,7 @@ impl Run<'_> {
                     .host
                     .write_atomic(path, bytes, *mode)
                     .map_err(|e| e.to_string()),
-                None => std::fs::remove_file(path).map_err(|e| format!("{}: {e}", path.display())),
+                None => self.host.remove(path).map_err(|e| e.to_string()),
             };
             if let Err(e) = r {
                 problems.push(e);
@@ -93,5 +93,23 @@ mod tests {
         );
         assert_eq!(mode & 0o777, 0o600);
         assert_eq!(c.written(), [c.files[0].path]);
+    }
+
+    #[test]
+    fn a_written_file_that_cannot_be_removed_is_reported() {
+        let c = case();
+        let first = c.files[0].path;
+        let host = c
+            .host()
+            .fail(Fault::Remove(first.into()))
+            .fail(Fault::Command("virsh net-define".into()));
+        let (step, problems, _) = c.fail(&host, "virsh net-define");
+        assert_eq!(step, "libvirt");
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(
+            problems[0].contains(first) && problems[0].contains("remove"),
+            "{problems:?}"
+        );
+        assert_eq!(c.written(), [first]);
     }
 }

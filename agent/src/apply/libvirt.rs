@@ -194,7 +194,8 @@ impl Run<'_> {
                 tracing::warn!("could not give libvirt back a port of {name}: {e}");
             }
         }
-        let _ = std::fs::remove_file(&path);
+        // Only this step's own temporary: a leftover harms nothing.
+        let _ = host.remove(&path);
     }
 
     /// Plugs `ports` (guests' interfaces of the stopped network's bridge)
@@ -249,7 +250,7 @@ impl Run<'_> {
             match host.write_atomic(&path, xml.as_bytes(), 0o600) {
                 Ok(()) => {
                     note(problems, virsh.define(NETWORK_ROLLBACK_XML));
-                    let _ = std::fs::remove_file(&path);
+                    let _ = host.remove(&path);
                 }
                 Err(e) => problems.push(e.to_string()),
             }

@@ -114,7 +114,8 @@ impl Run<'_> {
     pub(super) fn undo_networkmanager(&self, undo: &Undo, problems: &mut Vec<String>) {
         if let Some((nm, device)) = &undo.nm_unmanaged {
             note(problems, nm.set_managed(self.host, device, true));
-            let _ = std::fs::remove_file(fsutil::under(self.host.root(), NM_UNMANAGED_RECORD));
+            let record = fsutil::under(self.host.root(), NM_UNMANAGED_RECORD);
+            let _ = self.host.remove(&record);
         }
     }
 }

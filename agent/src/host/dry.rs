@@ -56,6 +56,10 @@ impl Host for DryRun {
         fsutil::write_atomic(path, bytes, mode)
     }
 
+    fn remove(&self, path: &Path) -> Result<(), WriteError> {
+        fsutil::remove(path)
+    }
+
     fn link_exists(&self, name: &str) -> bool {
         super::linux::link_exists(name)
     }

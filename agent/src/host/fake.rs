@@ -19,6 +19,8 @@ pub enum Fault {
     Command(String),
     /// Writing a file whose path ends with this fails.
     Write(String),
+    /// Removing a file whose path ends with this fails.
+    Remove(String),
     /// This link never appears.
     Link(String),
     /// hostapd never reports the AP enabled.
@@ -178,6 +180,20 @@ impl Host for Fake {
     fn write_atomic(&self, path: &Path, bytes: &[u8], mode: u32) -> Result<(), WriteError> {
         self.check_write(path)?;
         fsutil::write_atomic(path, bytes, mode)
+    }
+
+    fn remove(&self, path: &Path) -> Result<(), WriteError> {
+        let fails = self.faults.iter().any(
+            |f| matches!(f, Fault::Remove(suffix) if path.to_string_lossy().ends_with(suffix.as_str())),
+        );
+        if fails {
+            return Err(WriteError {
+                path: path.to_path_buf(),
+                action: "remove",
+                source: std::io::Error::other("injected failure"),
+            });
+        }
+        fsutil::remove(path)
     }
 
     fn link_exists(&self, name: &str) -> bool {

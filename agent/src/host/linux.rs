@@ -96,6 +96,10 @@ impl Host for Linux {
         fsutil::write_atomic(path, bytes, mode)
     }
 
+    fn remove(&self, path: &Path) -> Result<(), WriteError> {
+        fsutil::remove(path)
+    }
+
     fn link_exists(&self, name: &str) -> bool {
         link_exists(name)
     }

@@ -46,6 +46,8 @@ pub trait Host {
     fn write_if_changed(&self, path: &Path, bytes: &[u8], mode: u32) -> Result<bool, WriteError>;
     /// Writes a file atomically.
     fn write_atomic(&self, path: &Path, bytes: &[u8], mode: u32) -> Result<(), WriteError>;
+    /// Removes a file the agent wrote.
+    fn remove(&self, path: &Path) -> Result<(), WriteError>;
     /// Whether a network link exists in this process's network namespace.
     fn link_exists(&self, name: &str) -> bool;
     /// Waits for a link to appear; false when it did not within `timeout`.
