@@ -173,26 +173,17 @@ impl Host for Fake {
     }
 
     fn write_if_changed(&self, path: &Path, bytes: &[u8], mode: u32) -> Result<bool, WriteError> {
-        self.check_write(path)?;
+        self.check_file(path, "write")?;
         fsutil::write_if_changed(path, bytes, mode)
     }
 
     fn write_atomic(&self, path: &Path, bytes: &[u8], mode: u32) -> Result<(), WriteError> {
-        self.check_write(path)?;
+        self.check_file(path, "write")?;
         fsutil::write_atomic(path, bytes, mode)
     }
 
     fn remove(&self, path: &Path) -> Result<(), WriteError> {
-        let fails = self.faults.iter().any(
-            |f| matches!(f, Fault::Remove(suffix) if path.to_string_lossy().ends_with(suffix.as_str())),
-        );
-        if fails {
-            return Err(WriteError {
-                path: path.to_path_buf(),
-                action: "remove",
-                source: std::io::Error::other("injected failure"),
-            });
-        }
+        self.check_file(path, "remove")?;
         fsutil::remove(path)
     }
 
@@ -251,14 +242,18 @@ impl Host for Fake {
 }
 
 impl Fake {
-    fn check_write(&self, path: &Path) -> Result<(), WriteError> {
-        let fails = self.faults.iter().any(
-            |f| matches!(f, Fault::Write(suffix) if path.to_string_lossy().ends_with(suffix.as_str())),
-        );
+    /// Fails a write or removal (`action`) of `path` the faults name.
+    fn check_file(&self, path: &Path, action: &'static str) -> Result<(), WriteError> {
+        let shown = path.to_string_lossy();
+        let fails = self.faults.iter().any(|f| match f {
+            Fault::Write(suffix) => action == "write" && shown.ends_with(suffix.as_str()),
+            Fault::Remove(suffix) => action == "remove" && shown.ends_with(suffix.as_str()),
+            _ => false,
+        });
         if fails {
             return Err(WriteError {
                 path: path.to_path_buf(),
-                action: "write",
+                action,
                 source: std::io::Error::other("injected failure"),
             });
         }
