@@ -25,6 +25,8 @@ pub enum AgentError {
     #[error(transparent)]
     Apply(#[from] crate::apply::ApplyError),
     #[error(transparent)]
+    Passphrase(#[from] crate::passphrase::PassphraseError),
+    #[error(transparent)]
     NotApplied(#[from] crate::status::NotApplied),
     #[error(transparent)]
     Read(#[from] crate::input::ReadError),
@@ -119,6 +121,21 @@ impl Context {
         }
     }
 
+    /// The machine this context works on: the one place a command picks
+    /// the real machine or the dry run under `--root`.
+    pub fn host(&self) -> Box<dyn crate::host::Host> {
+        if self.dry_run {
+            Box::new(crate::host::DryRun::new(&self.root))
+        } else {
+            Box::new(crate::host::Linux::with_root(&self.root))
+        }
+    }
+
+    /// Runs `f` on [`Context::host`].
+    pub fn with_host<T>(&self, f: impl FnOnce(&dyn crate::host::Host) -> T) -> T {
+        f(self.host().as_ref())
+    }
+
     pub fn config(&self) -> Result<config::Config, AgentError> {
         let t = StepTimer::start("config");
         let mut c = config::load(&self.config_sources)?;
@@ -197,8 +214,8 @@ impl Context {
         if !pending(&facts) {
             return Ok(facts);
         }
-        let host = crate::host::Linux::with_root(&self.root);
-        if let Err(e) = crate::host::Host::change(&host, &["iw", "reg", "set", &country]) {
+        let asked = self.with_host(|host| host.change(&["iw", "reg", "set", &country]));
+        if let Err(e) = asked {
             tracing::warn!("asking the kernel for regulatory country {country}: {e}");
             return Ok(facts);
         }
@@ -279,16 +296,6 @@ fn read_machine_id(root: &Path) -> Option<String> {
         .ok()
         .map(|s| s.trim().to_string())
         .filter(|s| !s.is_empty())
-}
-
-/// The passphrase shown by `plan`: configured, else stored, else a note.
-pub fn known_passphrase(cfg: &config::Config, root: &Path) -> Option<String> {
-    cfg.passphrase.clone().or_else(|| {
-        std::fs::read_to_string(root.join(state::PASSPHRASE_FILE))
-            .ok()
-            .map(|s| s.trim_end_matches('\n').to_string())
-            .filter(|s| !s.is_empty())
-    })
 }
 
 /// Placeholder rendered by `plan` before the first apply generated one.
@@ -430,11 +437,7 @@ pub fn apply_plan(
     prev: &State,
     p: Plan,
 ) -> Result<Applied, AgentError> {
-    if ctx.dry_run {
-        apply_plan_on(&crate::host::DryRun::new(&ctx.root), ctx, cfg, prev, p)
-    } else {
-        apply_plan_on(&crate::host::Linux::with_root(&ctx.root), ctx, cfg, prev, p)
-    }
+    ctx.with_host(|host| apply_plan_on(host, ctx, cfg, prev, p))
 }
 
 /// [`apply_plan`] on a given host. The order is what a power cut at any
@@ -448,8 +451,7 @@ pub fn apply_plan_on(
     prev: &State,
     p: Plan,
 ) -> Result<Applied, AgentError> {
-    let (pass, generated) =
-        crate::apply::ensure_passphrase(host, cfg.passphrase.as_deref(), p.security)?;
+    let (pass, generated) = crate::passphrase::ensure(host, cfg.passphrase.as_deref(), p.security)?;
     if generated {
         tracing::info!(
             "generated a passphrase and stored it in {}",

@@ -6,8 +6,8 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 use crate::bringup::{
-    apply_with, facts_from_iw, known_passphrase, plan_and_render, AgentError, Applied, Context,
-    Options, PASSPHRASE_PLACEHOLDER,
+    apply_with, facts_from_iw, plan_and_render, AgentError, Applied, Context, Options,
+    PASSPHRASE_PLACEHOLDER,
 };
 use crate::config;
 pub use crate::overrides::Overrides;
@@ -119,7 +119,7 @@ fn cmd_plan(ctx: &Context, json: bool) -> Result<(), AgentError> {
     let cfg = ctx.config()?;
     let facts = ctx.facts()?;
     let prev = ctx.state()?;
-    let pass = known_passphrase(&cfg, &ctx.root);
+    let pass = crate::passphrase::known(cfg.passphrase.as_deref(), &ctx.root);
     let shown = pass.as_deref().unwrap_or(PASSPHRASE_PLACEHOLDER);
     let (p, files, templates) = plan_and_render(ctx, &facts, &cfg, &prev, Some(shown))?;
     if json {
@@ -228,12 +228,21 @@ pub fn apply_summary(ctx: &Context, a: &Applied) -> String {
 
 fn cmd_status(ctx: &Context, json: bool) -> Result<(), AgentError> {
     let st = ctx.state()?;
-    let cfg = config::load(&ctx.config_sources).ok();
-    let pass = match &cfg {
-        Some(c) => known_passphrase(c, &ctx.root),
-        None => known_passphrase(&config::Config::default(), &ctx.root),
+    // A broken configuration does not hide what runs; it is said, and the
+    // passphrase shown is the stored one.
+    let cfg = match config::load(&ctx.config_sources) {
+        Ok(c) => Some(c),
+        Err(e) => {
+            tracing::warn!("{e}");
+            None
+        }
     };
-    let status = crate::status::gather(&st, pass, ctx.dry_run, ctx.root.join(state::STATE_FILE))?;
+    let pass = match &cfg {
+        Some(c) => crate::passphrase::known(c.passphrase.as_deref(), &ctx.root),
+        None => crate::passphrase::known(None, &ctx.root),
+    };
+    let path = ctx.root.join(state::STATE_FILE);
+    let status = ctx.with_host(|h| crate::status::gather(h, &st, pass, path))?;
     if json {
         emit(&json_text(&status));
     } else {
@@ -309,16 +318,8 @@ fn container_check() -> ExitCode {
     }
 }
 
-fn with_host<T>(ctx: &Context, f: impl FnOnce(&dyn crate::host::Host) -> T) -> T {
-    if ctx.dry_run {
-        f(&crate::host::DryRun::new(&ctx.root))
-    } else {
-        f(&crate::host::Linux::with_root(&ctx.root))
-    }
-}
-
 fn host_record(ctx: &Context) -> ExitCode {
-    match with_host(ctx, crate::teardown::record) {
+    match ctx.with_host(crate::teardown::record) {
         Ok(_) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("softap-agent: {e}");
@@ -342,7 +343,7 @@ fn cmd_down(ctx: &Context) -> ExitCode {
         .and_then(|s| s.interface)
         .unwrap_or(defaults.interface.clone());
     let target = crate::teardown::Target { interface, network };
-    match with_host(ctx, |h| crate::teardown::down(h, &target)) {
+    match ctx.with_host(|h| crate::teardown::down(h, &target)) {
         Ok(done) => {
             for d in done {
                 tracing::info!("{d}");

@@ -72,6 +72,11 @@ pub fn write_if_changed(path: &Path, bytes: &[u8], mode: u32) -> Result<bool, Wr
     Ok(true)
 }
 
+/// Removes a file (a symlink itself, never what it points to).
+pub fn remove(path: &Path) -> Result<(), WriteError> {
+    fs::remove_file(path).map_err(err(path, "remove"))
+}
+
 /// Joins an absolute target path (`/etc/x`) under `root`.
 pub fn under(root: &Path, target: &str) -> PathBuf {
     root.join(target.trim_start_matches('/'))

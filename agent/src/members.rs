@@ -3,30 +3,13 @@
 //! `net-port-dumpxml` name each port's owner domain and MAC address through
 //! the network driver alone, without the domain's hypervisor driver), and
 //! their addresses and host names (`net-dhcp-leases`). Parsing and merging
-//! are pure; [`gather`] runs `virsh`.
+//! are pure; [`gather`] asks libvirt through its client.
 
 use serde::Serialize;
 
 use crate::hostapd::Station;
-
-/// One DHCP lease as `virsh net-dhcp-leases` lists it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Lease {
-    /// `None` where dnsmasq did not learn it (some DHCPv6 leases).
-    pub mac: Option<String>,
-    pub ipv6: bool,
-    /// The address without its prefix length.
-    pub address: String,
-    pub hostname: Option<String>,
-}
-
-/// One port of the network: a VM's or container's interface.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Port {
-    /// The libvirt domain that owns it.
-    pub owner: String,
-    pub mac: String,
-}
+use crate::libvirt::{norm_mac as norm, parse_port_xml, Libvirt};
+pub use crate::libvirt::{Lease, Port};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -61,80 +44,6 @@ pub struct Member {
     /// Stations: the negotiated mode (HE, VHT, HT, legacy) and last rates.
     #[serde(flatten)]
     pub link: crate::rates::StationLink,
-}
-
-/// A MAC address in one spelling, for comparisons.
-fn norm(mac: &str) -> String {
-    mac.trim().to_ascii_lowercase()
-}
-
-fn is_mac(s: &str) -> bool {
-    crate::config::network::is_mac(s)
-}
-
-/// Parses `virsh net-dhcp-leases NAME` (run with `LC_ALL=C`): a header, a
-/// line of dashes, then one lease a line: expiry date and time, MAC
-/// address, protocol, address/prefix, host name (`-` when none), client ID.
-pub fn parse_leases(text: &str) -> Vec<Lease> {
-    text.lines()
-        .skip_while(|l| !l.trim_start().starts_with("---"))
-        .skip(1)
-        .filter_map(|line| {
-            let t: Vec<&str> = line.split_whitespace().collect();
-            let [_date, _time, mac, proto, addr, host, ..] = t.as_slice() else {
-                return None;
-            };
-            let ipv6 = match *proto {
-                "ipv4" => false,
-                "ipv6" => true,
-                _ => return None,
-            };
-            let address = addr.split('/').next().unwrap_or(addr).to_owned();
-            Some(Lease {
-                mac: is_mac(mac).then(|| norm(mac)),
-                ipv6,
-                address,
-                hostname: (*host != "-").then(|| (*host).to_owned()),
-            })
-        })
-        .collect()
-}
-
-/// Parses `virsh net-port-list --uuid NAME`: one UUID a line.
-pub fn parse_port_uuids(text: &str) -> Vec<String> {
-    text.lines()
-        .map(str::trim)
-        .filter(|l| l.len() == 36 && l.chars().all(|c| c.is_ascii_hexdigit() || c == '-'))
-        .map(str::to_owned)
-        .collect()
-}
-
-/// Parses one `virsh net-port-dumpxml NAME UUID` document.
-pub fn parse_port_xml(xml: &str) -> Result<Port, String> {
-    let doc = roxmltree::Document::parse(xml).map_err(|e| format!("invalid XML: {e}"))?;
-    let root = doc.root_element();
-    if root.tag_name().name() != "networkport" {
-        return Err(format!(
-            "expected <networkport>, found <{}>",
-            root.tag_name().name()
-        ));
-    }
-    fn child<'a, 'i>(n: roxmltree::Node<'a, 'i>, name: &str) -> Option<roxmltree::Node<'a, 'i>> {
-        n.children()
-            .find(|c| c.is_element() && c.tag_name().name() == name)
-    }
-    let owner = child(root, "owner")
-        .and_then(|o| child(o, "name"))
-        .and_then(|n| n.text())
-        .ok_or("no <owner><name>")?;
-    let mac = child(root, "mac")
-        .and_then(|m| m.attribute("address"))
-        .filter(|m| is_mac(m))
-        .ok_or("no <mac address=...>")?;
-    Ok(Port {
-        owner: owner.trim().to_owned(),
-        mac: norm(mac),
-    })
 }
 
 /// Everyone on the network: each station and each port with the addresses
@@ -211,19 +120,14 @@ pub struct LibvirtView {
     pub errors: Vec<String>,
 }
 
-/// Asks libvirt's network driver about network `name`.
-pub fn gather(name: &str) -> LibvirtView {
-    let virsh = |args: &[&str]| {
-        let mut full = vec!["virsh", "-c", "network:///system"];
-        full.extend_from_slice(args);
-        crate::cmd::run_env(&full, &[("LC_ALL", "C")]).map_err(|e| e.to_string())
-    };
+/// Asks libvirt about network `name`.
+pub fn gather(libvirt: &Libvirt<'_>, name: &str) -> LibvirtView {
     let mut view = LibvirtView::default();
-    match virsh(&["net-dhcp-leases", name]) {
-        Ok(text) => view.leases = parse_leases(&text),
-        Err(e) => view.errors.push(e),
+    match libvirt.leases(name) {
+        Ok(leases) => view.leases = leases,
+        Err(e) => view.errors.push(e.to_string()),
     }
-    match port_documents(name, virsh) {
+    match libvirt.port_documents(name) {
         Ok(docs) => {
             for xml in docs {
                 match parse_port_xml(&xml) {
@@ -232,87 +136,16 @@ pub fn gather(name: &str) -> LibvirtView {
                 }
             }
         }
-        Err(e) => view.errors.push(e),
+        Err(e) => view.errors.push(e.to_string()),
     }
     view
-}
-
-/// Network `name`'s ports as `net-port-dumpxml` documents, `virsh` running
-/// `virsh ARGS`; an error only when the list cannot be had. A port
-/// unplugged between the two calls is simply gone.
-pub fn port_documents(
-    name: &str,
-    virsh: impl Fn(&[&str]) -> Result<String, String>,
-) -> Result<Vec<String>, String> {
-    let list = virsh(&["net-port-list", "--uuid", name])?;
-    Ok(parse_port_uuids(&list)
-        .into_iter()
-        .filter_map(|uuid| match virsh(&["net-port-dumpxml", name, &uuid]) {
-            Ok(xml) => Some(xml),
-            Err(e) => {
-                tracing::debug!("network port {uuid}: {e}");
-                None
-            }
-        })
-        .collect())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// libvirt 11's output, as run on the appliance.
-    const LEASES: &str = " Expiry Time           MAC address         Protocol   IP address                  Hostname   Client ID or DUID
------------------------------------------------------------------------------------------------------------------------------
- 2026-12-01 21:00:00   02:00:00:00:01:00   ipv4       172.16.128.10/16            sta1       01:02:00:00:00:01:00
- 2026-12-01 21:00:05   52:54:00:5A:00:01   ipv4       172.16.0.10/16              web        -
- 2026-12-01 21:00:07   -                   ipv6       fd12:3456:789a:1000::1a2/64   web        00:04:8a:1e
- 2026-12-01 21:00:09   52:54:00:aa:bb:cc   ipv4       172.16.128.99/16            -          -
-
-";
-
-    const PORT: &str = "<networkport>
-  <uuid>2f7a9e1c-0b0e-4f4e-9c3e-6f1f3a1d2b4c</uuid>
-  <owner>
-    <name>web</name>
-    <uuid>a1b2c3d4-0000-4000-8000-000000000001</uuid>
-  </owner>
-  <mac address='52:54:00:5a:00:01'/>
-  <plug type='network' bridge='virbr0'/>
-</networkport>
-";
-
-    #[test]
-    fn leases_are_read_row_by_row() {
-        let l = parse_leases(LEASES);
-        assert_eq!(l.len(), 4);
-        assert_eq!(l[0].mac.as_deref(), Some("02:00:00:00:01:00"));
-        assert_eq!(l[0].address, "172.16.128.10");
-        assert_eq!(l[0].hostname.as_deref(), Some("sta1"));
-        assert_eq!(l[1].mac.as_deref(), Some("52:54:00:5a:00:01"));
-        assert!(l[2].ipv6 && l[2].mac.is_none());
-        assert_eq!(l[2].address, "fd12:3456:789a:1000::1a2");
-        assert_eq!(l[3].hostname, None);
-        assert_eq!(parse_leases(""), vec![]);
-        assert_eq!(parse_leases("error: failed to get network 'x'\n"), vec![]);
-    }
-
-    #[test]
-    fn ports_name_their_domain_and_mac() {
-        let p = parse_port_xml(PORT).unwrap();
-        assert_eq!(
-            p,
-            Port {
-                owner: "web".into(),
-                mac: "52:54:00:5a:00:01".into()
-            }
-        );
-        assert!(parse_port_xml("<network/>").is_err());
-        assert!(parse_port_xml("<networkport><mac address='x'/></networkport>").is_err());
-        assert!(parse_port_xml("<networkport").is_err());
-        let uuids = parse_port_uuids(" 2f7a9e1c-0b0e-4f4e-9c3e-6f1f3a1d2b4c\n\n UUID\n-----\n");
-        assert_eq!(uuids, ["2f7a9e1c-0b0e-4f4e-9c3e-6f1f3a1d2b4c"]);
-    }
+    use crate::libvirt::parse_leases;
+    use crate::libvirt::tests::{LEASES, PORT};
 
     #[test]
     fn stations_ports_and_leases_merge_by_mac_then_name() {

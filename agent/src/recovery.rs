@@ -7,8 +7,9 @@
 
 use std::time::{Duration, Instant};
 
-use crate::apply::{Timeouts, HOSTAPD_UNIT};
+use crate::apply::Timeouts;
 use crate::host::Host;
+use crate::runtime::HOSTAPD_UNIT;
 
 /// How often `watch` asks hostapd whether it still serves: with the restart
 /// and the wait for the AP, a killed hostapd serves again within 10 s.

@@ -148,6 +148,13 @@ impl State {
     }
 }
 
+/// A rendered file's hash, as the state keeps it: what tells a definition
+/// already applied from a new one.
+pub fn content_hash(content: impl AsRef<[u8]>) -> String {
+    use sha2::{Digest, Sha256};
+    hex::encode(Sha256::digest(content.as_ref()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -4,15 +4,17 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 
+use crate::cmd::CmdError;
 use crate::config::FixedRange;
 use crate::console;
 use crate::fsutil;
+use crate::host::Host;
 use crate::hostapd::{self, Ctrl, Station};
+use crate::libvirt::Libvirt;
 use crate::members::{self, Member};
 use crate::plan::{SecurityMode, SubnetChoice};
-use crate::state::{State, STATE_FILE};
+use crate::state::{content_hash, State, STATE_FILE};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct HostapdStatus {
@@ -77,14 +79,15 @@ pub struct NotApplied {
     pub path: PathBuf,
 }
 
-/// Builds the status from the state, the passphrase and, unless `dry_run`,
-/// hostapd's control socket.
+/// Builds the status from the state, the passphrase and, unless `host` is
+/// a dry run, hostapd's control socket, systemd's units and libvirt.
 pub fn gather(
+    host: &dyn Host,
     state: &State,
     passphrase: Option<String>,
-    dry_run: bool,
     state_path: PathBuf,
 ) -> Result<Status, NotApplied> {
+    let dry_run = host.dry_run();
     let Some(net) = state.subnet else {
         return Err(NotApplied { path: state_path });
     };
@@ -111,11 +114,11 @@ pub fn gather(
     if !dry_run {
         for unit in [
             "softap-agent.service",
-            crate::apply::HOSTAPD_UNIT,
-            crate::apply::LIBVIRT_UNIT,
-            crate::apply::NETWORKD_UNIT,
+            crate::runtime::HOSTAPD_UNIT,
+            crate::runtime::LIBVIRT_UNIT,
+            crate::runtime::NETWORKD_UNIT,
         ] {
-            services.insert(unit.to_string(), unit_state(unit));
+            services.insert(unit.to_string(), unit_state(host, unit));
         }
     }
     if dry_run {
@@ -140,7 +143,7 @@ pub fn gather(
     let mut members_errors = Vec::new();
     let members = match (&state.network, dry_run) {
         (Some(n), false) => {
-            let view = members::gather(&n.name);
+            let view = members::gather(&Libvirt::new(host), &n.name);
             members_errors = view.errors;
             members::merge(&clients, &view.ports, &view.leases)
         }
@@ -211,7 +214,7 @@ fn changed_files(state: &State, root: &Path) -> Vec<String> {
         .iter()
         .filter(|(path, want)| {
             std::fs::read(fsutil::under(root, path))
-                .map(|bytes| hex::encode(Sha256::digest(&bytes)) != **want)
+                .map(|bytes| content_hash(bytes) != **want)
                 .unwrap_or(true)
         })
         .map(|(path, _)| path.clone())
@@ -219,13 +222,14 @@ fn changed_files(state: &State, root: &Path) -> Vec<String> {
 }
 
 /// `systemctl is-active UNIT`: active, inactive, failed... or why unknown.
-fn unit_state(unit: &str) -> String {
+fn unit_state(host: &dyn Host, unit: &str) -> String {
     // `is-active` exits non-zero for every state but active and prints the
     // state either way.
-    let state = match crate::cmd::run(&["systemctl", "is-active", unit]) {
-        Ok(out) => out,
-        Err(crate::cmd::CmdError::Failed { stderr, .. }) => stderr,
-        Err(e) => return format!("unknown ({e})"),
+    let state = match host.query(&["systemctl", "is-active", unit]) {
+        Some(Ok(out)) => out,
+        Some(Err(CmdError::Failed { stderr, .. })) => stderr,
+        Some(Err(e)) => return format!("unknown ({e})"),
+        None => return "unknown (dry run)".into(),
     };
     let state = state.trim();
     if state.is_empty() {
@@ -373,6 +377,9 @@ impl Status {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::host::fake::Fake;
+    use crate::host::DryRun;
+    use sha2::{Digest, Sha256};
 
     fn sha(text: &str) -> String {
         hex::encode(Sha256::digest(text.as_bytes()))
@@ -401,7 +408,8 @@ mod tests {
     }
 
     fn json(state: &State, root: &Path) -> serde_json::Value {
-        let status = gather(state, Some("pass".into()), true, root.join(STATE_FILE)).unwrap();
+        let host = DryRun::new(root);
+        let status = gather(&host, state, Some("pass".into()), root.join(STATE_FILE)).unwrap();
         serde_json::to_value(status).unwrap()
     }
 
@@ -445,7 +453,7 @@ mod tests {
                 "/run/systemd/network/softap.network"
             ])
         );
-        let human = gather(&state, None, true, root.join(STATE_FILE))
+        let human = gather(&DryRun::new(root), &state, None, root.join(STATE_FILE))
             .unwrap()
             .human();
         assert!(
@@ -509,7 +517,8 @@ mod tests {
             text.contains("52:54:00:00:00:01 -            no lease (domain web)"),
             "{text}"
         );
-        let human = gather(&state, None, true, dir.path().join(STATE_FILE))
+        let host = DryRun::new(dir.path());
+        let human = gather(&host, &state, None, dir.path().join(STATE_FILE))
             .unwrap()
             .human();
         assert!(
@@ -519,8 +528,45 @@ mod tests {
     }
 
     #[test]
+    fn units_and_libvirt_are_asked_through_the_host() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut state = applied(dir.path());
+        state.network = Some(crate::state::NetworkRecord {
+            name: "lab".into(),
+            domain: "lab.internal".into(),
+            dhcp_start: "10.42.0.128".parse().unwrap(),
+            dhcp_end: "10.42.0.254".parse().unwrap(),
+            ipv6: None,
+        });
+        let host = Fake::new(dir.path())
+            .answer("systemctl is-active softap-hostapd.service", "active\n")
+            .answer("virsh net-dhcp-leases lab", crate::libvirt::tests::LEASES);
+        let s = gather(&host, &state, None, dir.path().join(STATE_FILE)).unwrap();
+        assert_eq!(s.services[crate::runtime::HOSTAPD_UNIT], "active");
+        // The fake's failure of a query it was not told to answer.
+        assert_eq!(s.services[crate::runtime::LIBVIRT_UNIT], "injected failure");
+        assert_eq!(s.members.len(), 3, "{:?}", s.members);
+        // The port list was not answered: said, not fatal.
+        assert!(
+            s.members_errors
+                .iter()
+                .any(|e| e.contains("virsh net-port-list --uuid lab")),
+            "{:?}",
+            s.members_errors
+        );
+        let dry = gather(
+            &DryRun::new(dir.path()),
+            &state,
+            None,
+            dir.path().join(STATE_FILE),
+        );
+        assert!(dry.unwrap().services.is_empty());
+    }
+
+    #[test]
     fn no_subnet_means_not_applied() {
-        let e = gather(&State::default(), None, true, PathBuf::from("/s")).unwrap_err();
+        let host = DryRun::new(Path::new("/"));
+        let e = gather(&host, &State::default(), None, PathBuf::from("/s")).unwrap_err();
         assert_eq!(e.path, PathBuf::from("/s"));
     }
 }

@@ -12,10 +12,11 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::apply::{HOSTAPD_UNIT, NM_UNMANAGED_RECORD};
 use crate::fsutil;
 use crate::host::Host;
+use crate::libvirt::Libvirt;
 use crate::nm::Nm;
+use crate::runtime::{HOSTAPD_UNIT, NM_UNMANAGED_RECORD};
 
 /// `nft -j list ruleset` before libvirtd first started.
 pub const NFT_BEFORE: &str = "/var/lib/softap/host/nft-before.json";
@@ -78,38 +79,30 @@ pub struct Target {
 pub fn down(host: &dyn Host, t: &Target) -> Result<Vec<String>, TeardownError> {
     let mut done = Vec::new();
     let mut problems = Vec::new();
-    let mut step = |what: String, r: Result<String, crate::cmd::CmdError>| match r {
-        Ok(_) => done.push(what),
-        Err(e) => problems.push(e.to_string()),
+    let mut step = |what: String, r: Result<(), String>| match r {
+        Ok(()) => done.push(what),
+        Err(e) => problems.push(e),
     };
 
     // 1. hostapd (already stopped when systemd stops the container: its
     // unit stops before this one).
     step(
         format!("{HOSTAPD_UNIT} stopped"),
-        host.change(&["systemctl", "stop", HOSTAPD_UNIT]),
+        outcome(host.change(&["systemctl", "stop", HOSTAPD_UNIT])),
     );
     // 2. The AP interface.
     if host.link_exists(&t.interface) {
         step(
             format!("{} deleted", t.interface),
-            host.change(&["iw", "dev", &t.interface, "del"]),
+            outcome(host.change(&["iw", "dev", &t.interface, "del"])),
         );
     }
     // 3. The libvirt network: its bridge, dnsmasq, its firewall rules.
-    let active = host
-        .query(&["virsh", "-q", "net-info", &t.network])
-        .and_then(|r| r.ok())
-        .is_some_and(|text| {
-            text.lines().any(|l| {
-                l.split_once(':')
-                    .is_some_and(|(k, v)| k.trim() == "Active" && v.trim() == "yes")
-            })
-        });
-    if active {
+    let libvirt = Libvirt::new(host);
+    if libvirt.net_info(&t.network).is_ok_and(|i| i.active) {
         step(
             format!("libvirt network {} destroyed", t.network),
-            host.change(&["virsh", "net-destroy", &t.network]),
+            outcome(libvirt.destroy(&t.network)),
         );
     }
     // 4. What libvirt left in the firewall, and forwarding.
@@ -122,16 +115,16 @@ pub fn down(host: &dyn Host, t: &Target) -> Result<Vec<String>, TeardownError> {
             if let Some(device) = nm.device(host, &t.interface) {
                 step(
                     format!("{} managed by NetworkManager again", t.interface),
-                    nm.set_managed(host, &device, true),
+                    outcome(nm.set_managed(host, &device, true)),
                 );
             }
         }
-        let _ = std::fs::remove_file(&record);
+        let _ = host.remove(&record);
     }
     if problems.is_empty() {
         // The host is as recorded: the next run records it afresh.
         for path in [NFT_BEFORE, FORWARD_BEFORE] {
-            let _ = std::fs::remove_file(fsutil::under(host.root(), path));
+            let _ = host.remove(&fsutil::under(host.root(), path));
         }
         Ok(done)
     } else {
@@ -139,7 +132,12 @@ pub fn down(host: &dyn Host, t: &Target) -> Result<Vec<String>, TeardownError> {
     }
 }
 
-fn firewall(host: &dyn Host, step: &mut impl FnMut(String, Result<String, crate::cmd::CmdError>)) {
+/// A step's result as `down` reports it: done, or what went wrong.
+fn outcome<T, E: std::fmt::Display>(r: Result<T, E>) -> Result<(), String> {
+    r.map(drop).map_err(|e| e.to_string())
+}
+
+fn firewall(host: &dyn Host, step: &mut impl FnMut(String, Result<(), String>)) {
     let before_path: PathBuf = fsutil::under(host.root(), NFT_BEFORE);
     let Ok(before) = std::fs::read_to_string(&before_path) else {
         return;
@@ -156,14 +154,11 @@ fn firewall(host: &dyn Host, step: &mut impl FnMut(String, Result<String, crate:
     };
     for cmd in crate::firewall::cleanup(&before, &now) {
         let args: Vec<&str> = cmd.iter().map(String::as_str).collect();
-        step(args.join(" "), host.change(&args));
+        step(args.join(" "), outcome(host.change(&args)));
     }
 }
 
-fn forwarding(
-    host: &dyn Host,
-    step: &mut impl FnMut(String, Result<String, crate::cmd::CmdError>),
-) {
+fn forwarding(host: &dyn Host, step: &mut impl FnMut(String, Result<(), String>)) {
     let read = |p: &Path| std::fs::read_to_string(p).map(|s| s.trim().to_string());
     let Ok(before) = read(&fsutil::under(host.root(), FORWARD_BEFORE)) else {
         return;
@@ -171,7 +166,7 @@ fn forwarding(
     if before == "0" && read(Path::new(IP_FORWARD)).is_ok_and(|now| now != "0") {
         step(
             "IP forwarding off again".into(),
-            host.change(&["sh", "-c", "echo 0 > /proc/sys/net/ipv4/ip_forward"]),
+            outcome(host.change(&["sh", "-c", "echo 0 > /proc/sys/net/ipv4/ip_forward"])),
         );
     }
 }

@@ -60,11 +60,10 @@ pub fn reason_to_reapply(applied: &State, plan: &Plan) -> Option<String> {
     None
 }
 
-fn say(ctx: &Context, text: &str) {
+/// Logs and shows on the consoles (a dry run shows nothing).
+fn say(host: &dyn Host, text: &str) {
     tracing::warn!("{text}");
-    if !ctx.dry_run {
-        crate::console::to_consoles(&format!("softap: {text}\n"));
-    }
+    host.show(&format!("softap: {text}\n"));
 }
 
 /// Runs until an unrecoverable error (facts cannot be read at all).
@@ -74,11 +73,7 @@ pub fn run(
 ) -> Result<(), AgentError> {
     // Subscribe before the first look, so nothing between them is missed.
     let mut watcher = ChangeWatcher::new()?;
-    let host: Box<dyn Host> = if ctx.dry_run {
-        Box::new(crate::host::DryRun::new(&ctx.root))
-    } else {
-        Box::new(crate::host::Linux::with_root(&ctx.root))
-    };
+    let host = ctx.host();
     let mut supervisor = Supervisor::default();
     let mut first = true;
     let mut last_problem: Option<String> = None;
@@ -101,7 +96,7 @@ pub fn run(
                     RETRY.as_secs()
                 );
                 if last_problem.as_deref() != Some(text.as_str()) {
-                    say(ctx, &text);
+                    say(host.as_ref(), &text);
                     last_problem = Some(text);
                 }
                 wait_for_change(&mut watcher, Some(RETRY))?;
@@ -128,7 +123,7 @@ pub fn run(
                                     "the access point is back on {} (channel {})",
                                     a.plan.phy.name, a.plan.channel.number
                                 );
-                                say(ctx, &text);
+                                say(host.as_ref(), &text);
                                 note(ctx, &text);
                             }
                             first = false;
@@ -153,7 +148,7 @@ pub fn run(
                                 RETRY.as_secs()
                             );
                             if last_problem.as_deref() != Some(text.as_str()) {
-                                say(ctx, &text);
+                                say(host.as_ref(), &text);
                                 last_problem = Some(text);
                             }
                         }
@@ -173,14 +168,14 @@ pub fn run(
                 if let Some(iface) = serving.take() {
                     if let Some(gone) = radio_gone(&applied, &facts, &e) {
                         let text = crate::recovery::radio_gone(host.as_ref(), &gone, &iface);
-                        say(ctx, &text);
+                        say(host.as_ref(), &text);
                         note(ctx, &text);
                         radio_lost = true;
                     }
                 }
                 let text = waiting_text(&e, hint);
                 if last_problem.as_deref() != Some(text.as_str()) {
-                    say(ctx, &text);
+                    say(host.as_ref(), &text);
                     last_problem = Some(text);
                 }
             }
@@ -195,7 +190,7 @@ pub fn run(
                     let check =
                         supervisor.check(host.as_ref(), iface, &ctx.timeouts, Instant::now());
                     if let Some(text) = check.message() {
-                        say(ctx, text);
+                        say(host.as_ref(), text);
                         note(ctx, text);
                     }
                     if changed_within(&mut watcher, CHECK_EVERY)? {

@@ -4,12 +4,13 @@
 
 use std::path::Path;
 
-use softap_agent::facts::libvirt::Virsh;
+use softap_agent::facts::libvirt;
 use softap_agent::facts::live::{self, Sources};
 use softap_agent::facts::sysfs;
+use softap_agent::libvirt::Connection;
 
-fn virsh_test_driver() -> Virsh {
-    Virsh {
+fn virsh_test_driver() -> Connection {
+    Connection {
         program: "virsh".to_string(),
         uri: "test:///default".to_string(),
     }
@@ -17,7 +18,7 @@ fn virsh_test_driver() -> Virsh {
 
 #[test]
 fn virsh_reads_the_test_drivers_default_network() {
-    let facts = virsh_test_driver().gather();
+    let facts = libvirt::gather(&virsh_test_driver());
     assert!(
         facts.reachable,
         "virsh -c test:///default failed (install libvirt-clients): {:?}",
@@ -36,11 +37,10 @@ fn virsh_reads_the_test_drivers_default_network() {
 
 #[test]
 fn unreachable_libvirt_is_a_fact_with_the_reason() {
-    let missing = Virsh {
+    let missing = libvirt::gather(&Connection {
         program: "/nonexistent/virsh".to_string(),
         uri: "qemu:///system".to_string(),
-    }
-    .gather();
+    });
     assert!(!missing.reachable && missing.networks.is_empty());
     assert!(
         missing
@@ -51,11 +51,10 @@ fn unreachable_libvirt_is_a_fact_with_the_reason() {
         "{missing:?}"
     );
 
-    let no_daemon = Virsh {
+    let no_daemon = libvirt::gather(&Connection {
         program: "virsh".to_string(),
         uri: "qemu+unix:///system?socket=/nonexistent/libvirt-sock".to_string(),
-    }
-    .gather();
+    });
     assert!(!no_daemon.reachable);
     let error = no_daemon.error.unwrap();
     assert!(
@@ -245,7 +244,7 @@ fn live_gather_on_this_machine() {
     let machine_id = dir.path().join("machine-id");
     std::fs::write(&machine_id, "0123456789abcdef0123456789abcdef\n").unwrap();
     let sources = Sources {
-        virsh: virsh_test_driver(),
+        libvirt: virsh_test_driver(),
         machine_id,
         ..Sources::default()
     };
@@ -281,7 +280,7 @@ fn live_gather_on_this_machine() {
     let empty = dir.path().join("empty-id");
     std::fs::write(&empty, "\n").unwrap();
     let facts = live::gather_from(&Sources {
-        virsh: virsh_test_driver(),
+        libvirt: virsh_test_driver(),
         machine_id: empty,
         ..Sources::default()
     })

@@ -167,7 +167,9 @@ impl Config {
                 ));
             }
         }
-        if self.band == crate::link::WifiBand::Ghz6 && self.security != crate::Security::Auto {
+        if self.band == crate::link::WifiBand::Ghz6
+            && self.security != crate::security::Security::Auto
+        {
             return Err(bad(
                 "band",
                 format!(

@@ -1,7 +1,9 @@
-//! The shape docs/architecture.md promises, checked: in every crate, no two
-//! top-level modules name each other (`crate::a` used under `b` and
-//! `crate::b` under `a`) and no two sibling files of one directory use each
-//! other through `super::`; and the builder links neither the agent nor any
+//! The shape docs/architecture.md promises, checked: in every crate, no
+//! cycle of any length among its top-level modules (`crate::a` used under
+//! `b`) nor among the sibling files of one directory (through `super::`);
+//! the modules each production module uses are the ones the document's
+//! edge list gives; `virsh` is spelled in one agent module; no production
+//! file is over 700 lines; and the builder links neither the agent nor any
 //! netlink crate.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -61,16 +63,180 @@ fn code_only(text: &str) -> String {
         .join("\n")
 }
 
-fn cycles(edges: &BTreeMap<String, BTreeSet<String>>) -> Vec<(String, String)> {
-    let mut found = Vec::new();
-    for (a, uses) in edges {
-        for b in uses {
-            if a < b && edges.get(b).is_some_and(|u| u.contains(a)) {
-                found.push((a.clone(), b.clone()));
+/// The cycles of a directed graph, of any length: each strongly connected
+/// part of more than one node, its nodes in order.
+fn cycles(edges: &BTreeMap<String, BTreeSet<String>>) -> Vec<Vec<String>> {
+    let reach = |from: &String| -> BTreeSet<String> {
+        let mut seen = BTreeSet::new();
+        let mut todo = vec![from.clone()];
+        while let Some(n) = todo.pop() {
+            for m in edges.get(&n).into_iter().flatten() {
+                if seen.insert(m.clone()) {
+                    todo.push(m.clone());
+                }
             }
+        }
+        seen
+    };
+    let reached: BTreeMap<&String, BTreeSet<String>> =
+        edges.keys().map(|n| (n, reach(n))).collect();
+    let mut placed = BTreeSet::new();
+    let mut found = Vec::new();
+    for (a, from_a) in &reached {
+        if placed.contains(*a) {
+            continue;
+        }
+        let part: Vec<String> = from_a
+            .iter()
+            .filter(|b| *b != *a && reached.get(b).is_some_and(|r| r.contains(*a)))
+            .cloned()
+            .collect();
+        if !part.is_empty() {
+            let mut part = part;
+            part.insert(0, (*a).clone());
+            part.sort();
+            placed.extend(part.iter().cloned());
+            found.push(part);
         }
     }
     found
+}
+
+/// The text without its `#[cfg(test)]` items: a `mod x;` line, or a block
+/// up to the brace that closes it at the same indentation.
+fn production_only(text: &str) -> String {
+    let mut out = Vec::new();
+    let mut lines = text.lines();
+    while let Some(line) = lines.next() {
+        if line.trim() != "#[cfg(test)]" {
+            out.push(line);
+            continue;
+        }
+        let Some(item) = lines.next() else { break };
+        if item.trim_end().ends_with('{') {
+            let indent = &item[..item.len() - item.trim_start().len()];
+            let close = format!("{indent}}}");
+            for l in lines.by_ref() {
+                if l.trim_end() == close {
+                    break;
+                }
+            }
+        }
+    }
+    out.join("\n")
+}
+
+/// The files a `#[cfg(test)] mod x;` declares: test code only.
+fn test_only_files(files: &[PathBuf]) -> BTreeSet<PathBuf> {
+    let mut out = BTreeSet::new();
+    for f in files {
+        let text = fs::read_to_string(f).unwrap();
+        let stem = f.file_stem().unwrap().to_str().unwrap();
+        let dir = f.parent().unwrap();
+        let dir = if ["mod", "lib", "main"].contains(&stem) {
+            dir.to_owned()
+        } else {
+            dir.join(stem)
+        };
+        let lines: Vec<&str> = text.lines().map(str::trim).collect();
+        for pair in lines.windows(2) {
+            let decl = pair[1]
+                .trim_start_matches("pub(crate) ")
+                .trim_start_matches("pub ");
+            if pair[0] == "#[cfg(test)]" {
+                if let Some(name) = decl.strip_prefix("mod ").and_then(|d| d.strip_suffix(';')) {
+                    out.insert(dir.join(format!("{name}.rs")));
+                    out.insert(dir.join(name).join("mod.rs"));
+                }
+            }
+        }
+    }
+    out
+}
+
+/// A crate's production files (test-only ones left out), each with its
+/// top-level module and its code without comments or test items.
+fn production_files(src: &Path) -> Vec<(PathBuf, String, String)> {
+    let mut files = Vec::new();
+    sources(src, &mut files);
+    files.sort();
+    let tests = test_only_files(&files);
+    files
+        .into_iter()
+        .filter(|f| !tests.contains(f))
+        .map(|f| {
+            let module = top_module(src, &f);
+            let text = production_only(&code_only(&fs::read_to_string(&f).unwrap()));
+            (f, module, text)
+        })
+        .collect()
+}
+
+fn top_module(src: &Path, f: &Path) -> String {
+    let rel = f.strip_prefix(src).unwrap();
+    let first = rel
+        .components()
+        .next()
+        .unwrap()
+        .as_os_str()
+        .to_str()
+        .unwrap();
+    first.trim_end_matches(".rs").to_owned()
+}
+
+/// Which top-level modules each production module uses.
+fn production_edges(src: &Path) -> BTreeMap<String, BTreeSet<String>> {
+    let mut edges: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for (_, module, text) in production_files(src) {
+        if module == "lib" || module == "main" {
+            continue;
+        }
+        let used = named_after(&text, "crate::");
+        edges
+            .entry(module.clone())
+            .or_default()
+            .extend(used.into_iter().filter(|m| *m != module));
+    }
+    edges
+}
+
+/// The edge list in docs/architecture.md: after a line
+/// `<!-- module edges: CRATE -->`, a fenced block of `module → a, b` lines
+/// (`module →` alone for a leaf).
+fn documented_edges(doc: &str, krate: &str) -> BTreeMap<String, BTreeSet<String>> {
+    let marker = format!("<!-- module edges: {krate} -->");
+    let Some(at) = doc.find(&marker) else {
+        return BTreeMap::new();
+    };
+    let mut edges = BTreeMap::new();
+    for line in doc[at + marker.len()..]
+        .lines()
+        .skip_while(|l| !l.starts_with("```"))
+        .skip(1)
+        .take_while(|l| !l.starts_with("```"))
+    {
+        let Some((module, uses)) = line.split_once('→') else {
+            continue;
+        };
+        let uses: BTreeSet<String> = uses
+            .split(',')
+            .map(|u| u.trim().to_owned())
+            .filter(|u| !u.is_empty())
+            .collect();
+        edges.insert(module.trim().to_owned(), uses);
+    }
+    edges
+}
+
+fn edge_list(edges: &BTreeMap<String, BTreeSet<String>>) -> String {
+    edges
+        .iter()
+        .map(|(m, uses)| {
+            let uses: Vec<&str> = uses.iter().map(String::as_str).collect();
+            format!("{m} → {}", uses.join(", ")).trim_end().to_owned()
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// Checks one crate's `src/`; returns the cycles found, described.
@@ -83,15 +249,7 @@ fn crate_cycles(krate: &str, src: &Path) -> Vec<String> {
     // Per directory: which sibling file uses which.
     let mut siblings: BTreeMap<PathBuf, BTreeMap<String, BTreeSet<String>>> = BTreeMap::new();
     for f in &files {
-        let rel = f.strip_prefix(src).unwrap();
-        let first = rel
-            .components()
-            .next()
-            .unwrap()
-            .as_os_str()
-            .to_str()
-            .unwrap();
-        let module = first.trim_end_matches(".rs").to_owned();
+        let module = top_module(src, f);
         if module == "lib" || module == "main" {
             continue;
         }
@@ -121,12 +279,13 @@ fn crate_cycles(krate: &str, src: &Path) -> Vec<String> {
     }
     let mut found: Vec<String> = cycles(&top)
         .into_iter()
-        .map(|(a, b)| format!("{krate}: modules `{a}` and `{b}` use each other"))
+        .map(|c| format!("{krate}: modules {} use each other", c.join(", ")))
         .collect();
     for (dir, edges) in &siblings {
-        for (a, b) in cycles(edges) {
+        for c in cycles(edges) {
             found.push(format!(
-                "{krate}: files `{a}` and `{b}` of {} use each other",
+                "{krate}: files {} of {} use each other",
+                c.join(", "),
                 dir.display()
             ));
         }
@@ -147,6 +306,80 @@ fn modules_depend_one_way_in_every_crate() {
     }
     assert_eq!(checked, 4);
     assert!(found.is_empty(), "{}", found.join("\n"));
+}
+
+#[test]
+fn cycles_of_any_length_are_found() {
+    let graph = |edges: &[(&str, &str)]| {
+        let mut g: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+        for (a, b) in edges {
+            g.entry(a.to_string()).or_default().insert(b.to_string());
+            g.entry(b.to_string()).or_default();
+        }
+        g
+    };
+    let three = graph(&[("a", "b"), ("b", "c"), ("c", "a"), ("c", "d"), ("e", "d")]);
+    assert_eq!(cycles(&three), [["a", "b", "c"]]);
+    let two = graph(&[("x", "y"), ("y", "x")]);
+    assert_eq!(cycles(&two), [["x", "y"]]);
+    let none = graph(&[("a", "b"), ("b", "c"), ("a", "c")]);
+    assert!(cycles(&none).is_empty());
+}
+
+#[test]
+fn test_items_are_not_production_code() {
+    let t = "use crate::a;\n#[cfg(test)]\nmod fake;\nfn f() {}\n#[cfg(test)]\nmod tests {\n    use crate::b;\n    fn g() {\n    }\n}\nuse crate::c;";
+    assert_eq!(
+        named_after(&production_only(t), "crate::"),
+        ["a", "c"].map(String::from).into()
+    );
+}
+
+#[test]
+fn the_documented_module_edges_are_the_code_s() {
+    let root = workspace();
+    let doc = fs::read_to_string(root.join("docs/architecture.md")).unwrap();
+    let mut wrong = Vec::new();
+    for krate in ["agent", "builder", "config"] {
+        let code = production_edges(&root.join(krate).join("src"));
+        let documented = documented_edges(&doc, krate);
+        if code != documented {
+            wrong.push(format!(
+                "docs/architecture.md's edges for {krate} are not the code's; the code has:\n\n<!-- module edges: {krate} -->\n```text\n{}\n```",
+                edge_list(&code)
+            ));
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n\n"));
+}
+
+#[test]
+fn virsh_is_spelled_in_one_agent_module() {
+    let src = workspace().join("agent/src");
+    let spelled: BTreeSet<String> = production_files(&src)
+        .into_iter()
+        .filter(|(_, _, text)| text.contains("\"virsh"))
+        .map(|(_, module, _)| module)
+        .collect();
+    assert_eq!(spelled, ["libvirt".to_string()].into(), "{spelled:?}");
+}
+
+#[test]
+fn no_production_file_is_over_700_lines() {
+    let root = workspace();
+    let mut long = Vec::new();
+    for krate in ["agent", "builder", "config", "tests"] {
+        let mut files = Vec::new();
+        sources(&root.join(krate).join("src"), &mut files);
+        let tests = test_only_files(&files);
+        for f in files.iter().filter(|f| !tests.contains(*f)) {
+            let n = fs::read_to_string(f).unwrap().lines().count();
+            if n > 700 {
+                long.push(format!("{}: {n} lines", f.display()));
+            }
+        }
+    }
+    assert!(long.is_empty(), "{}", long.join("\n"));
 }
 
 #[test]

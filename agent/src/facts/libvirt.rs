@@ -1,4 +1,4 @@
-//! libvirt's networks through `virsh`, so the AP's subnet and bridge never
+//! libvirt's networks through its client, so the AP's subnet and bridge never
 //! collide with `default` (192.168.122.0/24 on virbr0) or any other. libvirt
 //! missing or unreachable is recorded as a fact (`reachable = false` with
 //! the reason), never a failure: the appliance may run without it.
@@ -8,89 +8,44 @@ use std::net::{IpAddr, Ipv4Addr};
 use ipnet::IpNet;
 
 use super::model::{LibvirtFacts, LibvirtNetwork};
+use crate::libvirt::{Connection, Libvirt};
 
-/// How to reach libvirt.
-#[derive(Debug, Clone)]
-pub struct Virsh {
-    /// The `virsh` program.
-    pub program: String,
-    /// The connection URI (`network:///system`; tests use `test:///default`).
-    pub uri: String,
-}
-
-impl Default for Virsh {
-    fn default() -> Self {
-        Virsh {
-            program: "virsh".to_string(),
-            // The network driver's own URI: it works with the monolithic
-            // libvirtd and with virtnetworkd, and without any hypervisor
-            // driver (the image has none; qemu:///system needs QEMU's).
-            uri: "network:///system".to_string(),
-        }
+/// Every network, defined or active, with its bridge and addresses, as
+/// the libvirt at `connection` has them.
+pub fn gather(connection: &Connection) -> LibvirtFacts {
+    let host = crate::host::Linux::new();
+    match networks(&Libvirt::with(&host, connection.clone())) {
+        Ok(networks) => LibvirtFacts {
+            reachable: true,
+            error: None,
+            networks,
+        },
+        Err(error) => LibvirtFacts {
+            reachable: false,
+            error: Some(error),
+            networks: Vec::new(),
+        },
     }
 }
 
-impl Virsh {
-    /// Every network, defined or active, with its bridge and addresses.
-    pub fn gather(&self) -> LibvirtFacts {
-        match self.networks() {
-            Ok(networks) => LibvirtFacts {
-                reachable: true,
-                error: None,
-                networks,
-            },
-            Err(error) => LibvirtFacts {
-                reachable: false,
-                error: Some(error),
-                networks: Vec::new(),
-            },
-        }
-    }
-
-    fn networks(&self) -> Result<Vec<LibvirtNetwork>, String> {
-        let all = names(&self.run(&["net-list", "--all", "--name"])?);
-        let active = names(&self.run(&["net-list", "--name"])?);
-        let mut out = Vec::new();
-        for name in all {
-            // A network undefined between the two calls is simply gone.
-            let xml = match self.run(&["net-dumpxml", &name]) {
-                Ok(xml) => xml,
-                Err(e) => {
-                    tracing::warn!("libvirt network {name} vanished while reading it: {e}");
-                    continue;
-                }
-            };
-            let mut network =
-                parse_network_xml(&xml).map_err(|e| format!("network {name}: {e}"))?;
-            network.active = active.contains(&name);
-            out.push(network);
-        }
-        Ok(out)
-    }
-
-    fn run(&self, args: &[&str]) -> Result<String, String> {
-        let mut full = vec![self.program.as_str(), "-c", self.uri.as_str()];
-        full.extend_from_slice(args);
-        crate::cmd::run_env(&full, &[("LC_ALL", "C")]).map_err(|e| match &e {
-            crate::cmd::CmdError::Spawn { source, .. }
-                if source.kind() == std::io::ErrorKind::NotFound =>
-            {
-                format!(
-                    "{} not found (libvirt-clients not installed): {source}",
-                    self.program
-                )
+fn networks(libvirt: &Libvirt<'_>) -> Result<Vec<LibvirtNetwork>, String> {
+    let all = libvirt.network_names(true).map_err(|e| e.to_string())?;
+    let active = libvirt.network_names(false).map_err(|e| e.to_string())?;
+    let mut out = Vec::new();
+    for name in all {
+        // A network undefined between the two calls is simply gone.
+        let xml = match libvirt.dumpxml(&name) {
+            Ok(xml) => xml,
+            Err(e) => {
+                tracing::warn!("libvirt network {name} vanished while reading it: {e}");
+                continue;
             }
-            _ => e.to_string(),
-        })
+        };
+        let mut network = parse_network_xml(&xml).map_err(|e| format!("network {name}: {e}"))?;
+        network.active = active.contains(&name);
+        out.push(network);
     }
-}
-
-fn names(text: &str) -> Vec<String> {
-    text.lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .map(str::to_string)
-        .collect()
+    Ok(out)
 }
 
 /// Pure part: one `net-dumpxml` document. `active` is left false; the

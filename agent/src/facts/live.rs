@@ -4,14 +4,15 @@
 use std::path::PathBuf;
 
 use super::error::FactsError;
-use super::libvirt::Virsh;
 use super::model::Facts;
-use super::{coverage, nl80211, rtnl, sysfs};
+use super::{coverage, libvirt, nl80211, rtnl, sysfs};
+use crate::libvirt::Connection;
 
 /// Where the live gatherer looks; the defaults are the real system.
 #[derive(Debug, Clone)]
 pub struct Sources {
-    pub virsh: Virsh,
+    /// Which libvirt to ask about its networks.
+    pub libvirt: Connection,
     /// sysfs mount point.
     pub sys: PathBuf,
     pub machine_id: PathBuf,
@@ -22,7 +23,7 @@ pub struct Sources {
 impl Default for Sources {
     fn default() -> Self {
         Sources {
-            virsh: Virsh::default(),
+            libvirt: Connection::default(),
             sys: PathBuf::from("/sys"),
             machine_id: PathBuf::from("/etc/machine-id"),
             coverage: PathBuf::from(coverage::COVERAGE_FILE),
@@ -66,7 +67,7 @@ pub fn gather_from(sources: &Sources) -> Result<Facts, FactsError> {
     }
     let drivers_without_phy = without_phy(sources, &sysfs_phys);
     let (addresses, routes) = rtnl::gather()?;
-    let libvirt = sources.virsh.gather();
+    let libvirt = libvirt::gather(&sources.libvirt);
     let machine_id = std::fs::read_to_string(&sources.machine_id)
         .ok()
         .map(|t| t.trim().to_string())

@@ -33,14 +33,14 @@ impl Host for DryRun {
         true
     }
 
-    fn change(&self, args: &[&str]) -> Result<String, CmdError> {
+    fn change_env(&self, args: &[&str], _env: &[(&str, &str)]) -> Result<String, CmdError> {
         let shown = cmd::quote(args);
         tracing::info!("dry run: would run {shown}");
         self.log.borrow_mut().push(shown);
         Ok(String::new())
     }
 
-    fn query(&self, _args: &[&str]) -> Option<Result<String, CmdError>> {
+    fn query_env(&self, _args: &[&str], _env: &[(&str, &str)]) -> Option<Result<String, CmdError>> {
         None
     }
 
@@ -54,6 +54,10 @@ impl Host for DryRun {
 
     fn write_atomic(&self, path: &Path, bytes: &[u8], mode: u32) -> Result<(), WriteError> {
         fsutil::write_atomic(path, bytes, mode)
+    }
+
+    fn remove(&self, path: &Path) -> Result<(), WriteError> {
+        fsutil::remove(path)
     }
 
     fn link_exists(&self, name: &str) -> bool {

@@ -19,6 +19,8 @@ pub enum Fault {
     Command(String),
     /// Writing a file whose path ends with this fails.
     Write(String),
+    /// Removing a file whose path ends with this fails.
+    Remove(String),
     /// This link never appears.
     Link(String),
     /// hostapd never reports the AP enabled.
@@ -36,6 +38,9 @@ pub struct Shown {
     pub state_saved: bool,
 }
 
+/// Environment variables given to a command, in order.
+pub type Env = Vec<(String, String)>;
+
 pub struct Fake {
     root: PathBuf,
     faults: Vec<Fault>,
@@ -44,6 +49,8 @@ pub struct Fake {
     /// (bridge, port) pairs.
     ports: Vec<(String, String)>,
     log: RefCell<Vec<String>>,
+    /// Every command run or asked, with the environment it was given.
+    envs: RefCell<Vec<(String, Env)>>,
     shown: RefCell<Vec<Shown>>,
     /// How many more waits for the AP fail (a hostapd that is down).
     ap_down: std::cell::Cell<u32>,
@@ -58,6 +65,7 @@ impl Fake {
             links: Vec::new(),
             ports: Vec::new(),
             log: RefCell::new(Vec::new()),
+            envs: RefCell::new(Vec::new()),
             shown: RefCell::new(Vec::new()),
             ap_down: std::cell::Cell::new(0),
         }
@@ -98,6 +106,23 @@ impl Fake {
         self
     }
 
+    /// The environment given to the first command or query starting
+    /// with `prefix`.
+    pub fn env_of(&self, prefix: &str) -> Option<Env> {
+        self.envs
+            .borrow()
+            .iter()
+            .find(|(c, _)| c.starts_with(prefix))
+            .map(|(_, e)| e.clone())
+    }
+
+    fn note_env(&self, shown: &str, env: &[(&str, &str)]) {
+        let env = env.iter().map(|(k, v)| (k.to_string(), v.to_string()));
+        self.envs
+            .borrow_mut()
+            .push((shown.to_string(), env.collect()));
+    }
+
     fn failure(shown: &str) -> CmdError {
         use std::os::unix::process::ExitStatusExt;
         CmdError::Failed {
@@ -117,8 +142,9 @@ impl Host for Fake {
         false
     }
 
-    fn change(&self, args: &[&str]) -> Result<String, CmdError> {
+    fn change_env(&self, args: &[&str], env: &[(&str, &str)]) -> Result<String, CmdError> {
         let shown = cmd::quote(args);
+        self.note_env(&shown, env);
         self.log.borrow_mut().push(shown.clone());
         let fails = self
             .faults
@@ -130,8 +156,9 @@ impl Host for Fake {
         Ok(String::new())
     }
 
-    fn query(&self, args: &[&str]) -> Option<Result<String, CmdError>> {
+    fn query_env(&self, args: &[&str], env: &[(&str, &str)]) -> Option<Result<String, CmdError>> {
         let shown = cmd::quote(args);
+        self.note_env(&shown, env);
         Some(
             self.answers
                 .iter()
@@ -146,13 +173,18 @@ impl Host for Fake {
     }
 
     fn write_if_changed(&self, path: &Path, bytes: &[u8], mode: u32) -> Result<bool, WriteError> {
-        self.check_write(path)?;
+        self.check_file(path, "write")?;
         fsutil::write_if_changed(path, bytes, mode)
     }
 
     fn write_atomic(&self, path: &Path, bytes: &[u8], mode: u32) -> Result<(), WriteError> {
-        self.check_write(path)?;
+        self.check_file(path, "write")?;
         fsutil::write_atomic(path, bytes, mode)
+    }
+
+    fn remove(&self, path: &Path) -> Result<(), WriteError> {
+        self.check_file(path, "remove")?;
+        fsutil::remove(path)
     }
 
     fn link_exists(&self, name: &str) -> bool {
@@ -210,14 +242,18 @@ impl Host for Fake {
 }
 
 impl Fake {
-    fn check_write(&self, path: &Path) -> Result<(), WriteError> {
-        let fails = self.faults.iter().any(
-            |f| matches!(f, Fault::Write(suffix) if path.to_string_lossy().ends_with(suffix.as_str())),
-        );
+    /// Fails a write or removal (`action`) of `path` the faults name.
+    fn check_file(&self, path: &Path, action: &'static str) -> Result<(), WriteError> {
+        let shown = path.to_string_lossy();
+        let fails = self.faults.iter().any(|f| match f {
+            Fault::Write(suffix) => action == "write" && shown.ends_with(suffix.as_str()),
+            Fault::Remove(suffix) => action == "remove" && shown.ends_with(suffix.as_str()),
+            _ => false,
+        });
         if fails {
             return Err(WriteError {
                 path: path.to_path_buf(),
-                action: "write",
+                action,
                 source: std::io::Error::other("injected failure"),
             });
         }

@@ -73,15 +73,15 @@ impl Host for Linux {
         false
     }
 
-    fn change(&self, args: &[&str]) -> Result<String, CmdError> {
+    fn change_env(&self, args: &[&str], env: &[(&str, &str)]) -> Result<String, CmdError> {
         let shown = cmd::quote(args);
         tracing::info!("running {shown}");
         self.log.borrow_mut().push(shown);
-        cmd::run(args)
+        cmd::run_env(args, env)
     }
 
-    fn query(&self, args: &[&str]) -> Option<Result<String, CmdError>> {
-        Some(cmd::run(args))
+    fn query_env(&self, args: &[&str], env: &[(&str, &str)]) -> Option<Result<String, CmdError>> {
+        Some(cmd::run_env(args, env))
     }
 
     fn commands(&self) -> Vec<String> {
@@ -94,6 +94,10 @@ impl Host for Linux {
 
     fn write_atomic(&self, path: &Path, bytes: &[u8], mode: u32) -> Result<(), WriteError> {
         fsutil::write_atomic(path, bytes, mode)
+    }
+
+    fn remove(&self, path: &Path) -> Result<(), WriteError> {
+        fsutil::remove(path)
     }
 
     fn link_exists(&self, name: &str) -> bool {

@@ -26,9 +26,19 @@ pub trait Host {
     /// True when nothing runs and there is no system to ask (`--root`).
     fn dry_run(&self) -> bool;
     /// Runs a command that changes something (a dry run only records it).
-    fn change(&self, args: &[&str]) -> Result<String, CmdError>;
+    fn change(&self, args: &[&str]) -> Result<String, CmdError> {
+        self.change_env(args, &[])
+    }
     /// Runs a read-only query; `None` where there is no system to ask.
-    fn query(&self, args: &[&str]) -> Option<Result<String, CmdError>>;
+    fn query(&self, args: &[&str]) -> Option<Result<String, CmdError>> {
+        self.query_env(args, &[])
+    }
+    /// [`Host::change`] with extra environment variables (a locale for
+    /// output that is parsed, a connection); the command is shown and
+    /// recorded without them.
+    fn change_env(&self, args: &[&str], env: &[(&str, &str)]) -> Result<String, CmdError>;
+    /// [`Host::query`] with extra environment variables.
+    fn query_env(&self, args: &[&str], env: &[(&str, &str)]) -> Option<Result<String, CmdError>>;
     /// The commands run (or, in a dry run, that would have run), in order.
     fn commands(&self) -> Vec<String>;
     /// Writes a file atomically unless it already has these bytes and
@@ -36,6 +46,8 @@ pub trait Host {
     fn write_if_changed(&self, path: &Path, bytes: &[u8], mode: u32) -> Result<bool, WriteError>;
     /// Writes a file atomically.
     fn write_atomic(&self, path: &Path, bytes: &[u8], mode: u32) -> Result<(), WriteError>;
+    /// Removes a file the agent wrote.
+    fn remove(&self, path: &Path) -> Result<(), WriteError>;
     /// Whether a network link exists in this process's network namespace.
     fn link_exists(&self, name: &str) -> bool;
     /// Waits for a link to appear; false when it did not within `timeout`.

@@ -2,11 +2,14 @@
 //! decides phy, channel, subnet, bridge and security, explaining every choice
 //! and every rejection.
 
+pub mod blocks;
 pub mod caps;
 pub mod channel;
 pub mod lan;
 pub mod phy;
 pub mod subnet;
+pub mod wish;
+pub mod wpa;
 
 use std::collections::BTreeSet;
 
@@ -14,8 +17,7 @@ use ipnet::Ipv4Net;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use crate::config::{Config, Security, WifiBand};
-use crate::facts::BandId;
+use crate::config::Config;
 use crate::facts::{Facts, Phy};
 use crate::state::{NetworkRecord, PhyRecord, State};
 
@@ -288,9 +290,12 @@ pub fn plan(facts: &Facts, cfg: &Config, previous: &State) -> Result<Plan, PlanE
             "the band reports no HT capabilities: 802.11n stays off",
         ));
     }
-    decisions.push(note("country", country_text(cfg, phy, country.as_deref())));
+    decisions.push(note(
+        "country",
+        wish::country_text(cfg, phy, country.as_deref()),
+    ));
 
-    let security = choose_security(cfg.security, phy, channel.band, &mut decisions)?;
+    let security = wpa::choose(cfg.security, phy, channel.band, &mut decisions)?;
 
     // Bridge, then subnet (addresses on our own bridge are ours).
     let own_net = facts
@@ -395,74 +400,6 @@ pub fn plan(facts: &Facts, cfg: &Config, previous: &State) -> Result<Plan, PlanE
     })
 }
 
-/// The security mode: as configured, or with `auto` the best the phy can do.
-fn choose_security(
-    security: Security,
-    phy: &Phy,
-    band: BandId,
-    decisions: &mut Vec<Note>,
-) -> Result<SecurityMode, PlanError> {
-    if band == BandId::Band6G {
-        // The configuration's rules refuse any other security with band 6.
-        if !phy.sae {
-            return Err(PlanError::SaeUnsupported {
-                phy: phy.name.clone(),
-            });
-        }
-        decisions.push(note(
-            "security",
-            "WPA3-SAE only, management frame protection required, SAE hash-to-element: what 6 GHz requires",
-        ));
-        return Ok(SecurityMode::Wpa3);
-    }
-    let mode = match security {
-        Security::Open => {
-            decisions.push(note(
-                "security",
-                "open: no encryption, because the configuration says security = \"open\"",
-            ));
-            SecurityMode::Open
-        }
-        Security::Wpa2 => {
-            decisions.push(note("security", "WPA2-PSK, as configured"));
-            SecurityMode::Wpa2
-        }
-        Security::Wpa3Transition if !phy.sae => {
-            return Err(PlanError::SaeUnsupported {
-                phy: phy.name.clone(),
-            })
-        }
-        Security::Wpa3Transition => {
-            decisions.push(note(
-                "security",
-                "WPA3-SAE transition (WPA2-PSK and SAE), as configured",
-            ));
-            SecurityMode::Wpa3Transition
-        }
-        Security::Auto if phy.sae => {
-            decisions.push(note(
-                "security",
-                format!(
-                    "WPA3-SAE transition mode: {} supports SAE, and WPA2-only clients still join",
-                    phy.name
-                ),
-            ));
-            SecurityMode::Wpa3Transition
-        }
-        Security::Auto => {
-            decisions.push(note(
-                "security",
-                format!(
-                    "WPA2-PSK only: {} does not report SAE support (no WPA3)",
-                    phy.name
-                ),
-            ));
-            SecurityMode::Wpa2
-        }
-    };
-    Ok(mode)
-}
-
 /// A free subnet from the pool, and every subnet known to have conflicted.
 fn choose_subnet(
     facts: &Facts,
@@ -536,56 +473,16 @@ type PhyPick<'a> = (
     Option<String>,
 );
 
-/// The country the AP runs under on `phy`: the configured one, else the one
-/// the kernel already applies to the phy (learnt from an upstream access
-/// point's Country element, or a self-managed phy's own).
-fn country_for(cfg: &Config, phy: &Phy) -> Option<String> {
-    cfg.country.clone().or_else(|| phy.country.clone())
-}
-
-fn country_text(cfg: &Config, phy: &Phy, country: Option<&str>) -> String {
-    match (country, &cfg.country) {
-        (Some(c), Some(_)) => format!("{c}, as configured (ieee80211d on)"),
-        (Some(c), None) => format!(
-            "{c}, the regulatory domain the kernel applies to {}{} (none configured; ieee80211d on)",
-            phy.name,
-            if phy.self_managed_reg {
-                ", which manages its own"
-            } else {
-                ", learnt from an access point's Country element or set on this machine"
-            }
-        ),
-        (None, _) => "none configured and none applied by the kernel: world regulatory domain, \
-             2.4 GHz channels 1-11 only (set `country` for 5 GHz)"
-            .into(),
-    }
-}
-
-/// What the configuration asks of the link.
-pub fn link_wish(cfg: &Config) -> LinkWish {
-    LinkWish {
-        band: match cfg.band {
-            WifiBand::Auto => channel::BandWish::Auto,
-            WifiBand::Ghz2_4 => channel::BandWish::Only(BandId::Band2G4),
-            WifiBand::Ghz5 => channel::BandWish::Only(BandId::Band5G),
-            WifiBand::Ghz6 => channel::BandWish::Only(BandId::Band6G),
-        },
-        width: cfg.width.map(u32::from),
-        dfs: cfg.dfs,
-        channel: cfg.channel,
-    }
-}
-
 fn choose_phy<'a>(
     facts: &'a Facts,
     cfg: &Config,
     previous: &State,
     rejected: &mut Vec<Note>,
 ) -> Result<PhyPick<'a>, PlanError> {
-    let wish = link_wish(cfg);
+    let wish = wish::link_wish(cfg);
     let try_phy = |p: &'a Phy| -> Result<PhyPick<'a>, String> {
         let fit = phy::evaluate(facts, p, &cfg.interface)?;
-        let country = country_for(cfg, p);
+        let country = wish::country_for(cfg, p);
         let upstream_width = fit.follow.as_ref().and_then(|(iface, _, _)| {
             facts
                 .interfaces

@@ -1,6 +1,7 @@
 //! `iw list`: the phys, their bands and channels, interface modes,
 //! combinations and the features SAE detection needs.
 
+use super::band::BandLines;
 use super::{channel_from_freq, err, iftype_from_iw, unquote, IwInput, IwParseError};
 use crate::facts::model::{Band, BandId, Channel, Combination, Limit, Phy};
 
@@ -14,19 +15,6 @@ enum Section {
     Commands,
     ExtFeatures,
     Frequencies,
-    /// `HE Iftypes: …` block of a band: which interface types it is for.
-    HeIftypes,
-    /// The `N streams: MCS 0-M` lines under a VHT or HE MCS set header.
-    Streams(StreamsOf),
-}
-
-/// Whose MCS map the `N streams:` lines describe.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum StreamsOf {
-    Vht,
-    /// HE receive MCS up to 80 MHz of the AP interface type.
-    HeAp,
-    Ignored,
 }
 
 /// A phy under construction, with what SAE detection needs on the side.
@@ -107,8 +95,8 @@ struct ListParser {
     section: Section,
     band: Option<Band>,
     pending: Option<PendingCombination>,
-    /// The `HE Iftypes:` block being read lists AP.
-    he_for_ap: bool,
+    /// The band's capability lines read so far.
+    band_lines: BandLines,
 }
 
 pub(super) fn parse_list(text: &str) -> Result<Vec<Phy>, IwParseError> {
@@ -118,7 +106,7 @@ pub(super) fn parse_list(text: &str) -> Result<Vec<Phy>, IwParseError> {
         section: Section::Other,
         band: None,
         pending: None,
-        he_for_ap: false,
+        band_lines: BandLines::default(),
     };
     let mut meaningful_lines = 0usize;
     for (i, raw) in text.lines().enumerate() {
@@ -234,7 +222,7 @@ impl ListParser {
                     band,
                     ..Band::default()
                 });
-                self.he_for_ap = false;
+                self.band_lines = BandLines::default();
                 self.section = Section::Other;
                 return Ok(());
             }
@@ -284,9 +272,9 @@ impl ListParser {
                 self.section = Section::Other;
             }
             _ => {
-                if self.band.is_some() {
-                    if let Some(section) = self.band_line(lineno, line)? {
-                        self.section = section;
+                if let Some(band) = self.band.as_mut() {
+                    if self.band_lines.read(band, lineno, line)? {
+                        self.section = Section::Other;
                         return Ok(());
                     }
                 }
@@ -299,125 +287,9 @@ impl ListParser {
         Ok(())
     }
 
-    /// A line inside a band: the capability words, the MCS sets and the HE
-    /// blocks. `Some(section)` when the line was one of them.
-    fn band_line(&mut self, lineno: usize, line: &str) -> Result<Option<Section>, IwParseError> {
-        let Some(band) = self.band.as_mut() else {
-            return Ok(None);
-        };
-        let bad = |what: &str| err(IwInput::List, lineno, what, line);
-        if let Some(word) = line.strip_prefix("Capabilities: 0x") {
-            band.ht = true;
-            band.ht_capa = Some(
-                u16::from_str_radix(word.trim(), 16)
-                    .map_err(|_| bad("the HT capability word is not hexadecimal"))?,
-            );
-            return Ok(Some(Section::Other));
-        }
-        if let Some(rest) = line.strip_prefix("VHT Capabilities") {
-            band.vht = true;
-            // `VHT Capabilities (0x338001b2):`
-            let word = rest
-                .trim()
-                .trim_start_matches('(')
-                .trim_end_matches(':')
-                .trim_end_matches(')');
-            if let Some(hex) = word.strip_prefix("0x") {
-                band.vht_capa = Some(
-                    u32::from_str_radix(hex, 16)
-                        .map_err(|_| bad("the VHT capability word is not hexadecimal"))?,
-                );
-            }
-            return Ok(Some(Section::Other));
-        }
-        // `HT TX/RX MCS rate indexes supported: 0-15` (or `HT RX MCS …`).
-        if line.starts_with("HT ") && line.contains("MCS rate indexes supported:") {
-            let list = line.rsplit(':').next().unwrap_or("");
-            band.ht_streams = ht_streams(list);
-            return Ok(Some(Section::Other));
-        }
-        if line == "VHT RX MCS set:" {
-            return Ok(Some(Section::Streams(StreamsOf::Vht)));
-        }
-        if let Some(types) = line.strip_prefix("HE Iftypes:") {
-            self.he_for_ap = types.split(',').any(|t| t.trim() == "AP");
-            if self.he_for_ap {
-                band.he_ap = Some(Default::default());
-            }
-            return Ok(Some(Section::HeIftypes));
-        }
-        if line.starts_with("EHT Iftypes:") {
-            let for_ap = line
-                .split(':')
-                .nth(1)
-                .unwrap_or("")
-                .split(',')
-                .any(|t| t.trim() == "AP");
-            if let (true, Some(he)) = (for_ap, band.he_ap.as_mut()) {
-                he.eht = true;
-            }
-            self.he_for_ap = false;
-            return Ok(Some(Section::Other));
-        }
-        if let Some(rest) = line.strip_prefix("HE PHY Capabilities:") {
-            if self.he_for_ap {
-                // `HE PHY Capabilities: (0x0420ce…):` the first byte first.
-                let hex = rest.trim().trim_start_matches("(0x");
-                let byte0 = hex.get(..2).and_then(|b| u8::from_str_radix(b, 16).ok());
-                let byte0 =
-                    byte0.ok_or_else(|| bad("the HE PHY capabilities are not hexadecimal"))?;
-                if let Some(he) = band.he_ap.as_mut() {
-                    he.phy_cap0 = byte0;
-                }
-            }
-            return Ok(Some(Section::HeIftypes));
-        }
-        if line == "HE RX MCS and NSS set <= 80 MHz" {
-            let of = if self.he_for_ap {
-                StreamsOf::HeAp
-            } else {
-                StreamsOf::Ignored
-            };
-            return Ok(Some(Section::Streams(of)));
-        }
-        if let Section::Streams(of) = self.section {
-            // `2 streams: MCS 0-9` / `3 streams: not supported`
-            if let Some((n, what)) = line.split_once(" streams:") {
-                let n: u8 = n
-                    .trim()
-                    .parse()
-                    .map_err(|_| bad("stream count is not a number"))?;
-                if what.trim().starts_with("MCS") {
-                    match of {
-                        StreamsOf::Vht => {
-                            band.vht_streams = Some(band.vht_streams.unwrap_or(0).max(n))
-                        }
-                        StreamsOf::HeAp => {
-                            if let Some(he) = band.he_ap.as_mut() {
-                                he.streams = he.streams.max(n);
-                            }
-                        }
-                        StreamsOf::Ignored => {}
-                    }
-                }
-                return Ok(Some(self.section));
-            }
-        }
-        // The HE block's other lines (MAC capabilities, their flags, PPE
-        // thresholds, the TX and wider MCS sets) keep it open.
-        let in_he = matches!(
-            self.section,
-            Section::HeIftypes | Section::Streams(StreamsOf::HeAp | StreamsOf::Ignored)
-        );
-        if in_he && !line.starts_with("Bitrates") {
-            return Ok(Some(Section::HeIftypes));
-        }
-        Ok(None)
-    }
-
     fn item(&mut self, lineno: usize, line: &str, item: &str) -> Result<(), IwParseError> {
         match self.section {
-            Section::Other | Section::HeIftypes | Section::Streams(_) => Ok(()),
+            Section::Other => Ok(()),
             Section::Modes => {
                 if let Some(t) = iftype_from_iw(item) {
                     if let Some(phy) = self.current.as_mut() {
@@ -692,23 +564,6 @@ fn skip_attribute(text: &str) -> &str {
         }
     }
     ""
-}
-
-/// Spatial streams of an HT MCS index list (`0-15`, `0-7, 32`): MCS 0-7
-/// are one stream, 8-15 two, 16-23 three, 24-31 four; 32 is a 40 MHz
-/// duplicate format, not a stream.
-fn ht_streams(list: &str) -> Option<u8> {
-    let mut highest: Option<u32> = None;
-    for part in list.split(',') {
-        let part = part.trim();
-        let last = part.rsplit('-').next().unwrap_or(part);
-        if let Ok(n) = last.trim().parse::<u32>() {
-            if n < 32 {
-                highest = Some(highest.map_or(n, |h| h.max(n)));
-            }
-        }
-    }
-    highest.map(|h| (h / 8 + 1) as u8)
 }
 
 #[cfg(test)]

@@ -9,6 +9,7 @@
 //! with every release); lines it knows but cannot read are errors naming the
 //! line.
 
+mod band;
 mod dev;
 mod list;
 

@@ -1,0 +1,47 @@
+//! What the configuration and the kernel ask of the link: the band, width
+//! and channel wanted, and the country the AP runs under.
+
+use crate::config::{Config, WifiBand};
+use crate::facts::{BandId, Phy};
+
+use super::channel::{BandWish, LinkWish};
+
+/// The country the AP runs under on `phy`: the configured one, else the one
+/// the kernel already applies to the phy (learnt from an upstream access
+/// point's Country element, or a self-managed phy's own).
+pub fn country_for(cfg: &Config, phy: &Phy) -> Option<String> {
+    cfg.country.clone().or_else(|| phy.country.clone())
+}
+
+pub fn country_text(cfg: &Config, phy: &Phy, country: Option<&str>) -> String {
+    match (country, &cfg.country) {
+        (Some(c), Some(_)) => format!("{c}, as configured (ieee80211d on)"),
+        (Some(c), None) => format!(
+            "{c}, the regulatory domain the kernel applies to {}{} (none configured; ieee80211d on)",
+            phy.name,
+            if phy.self_managed_reg {
+                ", which manages its own"
+            } else {
+                ", learnt from an access point's Country element or set on this machine"
+            }
+        ),
+        (None, _) => "none configured and none applied by the kernel: world regulatory domain, \
+             2.4 GHz channels 1-11 only (set `country` for 5 GHz)"
+            .into(),
+    }
+}
+
+/// What the configuration asks of the link.
+pub fn link_wish(cfg: &Config) -> LinkWish {
+    LinkWish {
+        band: match cfg.band {
+            WifiBand::Auto => BandWish::Auto,
+            WifiBand::Ghz2_4 => BandWish::Only(BandId::Band2G4),
+            WifiBand::Ghz5 => BandWish::Only(BandId::Band5G),
+            WifiBand::Ghz6 => BandWish::Only(BandId::Band6G),
+        },
+        width: cfg.width.map(u32::from),
+        dfs: cfg.dfs,
+        channel: cfg.channel,
+    }
+}

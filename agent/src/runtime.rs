@@ -1,0 +1,23 @@
+//! The names the agent and its commands agree on at run time: the systemd
+//! units it drives and the files it keeps under `/run/softap` (gone with a
+//! reboot or the container).
+
+/// The unit the image ships to run hostapd on our configuration (Debian
+/// masks `hostapd.service` on install).
+pub const HOSTAPD_UNIT: &str = "softap-hostapd.service";
+pub const NETWORKD_UNIT: &str = "systemd-networkd.service";
+pub const LIBVIRT_UNIT: &str = "libvirtd.service";
+
+/// The AP interface this bring-up had NetworkManager leave alone, for
+/// `softap-agent down` to give back.
+pub const NM_UNMANAGED_RECORD: &str = "/run/softap/nm-unmanaged";
+
+/// The network XML with the existing network's UUID, for redefinition.
+pub const NETWORK_DEFINE_XML: &str = "/run/softap/network.define.xml";
+
+/// The network's definition from before a failed apply, given back to
+/// libvirt by the rollback.
+pub const NETWORK_ROLLBACK_XML: &str = "/run/softap/network.rollback.xml";
+
+/// A guest's port of the network, given back to libvirt after a restart.
+pub const NETWORK_PORT_XML: &str = "/run/softap/network.port.xml";
