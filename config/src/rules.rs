@@ -495,6 +495,28 @@ mod tests {
     }
 
     #[test]
+    fn the_link_settings() {
+        let c = cfg("band = \"5\"\nwidth = 160\ndfs = true").unwrap();
+        assert_eq!(
+            (c.band, c.width, c.dfs),
+            (crate::WifiBand::Ghz5, Some(160), true)
+        );
+        let e = cfg("width = 30").unwrap_err().to_string();
+        assert!(e.contains("`width`: 30 MHz is not a channel width"), "{e}");
+        // 6 GHz is WPA3-SAE only: any explicit other security is refused.
+        for sec in ["wpa2", "open", "wpa3-transition"] {
+            let e = cfg(&format!("band = \"6\"\nsecurity = \"{sec}\""))
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("`band`: 6 GHz allows only WPA3-SAE"), "{e}");
+        }
+        assert!(cfg("band = \"6\"").is_ok());
+        // An unknown band names the file, line and key.
+        let e = cfg("ssid = \"x\"\nband = \"7\"").unwrap_err().to_string();
+        assert!(e.starts_with("test.toml:2:8: `band`: "), "{e}");
+    }
+
+    #[test]
     fn a_broken_rule_names_the_key_and_its_origin() {
         let e = cfg("channel = 300").unwrap_err();
         assert!(
