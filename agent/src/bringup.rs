@@ -203,7 +203,10 @@ impl Context {
         if self.dry_run {
             return Ok(facts);
         }
-        let Some(country) = config::load(&self.config_sources).ok().and_then(|c| c.country) else {
+        let Some(country) = config::load(&self.config_sources)
+            .ok()
+            .and_then(|c| c.country)
+        else {
             return Ok(facts);
         };
         let pending = |f: &Facts| {
