@@ -506,6 +506,19 @@ const NL80211_IFTYPE_AP: u16 = 3;
 /// The attribute type without the nested and byte-order flags.
 const NLA_TYPE_MASK: u16 = 0x3fff;
 
+/// A message's attributes: after the netlink (16 bytes) and generic
+/// netlink (4 bytes) headers.
+fn attributes_after_headers(message: &[u8]) -> Option<&[u8]> {
+    message.get(20..)
+}
+
+/// A native-endian u32 attribute's value.
+fn u32_of(value: &[u8]) -> Option<u32> {
+    value
+        .get(..4)
+        .map(|b| u32::from_ne_bytes([b[0], b[1], b[2], b[3]]))
+}
+
 /// The (type, payload) attributes of a buffer, up to the first malformed one.
 fn nlas(mut buffer: &[u8]) -> impl Iterator<Item = (u16, &[u8])> {
     std::iter::from_fn(move || {
@@ -525,18 +538,14 @@ fn nlas(mut buffer: &[u8]) -> impl Iterator<Item = (u16, &[u8])> {
 /// array of entries, each naming its interface types, which wl-nl80211
 /// 0.8 reads as one flat list, losing which type each entry is for.
 pub fn he_ap_of_message(bytes: &[u8]) -> Vec<(u32, BandId, HeCaps)> {
-    let Some(attributes) = bytes.get(20..) else {
+    let Some(attributes) = attributes_after_headers(bytes) else {
         return Vec::new();
     };
     let mut wiphy = None;
     let mut bands = None;
     for (kind, value) in nlas(attributes) {
         match kind {
-            NL80211_ATTR_WIPHY => {
-                wiphy = value
-                    .get(..4)
-                    .map(|b| u32::from_ne_bytes([b[0], b[1], b[2], b[3]]))
-            }
+            NL80211_ATTR_WIPHY => wiphy = u32_of(value),
             NL80211_ATTR_WIPHY_BANDS => bands = Some(value),
             _ => {}
         }
@@ -618,18 +627,14 @@ const NL80211_ATTR_REG_ALPHA2: u16 = 33;
 pub fn regulatory_of(messages: &[Vec<u8>]) -> Vec<(Option<u32>, String)> {
     let mut out = Vec::new();
     for m in messages {
-        let Some(attributes) = m.get(20..) else {
+        let Some(attributes) = attributes_after_headers(m) else {
             continue;
         };
         let mut wiphy = None;
         let mut alpha2 = None;
         for (kind, value) in nlas(attributes) {
             match kind {
-                NL80211_ATTR_WIPHY => {
-                    wiphy = value
-                        .get(..4)
-                        .map(|b| u32::from_ne_bytes([b[0], b[1], b[2], b[3]]))
-                }
+                NL80211_ATTR_WIPHY => wiphy = u32_of(value),
                 NL80211_ATTR_REG_ALPHA2 => {
                     alpha2 = Some(
                         String::from_utf8_lossy(value)
