@@ -349,59 +349,66 @@ mod tests {
         assert_eq!(key("chanel"), None);
     }
 
-    /// `typedSettings` in nix/module.nix: the attribute set of key = option.
-    fn nix_typed_settings(module: &str) -> Vec<(String, String)> {
-        let start = module
-            .find("typedSettings = ")
-            .expect("nix/module.nix defines typedSettings");
-        let body = &module[start..];
-        let open = body.find('{').expect("typedSettings is an attribute set");
-        let close = body.find("};").expect("typedSettings ends with `};`");
-        let mut pairs = Vec::new();
-        for stmt in body[open + 1..close].split(';') {
-            let stmt = stmt.trim();
-            if stmt.is_empty() {
-                continue;
-            }
-            if let Some(names) = stmt.strip_prefix("inherit (cfg)") {
-                for n in names.split_whitespace() {
-                    pairs.push((n.to_owned(), n.to_owned()));
-                }
-            } else {
-                let (key, value) = stmt.split_once('=').expect("key = cfg.option");
-                let option = value
-                    .trim()
-                    .strip_prefix("cfg.")
-                    .unwrap_or_else(|| panic!("{stmt:?}: not an option of cfg"));
-                pairs.push((key.trim().to_owned(), option.to_owned()));
-            }
-        }
-        pairs.sort();
-        pairs
+    /// `nix/keys.json`: the NixOS module's typed options, each with its key,
+    /// the agent's default and the help, which the module uses as the
+    /// option's description.
+    fn nix_keys_json() -> String {
+        let options: serde_json::Map<String, serde_json::Value> = KEYS
+            .iter()
+            .filter_map(|k| {
+                let entry = serde_json::json!({
+                    "key": k.name,
+                    "default": k.default,
+                    "help": k.help,
+                });
+                Some((k.nix_option?.to_owned(), entry))
+            })
+            .collect();
+        serde_json::to_string_pretty(&options).unwrap() + "\n"
     }
 
     #[test]
-    fn the_nixos_module_exposes_exactly_the_tables_options() {
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../nix/module.nix");
-        let module = std::fs::read_to_string(&path).unwrap();
-        let got = nix_typed_settings(&module);
-        let mut want: Vec<(String, String)> = KEYS
-            .iter()
-            .filter_map(|k| Some((k.name.to_owned(), k.nix_option?.to_owned())))
-            .collect();
-        want.sort();
-        assert_eq!(
-            got,
-            want,
-            "typedSettings in {} and KEYS differ",
+    fn nix_keys_json_is_current() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../nix/keys.json");
+        let want = nix_keys_json();
+        if std::env::var_os("SOFTAP_BLESS").is_some() {
+            std::fs::write(&path, &want).unwrap();
+        }
+        let got = std::fs::read_to_string(&path).unwrap_or_default();
+        assert!(
+            got == want,
+            "{} is out of date: run SOFTAP_BLESS=1 cargo test -p softap-config",
             path.display()
         );
-        for (_, option) in &want {
+    }
+
+    /// The NixOS module declares every option of the table with `keyOption`,
+    /// which defaults to null (left out of softap.toml, so the agent's own
+    /// default applies) and takes its description from nix/keys.json;
+    /// `scripts/check-nix` evaluates both.
+    #[test]
+    fn the_nixos_module_declares_the_tables_options_defaulting_to_the_agents() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../nix/module.nix");
+        let module = std::fs::read_to_string(&path).unwrap();
+        let options = module
+            .find("options.services.softap = {")
+            .map(|at| &module[at..])
+            .expect("nix/module.nix declares options.services.softap");
+        for k in KEYS {
+            let Some(option) = k.nix_option else { continue };
             assert!(
-                module.contains(&format!("\n    {option} = lib.mkOption")),
-                "{option} is not declared as an option in {}",
-                path.display()
+                options.contains(&format!("\n    {option} = keyOption \"{option}\"")),
+                "services.softap.{option} (key {}) is not declared with keyOption in {}: \
+                 its default must leave the agent's ({}) alone",
+                k.name,
+                path.display(),
+                k.default
             );
         }
+        assert!(
+            module.contains("lib.importJSON ./keys.json"),
+            "{} does not read nix/keys.json",
+            path.display()
+        );
     }
 }
