@@ -7,6 +7,7 @@
 #   checks          true, or a throw naming the check that failed
 #   settings.NAME   the value the module writes to softap.toml for a case
 #   refusals        NAME = the words of NixOS's message refusing it
+#   refusalNames    their names, separated by spaces
 #   refused.NAME    evaluates case NAME, which must fail with that message
 { lib }:
 
@@ -131,6 +132,7 @@ in
 {
   settings = lib.mapAttrs (_: settingsOf) cases;
   refusals = lib.mapAttrs (_: r: r.message) refusals;
+  refusalNames = builtins.concatStringsSep " " (builtins.attrNames refusals);
   refused = lib.mapAttrs
     (_: r: builtins.seq (system ([{ services.softap = { enable = true; } // r.settings or { }; }] ++ r.modules or [ ])) true)
     refusals;
