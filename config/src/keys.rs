@@ -369,17 +369,7 @@ mod tests {
 
     #[test]
     fn nix_keys_json_is_current() {
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../nix/keys.json");
-        let want = nix_keys_json();
-        if std::env::var_os("SOFTAP_BLESS").is_some() {
-            std::fs::write(&path, &want).unwrap();
-        }
-        let got = std::fs::read_to_string(&path).unwrap_or_default();
-        assert!(
-            got == want,
-            "{} is out of date: run SOFTAP_BLESS=1 cargo test -p softap-config",
-            path.display()
-        );
+        crate::docs::assert_generated_file_current("nix/keys.json", &nix_keys_json());
     }
 
     /// The NixOS module declares every option of the table with `keyOption`,
