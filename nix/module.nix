@@ -8,19 +8,20 @@ let
   cfg = config.services.softap;
   settingsFormat = pkgs.formats.toml { };
 
-  # The typed options below, as the agent's configuration keys (the table in
-  # config/src/keys.rs, whose test checks this mapping; the agent rejects unknown
-  # keys); unset options are left out so that the agent's own defaults apply.
-  typedSettings = lib.filterAttrs (_: value: value != null) {
-    inherit (cfg) ssid country channel phy bridge security;
-    subnet_pool = cfg.subnetPool;
-    network_name = cfg.networkName;
-    interface = cfg.interfaceName;
-    inherit (cfg) domain ipv6;
-    fixed_range = cfg.fixedRange;
-    isolate_clients = cfg.isolateClients;
-    host = cfg.hosts;
-  };
+  # The typed options, one per configuration key of the agent: nix/keys.json
+  # is generated from the key table (config/src/keys.rs), whose help is each
+  # option's description. Unset options are null and left out of softap.toml,
+  # so that the agent's own defaults apply (a per-machine SSID among them).
+  keys = lib.importJSON ./keys.json;
+  keyOption = option: args: lib.mkOption (args // {
+    type = lib.types.nullOr args.type;
+    default = null;
+    description = "${keys.${option}.help} Null: the agent's default (${keys.${option}.default}).";
+  });
+  typedSettings = lib.filterAttrs (_: value: value != null)
+    (lib.mapAttrs' (option: k: lib.nameValuePair k.key cfg.${option}) keys);
+  # The agent's default where the module itself needs the value.
+  orDefault = option: if cfg.${option} == null then keys.${option}.default else cfg.${option};
 
   configFile = settingsFormat.generate "softap.toml" (typedSettings // cfg.settings);
 
@@ -43,116 +44,48 @@ in
       '';
     };
 
-    ssid = lib.mkOption {
-      type = lib.types.strMatching ".{1,32}";
-      default = "softap";
-      description = "Network name the access point announces (1 to 32 bytes).";
-    };
+    ssid = keyOption "ssid" { type = lib.types.strMatching ".{1,32}"; };
 
     passphraseFile = lib.mkOption {
-      type = lib.types.nullOr lib.types.path;
+      # A path literal is refused: it would be copied into the world-readable store.
+      type = lib.types.nullOr (lib.types.pathWith { inStore = false; absolute = true; });
       default = null;
       example = "/run/secrets/softap-passphrase";
       description = ''
         File holding the WPA passphrase (8 to 63 characters), read at service
         start through `LoadCredential=` as the agent's `softap.passphrase`
-        credential. Give a string path outside the Nix store: a Nix path
-        literal would copy the secret into the store. When null the agent
-        generates a passphrase, keeps it under /var/lib/softap and shows it on
-        the console.
+        credential. A string path outside the Nix store: a Nix path literal
+        would copy the secret into the store, so it is refused. When null the
+        agent generates a passphrase, keeps it under /var/lib/softap and shows
+        it on the console.
       '';
     };
 
-    country = lib.mkOption {
-      type = lib.types.nullOr (lib.types.strMatching "[A-Z]{2}");
-      default = null;
-      example = "DE";
-      description = "ISO 3166 country code for the regulatory domain; null keeps the kernel's.";
-    };
+    country = keyOption "country" { type = lib.types.strMatching "[A-Z]{2}"; example = "DE"; };
+    security = keyOption "security" { type = lib.types.enum [ "auto" "wpa2" "wpa3-transition" "open" ]; example = "wpa2"; };
+    channel = keyOption "channel" { type = lib.types.ints.between 1 233; };
+    band = keyOption "band" { type = lib.types.enum [ "auto" "2.4" "5" "6" ]; example = "5"; };
+    width = keyOption "width" { type = lib.types.enum [ 20 40 80 160 ]; example = 160; };
+    dfs = keyOption "dfs" { type = lib.types.bool; };
+    phy = keyOption "phy" { type = lib.types.str; example = "phy0"; };
+    subnetPool = keyOption "subnetPool" { type = lib.types.listOf lib.types.str; example = [ "172.16.0.0/16" "10.213.0.0/16" ]; };
+    bridge = keyOption "bridge" { type = lib.types.str; };
+    networkName = keyOption "networkName" { type = lib.types.str; };
+    interfaceName = keyOption "interfaceName" { type = lib.types.str; example = "softap"; };
+    domain = keyOption "domain" { type = lib.types.str; example = "lab.internal"; };
+    fixedRange = keyOption "fixedRange" { type = lib.types.strMatching "[0-9]+%?"; example = "25%"; };
+    isolateClients = keyOption "isolateClients" { type = lib.types.bool; };
+    ipv6 = keyOption "ipv6" { type = lib.types.bool; };
 
-    security = lib.mkOption {
-      type = lib.types.nullOr (lib.types.enum [ "auto" "wpa2" "wpa3-transition" "open" ]);
-      default = null;
-      example = "wpa2";
-      description = "Security mode; null (the agent's `auto`) uses WPA3-SAE transition where the radio supports SAE, WPA2-PSK otherwise.";
-    };
-
-    channel = lib.mkOption {
-      type = lib.types.nullOr (lib.types.ints.between 1 233);
-      default = null;
-      description = "Channel to use; null lets the agent choose (it follows an upstream station on one-channel radios).";
-    };
-
-    phy = lib.mkOption {
-      type = lib.types.nullOr lib.types.str;
-      default = null;
-      example = "phy0";
-      description = "Radio to host the access point; null lets the agent find one that can.";
-    };
-
-    subnetPool = lib.mkOption {
-      type = lib.types.nullOr (lib.types.listOf lib.types.str);
-      default = null;
-      example = [ "172.16.0.0/16" "10.213.0.0/16" ];
-      description = "Subnets the agent may choose from, in order; it skips any that clash with addresses, routes or libvirt networks.";
-    };
-
-    bridge = lib.mkOption {
-      type = lib.types.str;
-      default = "virbr0";
-      description = "Bridge of the libvirt network that the access point joins.";
-    };
-
-    networkName = lib.mkOption {
-      type = lib.types.nullOr lib.types.str;
-      default = null;
-      description = "Name of the libvirt network the agent defines.";
-    };
-
-    interfaceName = lib.mkOption {
-      type = lib.types.nullOr lib.types.str;
-      default = null;
-      example = "softap";
-      description = "Name of the access point's wireless interface (the agent's default is `softap`).";
-    };
-
-    domain = lib.mkOption {
-      type = lib.types.nullOr lib.types.str;
-      default = null;
-      example = "lab.internal";
-      description = "DNS domain of the network (VMs and stations answer as NAME.DOMAIN); null: the network's name.";
-    };
-
-    fixedRange = lib.mkOption {
-      type = lib.types.nullOr (lib.types.strMatching "[0-9]+%?");
-      default = null;
-      example = "25%";
-      description = "How much of the subnet, after the gateway, DHCP leaves to hosts with their own address: a share (\"25%\") or a number of addresses; null: the lower half.";
-    };
-
-    isolateClients = lib.mkOption {
-      type = lib.types.nullOr lib.types.bool;
-      default = null;
-      description = "Keep Wi-Fi stations and VMs from reaching each other (they reach only the gateway and the upstream); null: false.";
-    };
-
-    ipv6 = lib.mkOption {
-      type = lib.types.nullOr lib.types.bool;
-      default = null;
-      description = "Give the network an IPv6 unique local /64 with router advertisements, DHCPv6 and NAT; null: true.";
-    };
-
-    hosts = lib.mkOption {
-      type = lib.types.nullOr (lib.types.listOf (lib.types.submodule {
+    hosts = keyOption "hosts" {
+      type = lib.types.listOf (lib.types.submodule {
         options = {
           mac = lib.mkOption { type = lib.types.str; description = "The host's MAC address."; };
           name = lib.mkOption { type = lib.types.str; description = "Its name in the network's domain."; };
           offset = lib.mkOption { type = lib.types.ints.unsigned; description = "Its host part, kept when the subnet moves (at least 2)."; };
         };
-      }));
-      default = null;
+      });
       example = [{ mac = "52:54:00:12:34:56"; name = "web"; offset = 10; }];
-      description = "Address reservations (`[[host]]` in softap.toml).";
     };
 
     settings = lib.mkOption {
@@ -199,8 +132,8 @@ in
     '');
 
     # DHCP and DNS for the stations are served by libvirt's dnsmasq on the bridge.
-    networking.firewall.trustedInterfaces = [ cfg.bridge ];
-    networking.networkmanager.unmanaged = [ "interface-name:${if cfg.interfaceName == null then "softap" else cfg.interfaceName}" ];
+    networking.firewall.trustedInterfaces = [ (orDefault "bridge") ];
+    networking.networkmanager.unmanaged = [ "interface-name:${orDefault "interfaceName"}" ];
 
     # The units come with the package (the same ones the Debian image ships,
     # their paths pointed into the store); the definitions below add drop-ins.
@@ -217,5 +150,21 @@ in
       restartTriggers = [ configFile ];
       serviceConfig.LoadCredential = lib.optional (cfg.passphraseFile != null) "${passphraseCredential}:${cfg.passphraseFile}";
     };
+
+    # NixOS ignores the [Install] sections of systemd.packages' units: the
+    # teardown, whose stop runs `softap-agent down`, is wanted here and stops
+    # with the agent. Its packaged ExecStart, /usr/bin/true, does not exist
+    # on NixOS. The unit keeps its condition: it runs in a container (the
+    # image from nix/image.nix), not on a machine whose libvirtd is its own.
+    systemd.services.softap-teardown = {
+      wantedBy = [ "multi-user.target" ];
+      partOf = [ "softap-agent.service" ];
+      serviceConfig.ExecStart = [ "" "${pkgs.coreutils}/bin/true" ];
+    };
+    # What `down` compares the host's firewall and forwarding with, noted
+    # before libvirtd first adds its chains.
+    systemd.services.libvirtd.serviceConfig.ExecStartPre = lib.mkIf config.boot.isContainer [
+      "-${cfg.package}/bin/softap-agent host-record"
+    ];
   };
 }

@@ -59,6 +59,6 @@ builtins.all (x: x) [
     "overlay's softap-build builds another crate than builder/Cargo.toml names")
   (check
     (builtins.all (p: builtins.pathExists (root + p))
-      [ "/Cargo.lock" "/nix/package.nix" "/nix/module.nix" "/nix/image.nix" "/nix/image-spec.nix" "/nix/vm-test.nix" ])
+      [ "/Cargo.lock" "/nix/package.nix" "/nix/module.nix" "/nix/keys.json" "/nix/image.nix" "/nix/image-spec.nix" "/nix/vm-test.nix" ])
     "a file the flake imports is missing")
 ]

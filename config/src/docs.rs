@@ -51,23 +51,52 @@ pub fn reference() -> String {
     s
 }
 
+/// Fails unless the file at `relative` (from the workspace root) holds
+/// `want`; with `SOFTAP_BLESS` set, writes it first.
+#[cfg(test)]
+pub(crate) fn assert_generated_file_current(relative: &str, want: &str) {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join(relative);
+    if std::env::var_os("SOFTAP_BLESS").is_some() {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, want).unwrap();
+    }
+    let got = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        got == want,
+        "{} is out of date: run SOFTAP_BLESS=1 cargo test -p softap-config",
+        path.display()
+    );
+}
+
 #[cfg(test)]
 mod tests {
-    use std::path::Path;
-
     #[test]
     fn docs_configuration_md_is_current() {
-        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/configuration.md");
-        let want = super::reference();
-        if std::env::var_os("SOFTAP_BLESS").is_some() {
-            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-            std::fs::write(&path, &want).unwrap();
-        }
-        let got = std::fs::read_to_string(&path).unwrap_or_default();
-        assert!(
-            got == want,
-            "{} is out of date: run SOFTAP_BLESS=1 cargo test -p softap-config",
-            path.display()
-        );
+        super::assert_generated_file_current("docs/configuration.md", &super::reference());
+    }
+
+    /// `nix/keys.json`: the NixOS module's typed options, each with its key,
+    /// the agent's default and the help, which the module uses as the
+    /// option's description.
+    fn nix_keys_json() -> String {
+        let options: serde_json::Map<String, serde_json::Value> = crate::keys::KEYS
+            .iter()
+            .filter_map(|k| {
+                let entry = serde_json::json!({
+                    "key": k.name,
+                    "default": k.default,
+                    "help": k.help,
+                });
+                Some((k.nix_option?.to_owned(), entry))
+            })
+            .collect();
+        serde_json::to_string_pretty(&options).unwrap() + "\n"
+    }
+
+    #[test]
+    fn nix_keys_json_is_current() {
+        super::assert_generated_file_current("nix/keys.json", &nix_keys_json());
     }
 }

@@ -121,7 +121,7 @@ pub const BAND: KeySpec = KeySpec {
            country allow), 2.4, 5 or 6 (6 GHz is WPA3-SAE only).",
     credential: true,
     flag: Some("band"),
-    nix_option: None,
+    nix_option: Some("band"),
     in_image: true,
 };
 
@@ -134,7 +134,7 @@ pub const WIDTH: KeySpec = KeySpec {
            are used only when asked for.",
     credential: true,
     flag: Some("width"),
-    nix_option: None,
+    nix_option: Some("width"),
     in_image: true,
 };
 
@@ -147,7 +147,7 @@ pub const DFS: KeySpec = KeySpec {
            before it starts.",
     credential: true,
     flag: Some("dfs"),
-    nix_option: None,
+    nix_option: Some("dfs"),
     in_image: true,
 };
 
@@ -394,59 +394,33 @@ mod tests {
         assert_eq!(key("chanel"), None);
     }
 
-    /// `typedSettings` in nix/module.nix: the attribute set of key = option.
-    fn nix_typed_settings(module: &str) -> Vec<(String, String)> {
-        let start = module
-            .find("typedSettings = ")
-            .expect("nix/module.nix defines typedSettings");
-        let body = &module[start..];
-        let open = body.find('{').expect("typedSettings is an attribute set");
-        let close = body.find("};").expect("typedSettings ends with `};`");
-        let mut pairs = Vec::new();
-        for stmt in body[open + 1..close].split(';') {
-            let stmt = stmt.trim();
-            if stmt.is_empty() {
-                continue;
-            }
-            if let Some(names) = stmt.strip_prefix("inherit (cfg)") {
-                for n in names.split_whitespace() {
-                    pairs.push((n.to_owned(), n.to_owned()));
-                }
-            } else {
-                let (key, value) = stmt.split_once('=').expect("key = cfg.option");
-                let option = value
-                    .trim()
-                    .strip_prefix("cfg.")
-                    .unwrap_or_else(|| panic!("{stmt:?}: not an option of cfg"));
-                pairs.push((key.trim().to_owned(), option.to_owned()));
-            }
-        }
-        pairs.sort();
-        pairs
-    }
-
+    /// The NixOS module declares every option of the table with `keyOption`,
+    /// which defaults to null (left out of softap.toml, so the agent's own
+    /// default applies) and takes its description from nix/keys.json;
+    /// `scripts/check-nix` evaluates both.
     #[test]
-    fn the_nixos_module_exposes_exactly_the_tables_options() {
+    fn the_nixos_module_declares_the_tables_options_defaulting_to_the_agents() {
         let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../nix/module.nix");
         let module = std::fs::read_to_string(&path).unwrap();
-        let got = nix_typed_settings(&module);
-        let mut want: Vec<(String, String)> = KEYS
-            .iter()
-            .filter_map(|k| Some((k.name.to_owned(), k.nix_option?.to_owned())))
-            .collect();
-        want.sort();
-        assert_eq!(
-            got,
-            want,
-            "typedSettings in {} and KEYS differ",
-            path.display()
-        );
-        for (_, option) in &want {
+        let options = module
+            .find("options.services.softap = {")
+            .map(|at| &module[at..])
+            .expect("nix/module.nix declares options.services.softap");
+        for k in KEYS {
+            let Some(option) = k.nix_option else { continue };
             assert!(
-                module.contains(&format!("\n    {option} = lib.mkOption")),
-                "{option} is not declared as an option in {}",
-                path.display()
+                options.contains(&format!("\n    {option} = keyOption \"{option}\"")),
+                "services.softap.{option} (key {}) is not declared with keyOption in {}: \
+                 its default must leave the agent's ({}) alone",
+                k.name,
+                path.display(),
+                k.default
             );
         }
+        assert!(
+            module.contains("lib.importJSON ./keys.json"),
+            "{} does not read nix/keys.json",
+            path.display()
+        );
     }
 }

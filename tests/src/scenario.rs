@@ -223,7 +223,9 @@ pub const D: Scenario = Scenario {
 /// NetworkManager keeping off the AP interface, a WPA2 station through the
 /// NAT to the upstream and the listener; `podman stop` leaves the host as
 /// it was; a restart keeps subnet, SSID and passphrase; without
-/// `--privileged` the container exits at once naming the flag. Then the
+/// `--privileged` the container exits at once naming the flag. The
+/// repository's Quadlet unit: `systemctl start softap` brings the AP up,
+/// `systemctl stop softap` leaves the host as it was. Then the
 /// same with README.md's Docker commands (`docker load`, `docker run`) on
 /// the same host, whose dockerd has been running since boot: the AP, a
 /// station through the NAT, NetworkManager off the AP interface, the host
@@ -255,6 +257,9 @@ pub const E: Scenario = Scenario {
         "kill-restart",
         "kill-clean",
         "no-privileged",
+        "quadlet",
+        "quadlet-ap",
+        "quadlet-stop-clean",
         "docker-load",
         "docker",
         "docker-ap",
@@ -273,6 +278,22 @@ pub const E: Scenario = Scenario {
     desktop: true,
     lan: false,
 };
+
+/// The repository's Quadlet unit as one fw_cfg line, its lines joined by
+/// `|` (which it does not use); the desktop scenario writes it back to
+/// `/etc/containers/systemd/softap.container`.
+fn quadlet_entry() -> Result<String, String> {
+    let path = crate::images::workspace_root().join("softap.container");
+    let text =
+        std::fs::read_to_string(&path).map_err(|e| format!("reading {}: {e}", path.display()))?;
+    if text.contains('|') {
+        return Err(format!(
+            "{} uses `|`, which joins its lines for the guest",
+            path.display()
+        ));
+    }
+    Ok(text.lines().collect::<Vec<_>>().join("|"))
+}
 
 pub const ALL: [&Scenario; 5] = [&A, &B, &C, &D, &E];
 
@@ -362,6 +383,7 @@ pub fn run(s: &Scenario, stick: &Path, oci_archive: Option<&Path>) -> Result<Boo
         entries.push(("podman_run", readme.podman_run));
         entries.push(("docker_load", readme.docker_load));
         entries.push(("docker_run", readme.docker_run));
+        entries.push(("quadlet", quadlet_entry()?));
     }
     if s.lan {
         entries.extend(crate::lan::guest_entries());
