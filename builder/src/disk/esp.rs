@@ -148,11 +148,9 @@ pub fn loader_conf() -> String {
 /// What the stick's kernel command line adds for an appliance nobody
 /// watches (docs/recovery.md): reboot 10 s after a panic; an oops panics
 /// (a Wi-Fi driver's oops tends to leave the radio dead and the system up);
-/// efi_pstore on, so the panic's log is kept in EFI variables for the next
-/// boot; systemd arms the hardware watchdog (30 s), which a container never
-/// does: its systemd reads its own command line, not the kernel's.
-pub const RECOVERY_OPTIONS: &str =
-    "panic=10 oops=panic efi_pstore.pstore_disable=0 systemd.watchdog_sec=30";
+/// systemd arms the hardware watchdog (30 s), which a container never does:
+/// its systemd reads its own command line, not the kernel's.
+pub const RECOVERY_OPTIONS: &str = "panic=10 oops=panic systemd.watchdog_sec=30";
 
 /// `loader/entries/softap.conf`. The root is found by PARTUUID, so the stick
 /// boots whatever the disk is called; ttyS0 is the last console, where
@@ -323,8 +321,8 @@ mod tests {
         let options = e.lines().find(|l| l.starts_with("options ")).unwrap();
         assert_eq!(
             options,
-            "options root=PARTUUID=abc rw panic=10 oops=panic efi_pstore.pstore_disable=0 \
-             systemd.watchdog_sec=30 console=tty0 console=ttyS0,115200"
+            "options root=PARTUUID=abc rw panic=10 oops=panic systemd.watchdog_sec=30 \
+             console=tty0 console=ttyS0,115200"
         );
         assert!(!e.contains("/dev/"));
     }
