@@ -96,13 +96,25 @@ pub fn last(root: &Path, boot_time: Option<u64>) -> Result<Option<Crash>, CrashE
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(err(&dir, e)),
     };
-    let mut best: Option<Crash> = None;
+    // A record is a directory of chunks: `<id>/` (older systemd) or
+    // `<id>/<count>/` (trixie's).
+    let mut dirs = Vec::new();
     for entry in entries {
         let entry = entry.map_err(|e| err(&dir, e))?;
         let path = entry.path();
         if !entry.file_type().map_err(|e| err(&path, e))?.is_dir() {
             continue;
         }
+        for sub in std::fs::read_dir(&path).map_err(|e| err(&path, e))? {
+            let sub = sub.map_err(|e| err(&path, e))?;
+            if sub.file_type().map_err(|e| err(&sub.path(), e))?.is_dir() {
+                dirs.push(sub.path());
+            }
+        }
+        dirs.push(path);
+    }
+    let mut best: Option<Crash> = None;
+    for path in dirs {
         let Some(crash) = read_record(root, &path, boot_time)? else {
             continue;
         };
@@ -240,15 +252,17 @@ fn first_lines(log: &[String]) -> Vec<String> {
     log[start..].iter().take(FIRST_LINES).cloned().collect()
 }
 
-/// The crash's time from an EFI record id (`dmesg-efi-<id>`, where the
-/// kernel makes the id `(seconds * 100 + part) * 1000 + count`).
+/// The crash's time from an EFI record id (`dmesg-efi_pstore-<id>`, or
+/// `dmesg-efi-<id>` from older kernels, where the kernel makes the id
+/// `(seconds * 100 + part) * 1000 + count`).
 fn record_time(dir: &Path) -> Option<u64> {
     std::fs::read_dir(dir)
         .ok()?
         .filter_map(|e| e.ok())
         .filter_map(|e| {
             let name = e.file_name().to_string_lossy().into_owned();
-            name.strip_prefix("dmesg-efi-")?.parse::<u64>().ok()
+            let rest = name.strip_prefix("dmesg-efi")?;
+            rest.rsplit_once('-')?.1.parse::<u64>().ok()
         })
         .map(|id| id / 100_000)
         // An id that decodes to before 2001 or after 2199 is not a time.
@@ -308,11 +322,14 @@ mod tests {
             .unwrap_or(0)
     }
 
-    /// A record as systemd-pstore leaves it for a `echo c >
-    /// /proc/sysrq-trigger` panic on the stick: two EFI chunks and the
-    /// reconstructed dmesg.txt.
+    /// A record as trixie's systemd-pstore leaves it for an `echo c >
+    /// /proc/sysrq-trigger` panic on the stick (seen in the end-to-end
+    /// test): `<id>/001/`, EFI chunks and the reconstructed dmesg.txt.
     fn sysrq_record(root: &Path, id_secs: u64) -> PathBuf {
-        let dir = root.join(ARCHIVE_DIR).join(format!("{}", id_secs / 10));
+        let dir = root
+            .join(ARCHIVE_DIR)
+            .join(format!("{id_secs}"))
+            .join("001");
         fs::create_dir_all(&dir).unwrap();
         let part2 = "Panic#1 Part2\n\
                      <6>[   40.100000] softap: AP-ENABLED\n\
@@ -327,12 +344,18 @@ mod tests {
                      <4>[   52.000700]  panic+0x118/0x2f0\n\
                      <0>[   52.000800] Kernel Offset: disabled\n";
         fs::write(
-            dir.join(format!("dmesg-efi-{}", (id_secs * 100 + 2) * 1000 + 1)),
+            dir.join(format!(
+                "dmesg-efi_pstore-{}",
+                (id_secs * 100 + 2) * 1000 + 1
+            )),
             part2,
         )
         .unwrap();
         fs::write(
-            dir.join(format!("dmesg-efi-{}", (id_secs * 100 + 1) * 1000 + 1)),
+            dir.join(format!(
+                "dmesg-efi_pstore-{}",
+                (id_secs * 100 + 1) * 1000 + 1
+            )),
             part1,
         )
         .unwrap();
@@ -359,7 +382,7 @@ mod tests {
         assert_eq!(c.at_unix, Some(1_796_509_980));
         assert_eq!(c.at.as_deref(), Some("2026-12-05T22:33:00Z"));
         assert!(
-            c.archive.starts_with("/var/lib/systemd/pstore/"),
+            c.archive == "/var/lib/systemd/pstore/1796509980/001",
             "{}",
             c.archive
         );
