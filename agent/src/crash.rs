@@ -188,7 +188,7 @@ fn read_record(
     };
     Ok(Some(Crash {
         kind,
-        at: at_unix.map(rfc3339),
+        at: at_unix.map(softap_config::time::rfc3339),
         at_unix,
         previous_boot,
         archive: Path::new("/")
@@ -273,28 +273,6 @@ fn record_time(dir: &Path) -> Option<u64> {
 fn modified(path: &Path) -> Option<u64> {
     let m = std::fs::metadata(path).ok()?.modified().ok()?;
     m.duration_since(UNIX_EPOCH).ok().map(|d| d.as_secs())
-}
-
-/// Seconds since the epoch as `YYYY-MM-DDTHH:MM:SSZ`.
-pub fn rfc3339(secs: u64) -> String {
-    let days = (secs / 86_400) as i64;
-    let rem = secs % 86_400;
-    // Howard Hinnant's civil-from-days.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
 }
 
 /// The last crash for `status` and the banner, on the running system:
@@ -500,12 +478,5 @@ mod tests {
         )
         .unwrap();
         assert_eq!(boot_time(d.path()), Some(1_796_510_000));
-    }
-
-    #[test]
-    fn rfc3339_is_utc() {
-        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
-        assert_eq!(rfc3339(951_782_400), "2000-02-29T00:00:00Z");
-        assert_eq!(rfc3339(1_747_699_200), "2025-05-20T00:00:00Z");
     }
 }

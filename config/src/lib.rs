@@ -26,6 +26,7 @@ pub mod origin;
 pub mod paths;
 pub mod rules;
 pub mod security;
+pub mod time;
 
 pub use config::{default_domain, default_subnet_pool, from_layer, Config, EspLayer};
 pub use error::{ConfigError, ValueError};
