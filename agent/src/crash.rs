@@ -113,20 +113,11 @@ pub fn last(root: &Path, boot_time: Option<u64>) -> Result<Option<Crash>, CrashE
         }
         dirs.push(path);
     }
-    let mut best: Option<Crash> = None;
-    for path in dirs {
-        let Some(crash) = read_record(root, &path, boot_time)? else {
-            continue;
-        };
-        let newer = match &best {
-            None => true,
-            Some(b) => (crash.at_unix, &crash.archive) > (b.at_unix, &b.archive),
-        };
-        if newer {
-            best = Some(crash);
-        }
+    let mut chunks = Vec::new();
+    for path in &dirs {
+        chunks.extend(read_chunks(path)?);
     }
-    Ok(best)
+    Ok(crash_of(root, chunks, boot_time))
 }
 
 /// This boot's start, from `/proc/stat`'s `btime` under `root`.
@@ -137,18 +128,26 @@ pub fn boot_time(root: &Path) -> Option<u64> {
         .and_then(|v| v.trim().parse().ok())
 }
 
-/// One archive directory: its chunks (`dmesg-*`, each starting with the
-/// kernel's `Panic#1 Part1` header) read oldest part first.
-fn read_record(
-    root: &Path,
-    dir: &Path,
-    boot_time: Option<u64>,
-) -> Result<Option<Crash>, CrashError> {
+/// One chunk of a dump: the kernel writes a dump in parts (`Panic#1
+/// Part1` is the end of the log), and systemd-pstore may file the parts of
+/// one dump under two directories when their record ids straddle a second.
+struct Chunk {
+    dir: PathBuf,
+    /// When the kernel wrote it (EFI record ids hold it), else when the
+    /// chunk's directory was archived.
+    time: Option<u64>,
+    kind: String,
+    part: u32,
+    text: String,
+}
+
+/// The chunks (`dmesg-*` with the kernel's header) of one directory.
+fn read_chunks(dir: &Path) -> Result<Vec<Chunk>, CrashError> {
     let err = |path: &Path, source| CrashError {
         path: path.to_owned(),
         source,
     };
-    let mut chunks: Vec<(u32, String, String)> = Vec::new();
+    let mut chunks = Vec::new();
     for entry in std::fs::read_dir(dir).map_err(|e| err(dir, e))? {
         let entry = entry.map_err(|e| err(dir, e))?;
         let name = entry.file_name().to_string_lossy().into_owned();
@@ -161,32 +160,54 @@ fn read_record(
         let Some((kind, part)) = header(&text) else {
             continue;
         };
-        chunks.push((part, kind, text));
+        chunks.push(Chunk {
+            dir: dir.to_owned(),
+            time: record_time(&name).or_else(|| modified(dir)),
+            kind,
+            part,
+            text,
+        });
     }
-    if chunks.is_empty() {
-        return Ok(None);
-    }
-    // Part 1 is the end of the log; the highest part its beginning.
-    chunks.sort_by_key(|c| std::cmp::Reverse(c.0));
+    Ok(chunks)
+}
+
+/// How far apart the chunks of one crash may be written: an oops's dump,
+/// then the panic's it leads to, each in parts.
+const ONE_CRASH: u64 = 10;
+
+/// The newest crash among `chunks`: every chunk written within
+/// [`ONE_CRASH`] of the newest one, oopses before panics, each dump's
+/// highest part (the log's beginning) first.
+fn crash_of(root: &Path, mut chunks: Vec<Chunk>, boot_time: Option<u64>) -> Option<Crash> {
+    let newest = chunks.iter().filter_map(|c| c.time).max();
+    chunks.retain(|c| match (c.time, newest) {
+        (Some(t), Some(n)) => t + ONE_CRASH >= n,
+        _ => newest.is_none(),
+    });
+    chunks.sort_by_key(|c| (severity(&c.kind), std::cmp::Reverse(c.part)));
     let kind = chunks
         .iter()
-        .map(|c| c.1.as_str())
-        .max_by_key(|k| severity(k))
-        .unwrap_or("panic")
+        .map(|c| c.kind.as_str())
+        .max_by_key(|k| severity(k))?
         .to_owned();
     let log: Vec<String> = chunks
         .iter()
-        .flat_map(|c| c.2.lines().skip(1))
+        .flat_map(|c| c.text.lines().skip(1))
         .map(strip_level)
         .filter(|l| !l.trim().is_empty())
         .collect();
-    let at_unix = record_time(dir).or_else(|| modified(dir));
-    let archived = modified(dir);
-    let previous_boot = match (archived, boot_time) {
+    let at_unix = chunks.iter().filter_map(|c| c.time).min();
+    // The directory of the log's end: the first part of the last dump.
+    let dir = &chunks
+        .iter()
+        .filter(|c| c.kind == kind)
+        .min_by_key(|c| c.part)?
+        .dir;
+    let previous_boot = match (modified(dir), boot_time) {
         (Some(a), Some(b)) => a >= b,
         _ => false,
     };
-    Ok(Some(Crash {
+    Some(Crash {
         kind,
         at: at_unix.map(softap_config::time::rfc3339),
         at_unix,
@@ -196,7 +217,7 @@ fn read_record(
             .display()
             .to_string(),
         first_lines: first_lines(&log),
-    }))
+    })
 }
 
 /// The kernel's chunk header, `Panic#1 Part2`: the reason, lower case, and
@@ -252,22 +273,19 @@ fn first_lines(log: &[String]) -> Vec<String> {
     log[start..].iter().take(FIRST_LINES).cloned().collect()
 }
 
-/// The crash's time from an EFI record id (`dmesg-efi_pstore-<id>`, or
+/// The crash's time from an EFI record's name (`dmesg-efi_pstore-<id>`, or
 /// `dmesg-efi-<id>` from older kernels, where the kernel makes the id
 /// `(seconds * 100 + part) * 1000 + count`).
-fn record_time(dir: &Path) -> Option<u64> {
-    std::fs::read_dir(dir)
-        .ok()?
-        .filter_map(|e| e.ok())
-        .filter_map(|e| {
-            let name = e.file_name().to_string_lossy().into_owned();
-            let rest = name.strip_prefix("dmesg-efi")?;
-            rest.rsplit_once('-')?.1.parse::<u64>().ok()
-        })
-        .map(|id| id / 100_000)
-        // An id that decodes to before 2001 or after 2199 is not a time.
-        .filter(|t| (978_307_200..7_258_118_400).contains(t))
-        .max()
+fn record_time(name: &str) -> Option<u64> {
+    let id: u64 = name
+        .strip_prefix("dmesg-efi")?
+        .rsplit_once('-')?
+        .1
+        .parse()
+        .ok()?;
+    let t = id / 100_000;
+    // An id that decodes to before 2001 or after 2199 is not a time.
+    (978_307_200..7_258_118_400).contains(&t).then_some(t)
 }
 
 fn modified(path: &Path) -> Option<u64> {
@@ -381,6 +399,30 @@ mod tests {
         let text = c.text();
         assert!(text.contains("Kernel panic - not syncing"), "{text}");
         assert!(!text.contains("<0>"), "{text}");
+    }
+
+    /// As the end-to-end boot found it: the panic's first parts under one
+    /// second's directory, its later parts (the older log) under the next.
+    #[test]
+    fn a_dump_filed_under_two_seconds_is_one_crash() {
+        let d = tempfile::tempdir().unwrap();
+        sysrq_record(d.path(), 1_796_512_879);
+        let later = d.path().join(ARCHIVE_DIR).join("1796512880/001");
+        fs::create_dir_all(&later).unwrap();
+        for part in [3u64, 4] {
+            fs::write(
+                later.join(format!(
+                    "dmesg-efi_pstore-{}",
+                    (1_796_512_880 * 100 + part) * 1000 + 1
+                )),
+                format!("Panic#1 Part{part}\n<6>[   14.5] sr 2:0:0:0: Attached scsi CD-ROM sr0\n"),
+            )
+            .unwrap();
+        }
+        let c = last(d.path(), Some(0)).unwrap().unwrap();
+        assert_eq!(c.at_unix, Some(1_796_512_879));
+        assert_eq!(c.archive, "/var/lib/systemd/pstore/1796512879/001");
+        assert_eq!(c.first_lines[0], "[   52.000000] sysrq: Trigger a crash");
     }
 
     #[test]
