@@ -479,12 +479,15 @@ pub fn apply_plan_on(
         host.show(&format!("\nsoftap: {problem}\n"));
     }
     if outcome.hostapd_started {
-        let text = crate::console::banner(
+        let mut text = crate::console::banner(
             &p.ssid,
             pass.as_deref(),
             p.security,
             &p.subnet.net.to_string(),
         );
+        if let Some(crash) = crate::crash::last_on(host.root()) {
+            text.push_str(&format!("  Restarted:  {}", crash.text()));
+        }
         let written = host.show(&text);
         tracing::info!("credentials banner written to {written} console(s)");
     }

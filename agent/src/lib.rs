@@ -6,6 +6,7 @@ pub mod cmd;
 pub mod config;
 pub mod console;
 pub mod container;
+pub mod crash;
 pub mod detect;
 pub mod facts;
 pub mod firewall;

@@ -66,6 +66,8 @@ pub struct Status {
     /// What `watch` last did on its own (hostapd restarted, radio gone).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub watch_note: Option<String>,
+    /// The last kernel crash systemd-pstore archived (null: none on record).
+    pub previous_crash: Option<crate::crash::Crash>,
     /// The agent's files (by absolute path on the target) whose content is
     /// no longer what the last completed apply wrote. The agent writes its
     /// files first and the state last, so while this is not empty an apply
@@ -192,6 +194,7 @@ pub fn gather(
         wifi,
         config_problem: state.config_problem.clone(),
         watch_note: state.watch_note.clone(),
+        previous_crash: root_of(&state_path).and_then(crate::crash::last_on),
         changed_files,
     })
 }
@@ -308,6 +311,9 @@ impl Status {
         }
         if let Some(note) = &self.watch_note {
             s.push_str(&format!("Watch:      {}\n", p(note)));
+        }
+        if let Some(crash) = &self.previous_crash {
+            s.push_str(&format!("Restart:    {}", crash.text()));
         }
         s.push_str(&format!("SSID:       {}\n", v(&self.ssid)));
         match (&self.passphrase, self.security) {
@@ -523,6 +529,47 @@ mod tests {
             .human();
         assert!(
             human.contains("Network:    lab (domain lab.internal, IPv6 fd00:1:2:2a00::/64)"),
+            "{human}"
+        );
+    }
+
+    /// A panic systemd-pstore archived: a typed field in the JSON, a line
+    /// with its first lines in the text; none when the archive is empty.
+    #[test]
+    fn the_last_kernel_crash_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        let state = applied(root);
+        assert_eq!(
+            json(&state, root)["previous_crash"],
+            serde_json::Value::Null
+        );
+        let record = root.join(crate::crash::ARCHIVE_DIR).join("170000000");
+        std::fs::create_dir_all(&record).unwrap();
+        std::fs::write(
+            record.join("dmesg-efi-170000000001001"),
+            "Panic#1 Part1\n<0>[   52.1] Kernel panic - not syncing: sysrq triggered crash\n",
+        )
+        .unwrap();
+        let v = json(&state, root);
+        assert_eq!(v["previous_crash"]["kind"], "panic");
+        assert_eq!(v["previous_crash"]["at"], "2023-11-14T22:13:20Z");
+        assert_eq!(v["previous_crash"]["at_unix"], 1_700_000_000);
+        // --root: no /proc/stat there, so no claim about which boot.
+        assert_eq!(v["previous_crash"]["previous_boot"], false);
+        assert_eq!(
+            v["previous_crash"]["first_lines"],
+            serde_json::json!(["[   52.1] Kernel panic - not syncing: sysrq triggered crash"])
+        );
+        let human = gather(&DryRun::new(root), &state, None, root.join(STATE_FILE))
+            .unwrap()
+            .human();
+        assert!(
+            human.contains("Restart:    the last kernel crash on record: a kernel panic at 2023-11-14T22:13:20Z"),
+            "{human}"
+        );
+        assert!(
+            human.contains("    [   52.1] Kernel panic - not syncing: sysrq triggered crash\n"),
             "{human}"
         );
     }

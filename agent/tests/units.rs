@@ -10,10 +10,11 @@ fn overlay() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../overlays/softap")
 }
 
-const UNITS: [&str; 3] = [
+const UNITS: [&str; 4] = [
     "softap-agent.service",
     "softap-hostapd.service",
     "softap-teardown.service",
+    "softap-inbound.service",
 ];
 
 #[test]
@@ -44,7 +45,7 @@ fn systemd_analyze_verify_accepts_the_units_without_warnings() {
         root.join("usr/bin/softap-agent"),
     )
     .unwrap();
-    for program in ["usr/sbin/hostapd", "usr/bin/true"] {
+    for program in ["usr/sbin/hostapd", "usr/bin/true", "usr/sbin/nft"] {
         std::fs::write(root.join(program), "#!/bin/sh\n").unwrap();
         std::fs::set_permissions(
             root.join(program),
@@ -148,6 +149,42 @@ fn a_container_leaves_the_host_clean_at_stop_and_checks_its_flags_first() {
     assert!(script.contains("exec /usr/lib/systemd/systemd \"$@\""));
     let spec = std::fs::read_to_string(overlay().join("../../images/softap.toml")).unwrap();
     assert!(spec.contains("entrypoint = [\"/usr/local/sbin/init\"]"));
+}
+
+/// On the stick the appliance's addresses answer only on their own links,
+/// from before the network is up; never in a container.
+#[test]
+fn the_stick_keeps_its_addresses_to_their_links() {
+    let link = overlay().join("etc/systemd/system/sysinit.target.wants/softap-inbound.service");
+    assert_eq!(
+        std::fs::read_link(&link).unwrap(),
+        Path::new("/usr/lib/systemd/system/softap-inbound.service")
+    );
+    let unit =
+        std::fs::read_to_string(overlay().join("usr/lib/systemd/system/softap-inbound.service"))
+            .unwrap();
+    assert!(unit.contains("[Unit]\n") && unit.contains("\nConditionVirtualization=!container\n"));
+    assert!(unit.contains("Before=network-pre.target"));
+    let start = unit
+        .lines()
+        .find_map(|l| l.strip_prefix("ExecStart="))
+        .unwrap();
+    let file = start.strip_prefix("/usr/sbin/nft -f /").unwrap();
+    let rules = std::fs::read_to_string(overlay().join(file)).unwrap();
+    // Only local deliveries (not libvirt's forwarding), loopback first,
+    // and a packet for an address of another link is dropped.
+    assert!(rules.contains("type filter hook input priority filter; policy accept;"));
+    let lo = rules.find("iif \"lo\" accept").unwrap();
+    let fib = rules
+        .find("fib daddr . iif type { local, broadcast, multicast, anycast } accept")
+        .unwrap();
+    let drop = rules.find("counter drop").unwrap();
+    assert!(lo < fib && fib < drop);
+    assert!(unit.contains(&format!(
+        "ExecStop=/usr/sbin/nft delete table inet {}",
+        "softap_inbound"
+    )));
+    assert!(rules.contains("table inet softap_inbound {"));
 }
 
 /// Every service that would take what the host owns is off in a container.

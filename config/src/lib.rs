@@ -26,7 +26,8 @@ pub mod network;
 pub mod origin;
 pub mod paths;
 pub mod rules;
-mod security;
+pub mod security;
+pub mod time;
 
 pub use config::{default_domain, default_subnet_pool, from_layer, Config, EspLayer};
 pub use error::{ConfigError, ValueError};

@@ -145,6 +145,13 @@ pub fn loader_conf() -> String {
     "default softap.conf\ntimeout 0\neditor no\n".to_owned()
 }
 
+/// What the stick's kernel command line adds for an appliance nobody
+/// watches (docs/recovery.md): reboot 10 s after a panic; an oops panics
+/// (a Wi-Fi driver's oops tends to leave the radio dead and the system up);
+/// systemd arms the hardware watchdog (30 s), which a container never does:
+/// its systemd reads its own command line, not the kernel's.
+pub const RECOVERY_OPTIONS: &str = "panic=10 oops=panic systemd.watchdog_sec=30";
+
 /// `loader/entries/softap.conf`. The root is found by PARTUUID, so the stick
 /// boots whatever the disk is called; ttyS0 is the last console, where
 /// systemd's status goes (the tests read it), tty0 shows it on a screen too.
@@ -154,7 +161,7 @@ pub fn loader_entry(kernel: &Kernel, root_partuuid: &str) -> String {
          version {v}\n\
          linux /softap/vmlinuz\n\
          initrd /softap/initrd.img\n\
-         options root=PARTUUID={root_partuuid} rw console=tty0 console=ttyS0,115200\n",
+         options root=PARTUUID={root_partuuid} rw {RECOVERY_OPTIONS} console=tty0 console=ttyS0,115200\n",
         v = kernel.version
     )
 }
@@ -314,7 +321,8 @@ mod tests {
         let options = e.lines().find(|l| l.starts_with("options ")).unwrap();
         assert_eq!(
             options,
-            "options root=PARTUUID=abc rw console=tty0 console=ttyS0,115200"
+            "options root=PARTUUID=abc rw panic=10 oops=panic systemd.watchdog_sec=30 \
+             console=tty0 console=ttyS0,115200"
         );
         assert!(!e.contains("/dev/"));
     }
