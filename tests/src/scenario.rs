@@ -157,7 +157,10 @@ pub const B: Scenario = Scenario {
 
 /// The laptop case: the AP follows the upstream station's channel on a
 /// one-channel radio. Its first boot is cut off at the banner (see
-/// [`crate::faults`]): this boot must show the same passphrase.
+/// [`crate::faults`]): this boot must show the same passphrase. Then, from
+/// the upstream AP's namespace with a route to the AP's subnet via the
+/// appliance, neither a station's listener nor the gateway opens, and
+/// nothing listens beyond the AP's network but DHCP (`inbound.sh`).
 pub const C: Scenario = Scenario {
     name: "c",
     net: None,
@@ -179,6 +182,8 @@ pub const C: Scenario = Scenario {
         "wpa2-ping",
         "link",
         "upstream",
+        "inbound",
+        "listen",
     ],
     listener_visitors: &[],
     extra: &[("upstream_band", "5")],

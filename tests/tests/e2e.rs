@@ -62,7 +62,10 @@
 //! moment the passphrase banner reaches the console, as a power cut would;
 //! the boot after it must show the same passphrase, and e2fsck in the
 //! initramfs must find the root file system clean or only replay its
-//! journal, never repair it. One test runs them in order so the image is
+//! journal, never repair it. Then, from the upstream AP's namespace routing
+//! the AP's subnet via the appliance, neither a station's listener nor the
+//! gateway's DNS opens, and nothing listens beyond the AP's network but DHCP
+//! (guest side `inbound.sh`). One test runs them in order so the image is
 //! built once and b reuses a's stick; by hand:
 //! `cargo run -p softap-tests --bin softap-e2e -- a b c`.
 //! Scenario d (the container path) boots a fresh stick whose own agent stays
