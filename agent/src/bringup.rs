@@ -224,17 +224,22 @@ impl Context {
         }
         // The kernel reads the regulatory database asynchronously: a few
         // hundred milliseconds.
-        let mut facts = facts;
+        // Only the radios are read while waiting (nl80211 alone is cheap);
+        // everything once the country is in force.
         for _ in 0..20 {
-            std::thread::sleep(std::time::Duration::from_millis(150));
-            facts = gather_live()?;
-            if !pending(&facts) {
+            std::thread::sleep(std::time::Duration::from_millis(100));
+            let (phys, _) = crate::facts::nl80211::gather()?;
+            let radios = Facts {
+                phys,
+                ..Facts::default()
+            };
+            if !pending(&radios) {
                 tracing::info!("regulatory country {country} in force");
-                return Ok(facts);
+                return gather_live();
             }
         }
         tracing::warn!("the kernel does not apply regulatory country {country} yet");
-        Ok(facts)
+        gather_live()
     }
 
     pub fn state(&self) -> Result<State, AgentError> {
