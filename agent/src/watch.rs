@@ -29,7 +29,7 @@ pub fn reason_to_reapply(applied: &State, plan: &Plan) -> Option<String> {
         let why = plan
             .decisions
             .iter()
-            .find(|n| n.topic == "subnet")
+            .find(|n| n.topic == crate::plan::Topic::Subnet)
             .map(|n| n.text.clone())
             .unwrap_or_default();
         return Some(format!(

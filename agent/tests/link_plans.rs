@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use common::{config, iw_fixture, tool};
 use softap_agent::facts::iw::from_iw_text;
 use softap_agent::facts::Facts;
-use softap_agent::plan::{plan, Plan};
+use softap_agent::plan::{plan, Plan, Topic};
 use softap_agent::render::{render, Templates};
 use softap_agent::state::State;
 
@@ -132,7 +132,10 @@ fn line(p: &Plan) -> String {
         s.push_str(&format!("\n    vht_capab={}", c.vht_capab));
     }
     for n in &p.decisions {
-        if matches!(n.topic.as_str(), "band" | "width" | "country" | "dfs") {
+        if matches!(
+            n.topic,
+            Topic::Band | Topic::Width | Topic::Country | Topic::Dfs
+        ) {
             s.push_str(&format!("\n    {}: {}", n.topic, n.text));
         }
     }

@@ -11,6 +11,7 @@ use crate::facts::{Band, BandId, Channel, Phy};
 use super::blocks::{block_5, block_6, pair_2g, secondary_of, ORDER_2G, ORDER_5};
 use super::caps::{self, Mode, Secondary};
 use super::phy::PhyFit;
+use super::Topic;
 
 /// The beacon interval rendered into hostapd.conf, in TUs. 100 is what nearly
 /// every access point uses, so it matches an upstream AP where the
@@ -109,7 +110,7 @@ impl ChannelChoice {
 }
 
 /// A decision about the link, for the plan's notes: (topic, text).
-pub type LinkNote = (&'static str, String);
+pub type LinkNote = (Topic, String);
 
 /// Why a channel cannot carry the AP, or `None` when it can.
 pub fn unusable(band: BandId, ch: &Channel, country: Option<&str>, dfs: bool) -> Option<String> {
@@ -430,7 +431,7 @@ fn to_choice(phy: &Phy, c: &Candidate) -> ChannelChoice {
 /// The notes that explain a choice: mode and rate, and why nothing wider.
 fn explain(choice: &ChannelChoice, wider: Option<String>, notes: &mut Vec<LinkNote>) {
     notes.push((
-        "width",
+        Topic::Width,
         format!(
             "{} MHz{}: {} at up to {} Mbit/s for a two-stream client{}",
             choice.width_mhz,
@@ -444,8 +445,7 @@ fn explain(choice: &ChannelChoice, wider: Option<String>, notes: &mut Vec<LinkNo
         ),
     ));
     if choice.dfs {
-        notes.push((
-            "dfs",
+        notes.push((Topic::Dfs,
             format!(
                 "channel {} needs radar detection: the AP listens for radar (the channel availability check, 60 s or more) before it beacons",
                 choice.number
@@ -509,7 +509,7 @@ pub fn choose(
                 wish.channel.unwrap_or_default()
             ));
         }
-        notes.push(("channel", why));
+        notes.push((Topic::Channel, why));
         explain(&choice, wider.filter(|_| choice.width_mhz < up), &mut notes);
         return Ok((choice, notes));
     }
@@ -539,7 +539,7 @@ pub fn choose(
             .ok_or_else(|| format!("the configured channel {number} cannot carry an AP here"))?;
         let choice = to_choice(phy, &best);
         notes.push((
-            "channel",
+            Topic::Channel,
             format!("channel {number} ({} MHz), as configured", ch.freq_mhz),
         ));
         explain(&choice, wider, &mut notes);
@@ -628,7 +628,7 @@ pub fn choose(
         .take(4)
         .collect();
     notes.push((
-        "channel",
+        Topic::Channel,
         format!(
             "channel {} ({} MHz), the first usable in {}'s order of preference{}{}",
             choice.number,
@@ -672,7 +672,7 @@ pub fn choose(
     if let BandWish::Only(b) = wish.band {
         band_why.push_str(&format!(" (band = \"{}\", as configured)", band_key(b)));
     }
-    notes.push(("band", band_why));
+    notes.push((Topic::Band, band_why));
     explain(&choice, wider, &mut notes);
     Ok((choice, notes))
 }

@@ -39,16 +39,70 @@ pub struct PhyChoice {
     pub fit: phy::PhyFit,
 }
 
+/// What a decision or rejection is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Topic {
+    Phy,
+    Channel,
+    Band,
+    Width,
+    Dfs,
+    Beacon,
+    Rates,
+    Country,
+    Security,
+    Bridge,
+    Subnet,
+    Dhcp,
+    Host,
+    Domain,
+    Ipv6,
+    Isolate,
+    Ssid,
+}
+
+impl Topic {
+    /// The name `plan` prints and `--json` carries.
+    pub fn name(self) -> &'static str {
+        match self {
+            Topic::Phy => "phy",
+            Topic::Channel => "channel",
+            Topic::Band => "band",
+            Topic::Width => "width",
+            Topic::Dfs => "dfs",
+            Topic::Beacon => "beacon",
+            Topic::Rates => "rates",
+            Topic::Country => "country",
+            Topic::Security => "security",
+            Topic::Bridge => "bridge",
+            Topic::Subnet => "subnet",
+            Topic::Dhcp => "dhcp",
+            Topic::Host => "host",
+            Topic::Domain => "domain",
+            Topic::Ipv6 => "ipv6",
+            Topic::Isolate => "isolate",
+            Topic::Ssid => "ssid",
+        }
+    }
+}
+
+impl std::fmt::Display for Topic {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
 /// One explained decision or rejection.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Note {
-    pub topic: String,
+    pub topic: Topic,
     pub text: String,
 }
 
-fn note(topic: &str, text: impl Into<String>) -> Note {
+fn note(topic: Topic, text: impl Into<String>) -> Note {
     Note {
-        topic: topic.into(),
+        topic,
         text: text.into(),
     }
 }
@@ -269,15 +323,14 @@ pub fn plan(facts: &Facts, cfg: &Config, previous: &State) -> Result<Plan, PlanE
     if cfg.phy.is_some() {
         phy_why.push_str(", as configured");
     }
-    decisions.push(note("phy", phy_why));
+    decisions.push(note(Topic::Phy, phy_why));
     decisions.extend(
         link_notes
             .into_iter()
             .map(|(topic, text)| note(topic, text)),
     );
     if fit.beacon_int_must_match() {
-        decisions.push(note(
-            "beacon",
+        decisions.push(note(Topic::Beacon,
             format!(
                 "the combination requires STA/AP beacon intervals to match: beacon_int={} (the usual value)",
                 channel.beacon_int
@@ -286,12 +339,12 @@ pub fn plan(facts: &Facts, cfg: &Config, previous: &State) -> Result<Plan, PlanE
     }
     if !channel.ht {
         decisions.push(note(
-            "rates",
+            Topic::Rates,
             "the band reports no HT capabilities: 802.11n stays off",
         ));
     }
     decisions.push(note(
-        "country",
+        Topic::Country,
         wish::country_text(cfg, phy, country.as_deref()),
     ));
 
@@ -313,7 +366,7 @@ pub fn plan(facts: &Facts, cfg: &Config, previous: &State) -> Result<Plan, PlanE
     let hosts = lan::reservations(&cfg.hosts, subnet.net, subnet.dhcp_start_offset());
     for h in &hosts {
         decisions.push(note(
-            "host",
+            Topic::Host,
             format!(
                 "{} ({}) at {}, host part {} of the subnet, in the {} range",
                 h.name,
@@ -324,8 +377,7 @@ pub fn plan(facts: &Facts, cfg: &Config, previous: &State) -> Result<Plan, PlanE
             ),
         ));
     }
-    decisions.push(note(
-        "domain",
+    decisions.push(note(Topic::Domain,
         format!(
             "{}: DHCP clients' host names answer as NAME.{} (local only), other names go upstream{}",
             cfg.domain,
@@ -340,7 +392,7 @@ pub fn plan(facts: &Facts, cfg: &Config, previous: &State) -> Result<Plan, PlanE
     let ra_upstream = lan::routed_ipv6_upstream(facts, &own_links);
     let ipv6 = if let (true, Some(route)) = (cfg.ipv6, &ra_upstream) {
         decisions.push(note(
-            "ipv6",
+            Topic::Ipv6,
             format!(
                 "off: the upstream is routed over IPv6 ({route}, from router advertisements), \
                  and libvirt refuses to turn IPv6 forwarding on beside such routes while the \
@@ -357,15 +409,14 @@ pub fn plan(facts: &Facts, cfg: &Config, previous: &State) -> Result<Plan, PlanE
             .filter(|_| previous.subnet == Some(subnet.net));
         let (choice, why) =
             lan::choose_ipv6(facts, &cfg.network_name, &own_links, subnet.net, prev);
-        decisions.push(note("ipv6", why));
+        decisions.push(note(Topic::Ipv6, why));
         choice
     } else {
-        decisions.push(note("ipv6", "off, as configured (ipv6 = false)"));
+        decisions.push(note(Topic::Ipv6, "off, as configured (ipv6 = false)"));
         None
     };
     if cfg.isolate_clients {
-        decisions.push(note(
-            "isolate",
+        decisions.push(note(Topic::Isolate,
             "clients isolated: stations from stations (hostapd ap_isolate), VMs from VMs (libvirt isolated ports); both reach the gateway, the upstream and each other's kind",
         ));
     }
@@ -418,7 +469,7 @@ fn choose_subnet(
         &previous.conflicts,
     )
     .map_err(PlanError::PoolExhausted)?;
-    decisions.push(note("subnet", outcome.why.clone()));
+    decisions.push(note(Topic::Subnet, outcome.why.clone()));
     let c = &outcome.choice;
     let fixed = match c.fixed {
         Some((a, b)) => format!("fixed addresses {a} - {b}"),
@@ -433,7 +484,7 @@ fn choose_subnet(
         String::new()
     };
     decisions.push(note(
-        "dhcp",
+        Topic::Dhcp,
         format!(
             "gateway {}, {fixed}, leases {} - {} (fixed_range = {}){clamped}",
             c.gateway, c.dhcp_start, c.dhcp_end, cfg.fixed_range
@@ -452,13 +503,13 @@ fn choose_subnet(
 fn choose_ssid(configured: Option<&str>, facts: &Facts, decisions: &mut Vec<Note>) -> String {
     match configured {
         Some(s) => {
-            decisions.push(note("ssid", format!("{s:?}, as configured")));
+            decisions.push(note(Topic::Ssid, format!("{s:?}, as configured")));
             s.to_string()
         }
         None => {
             let s = default_ssid(facts.machine_id.as_deref());
             decisions.push(note(
-                "ssid",
+                Topic::Ssid,
                 format!("{s:?}, derived from the machine id (none configured)"),
             ));
             s
@@ -541,8 +592,7 @@ fn choose_phy<'a>(
     for p in order {
         match try_phy(p) {
             Ok(pick) if chosen.is_none() => chosen = Some(pick),
-            Ok(_) => rejected.push(note(
-                "phy",
+            Ok(_) => rejected.push(note(Topic::Phy,
                 format!(
                     "{}: could host the AP too, but {} is preferred (the previous choice first, then free radios, then by index)",
                     p.name,
@@ -560,7 +610,7 @@ fn choose_phy<'a>(
         Some(pick) => {
             for f in failures {
                 rejected.push(note(
-                    "phy",
+                    Topic::Phy,
                     format!("{} (modes: {}): {}", f.name, f.modes, f.reason),
                 ));
             }
@@ -603,7 +653,10 @@ fn choose_bridge(
     };
     match taken(&cfg.bridge) {
         None => {
-            decisions.push(note("bridge", format!("{}, as configured", cfg.bridge)));
+            decisions.push(note(
+                Topic::Bridge,
+                format!("{}, as configured", cfg.bridge),
+            ));
             cfg.bridge.clone()
         }
         Some(why) => {
@@ -612,11 +665,27 @@ fn choose_bridge(
                 .find(|n| n != &cfg.bridge && taken(n).is_none())
                 .unwrap_or_else(|| "softapbr0".into());
             decisions.push(note(
-                "bridge",
+                Topic::Bridge,
                 format!("{free}: {} is taken ({why})", cfg.bridge),
             ));
             free
         }
+    }
+}
+
+#[cfg(test)]
+mod topic_tests {
+    use super::Topic;
+
+    #[test]
+    fn a_topic_is_its_name_in_json_and_text() {
+        for t in [Topic::Phy, Topic::Ipv6, Topic::Dfs, Topic::Ssid] {
+            assert_eq!(
+                serde_json::to_value(t).unwrap(),
+                serde_json::Value::String(t.to_string())
+            );
+        }
+        assert_eq!(Topic::Ipv6.name(), "ipv6");
     }
 }
 

@@ -5,7 +5,7 @@ use crate::config::Security;
 use crate::facts::{BandId, Phy};
 use crate::security::SecurityMode;
 
-use super::{note, Note, PlanError};
+use super::{note, Note, PlanError, Topic};
 
 /// The security mode: as configured, or with `auto` the best the phy can do.
 pub fn choose(
@@ -21,8 +21,7 @@ pub fn choose(
                 phy: phy.name.clone(),
             });
         }
-        decisions.push(note(
-            "security",
+        decisions.push(note(Topic::Security,
             "WPA3-SAE only, management frame protection required, SAE hash-to-element: what 6 GHz requires",
         ));
         return Ok(SecurityMode::Wpa3);
@@ -30,13 +29,13 @@ pub fn choose(
     let mode = match security {
         Security::Open => {
             decisions.push(note(
-                "security",
+                Topic::Security,
                 "open: no encryption, because the configuration says security = \"open\"",
             ));
             SecurityMode::Open
         }
         Security::Wpa2 => {
-            decisions.push(note("security", "WPA2-PSK, as configured"));
+            decisions.push(note(Topic::Security, "WPA2-PSK, as configured"));
             SecurityMode::Wpa2
         }
         Security::Wpa3Transition if !phy.sae => {
@@ -46,14 +45,14 @@ pub fn choose(
         }
         Security::Wpa3Transition => {
             decisions.push(note(
-                "security",
+                Topic::Security,
                 "WPA3-SAE transition (WPA2-PSK and SAE), as configured",
             ));
             SecurityMode::Wpa3Transition
         }
         Security::Auto if phy.sae => {
             decisions.push(note(
-                "security",
+                Topic::Security,
                 format!(
                     "WPA3-SAE transition mode: {} supports SAE, and WPA2-only clients still join",
                     phy.name
@@ -63,7 +62,7 @@ pub fn choose(
         }
         Security::Auto => {
             decisions.push(note(
-                "security",
+                Topic::Security,
                 format!(
                     "WPA2-PSK only: {} does not report SAE support (no WPA3)",
                     phy.name
