@@ -16,6 +16,7 @@
 
 pub mod config;
 pub mod country;
+pub mod coverage;
 pub mod docs;
 pub mod error;
 pub mod keys;

@@ -6,11 +6,12 @@ use std::path::Path;
 use std::time::Instant;
 
 use sha2::{Digest, Sha256};
+use softap_config::paths::WIFI_COVERAGE_FILE;
 
 use super::error::BuildError;
 use super::plan::Plan;
 use super::report::DiskSummary;
-use crate::coverage::{self, CoverageSummary, KernelCoverage, COVERAGE_FILE};
+use crate::coverage::{self, CoverageSummary, KernelCoverage};
 use crate::disk;
 use crate::layer::{entry, Entry, Layer};
 use crate::oci;
@@ -81,7 +82,7 @@ fn coverage_layer(layers: &[&Layer], wifi: &[KernelCoverage], mtime: u64) -> Opt
         return None;
     }
     let mut parents: BTreeMap<String, Entry> = BTreeMap::new();
-    let mut p = entry::parent(COVERAGE_FILE);
+    let mut p = entry::parent(WIFI_COVERAGE_FILE);
     while !p.is_empty() {
         parents.insert(p.to_owned(), Entry::dir(p, 0o755, mtime));
         p = entry::parent(p);
@@ -94,7 +95,7 @@ fn coverage_layer(layers: &[&Layer], wifi: &[KernelCoverage], mtime: u64) -> Opt
         }
     }
     let file = Entry::bytes(
-        COVERAGE_FILE,
+        WIFI_COVERAGE_FILE,
         coverage::text(wifi).into_bytes(),
         0o644,
         mtime,

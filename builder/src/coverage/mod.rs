@@ -9,5 +9,5 @@ pub mod modinfo;
 pub mod report;
 pub mod tree;
 
-pub use report::{text, CoverageSummary, KernelCoverage, COVERAGE_FILE};
+pub use report::{text, CoverageSummary, KernelCoverage};
 pub use tree::{gather, CoverageError};

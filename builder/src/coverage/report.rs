@@ -1,17 +1,16 @@
 //! The coverage of one kernel's Wi-Fi drivers by an image's firmware, as
-//! the text file the disk carries (which `softap-agent detect` reads back)
-//! and as the summary `softap-build build --json` prints. Pure: the modules
-//! and firmware come in as plain data.
+//! the text file the disk carries (in `softap_config::coverage`'s format,
+//! which `softap-agent detect` parses back) and as the summary
+//! `softap-build build --json` prints. Pure: the modules and firmware come
+//! in as plain data.
 
 use std::collections::BTreeMap;
-use std::fmt::Write;
 
 use serde::Serialize;
+pub use softap_config::coverage::Totals;
+use softap_config::coverage::{write, Found, GroupReport, KernelReport, ModuleReport};
 
 use super::group::{groups, Group};
-
-/// Where the disk carries the report.
-pub const COVERAGE_FILE: &str = "usr/share/softap/wifi-coverage.txt";
 
 /// A Wi-Fi driver module as found in the image.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -102,44 +101,14 @@ pub struct ModuleSummary {
     pub missing: Vec<String>,
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
-pub struct Totals {
-    /// Wi-Fi driver modules.
-    pub modules: usize,
-    /// Those declaring any firmware.
-    pub with_firmware: usize,
-    /// Those with every declared group present.
-    pub covered: usize,
-    pub groups: usize,
-    pub present: usize,
-    pub missing: usize,
-}
-
-impl ModuleCoverage {
-    fn present(&self) -> usize {
-        self.groups.iter().filter(|g| !g.found.is_empty()).count()
-    }
-}
-
 impl KernelCoverage {
     pub fn summary(&self) -> CoverageSummary {
-        let mut totals = Totals::default();
         let modules = self
             .modules
             .iter()
             .map(|m| {
                 let (have, lack): (Vec<&GroupCoverage>, Vec<&GroupCoverage>) =
                     m.groups.iter().partition(|g| !g.found.is_empty());
-                totals.modules += 1;
-                if !m.groups.is_empty() {
-                    totals.with_firmware += 1;
-                    if lack.is_empty() {
-                        totals.covered += 1;
-                    }
-                }
-                totals.groups += m.groups.len();
-                totals.present += have.len();
-                totals.missing += lack.len();
                 ModuleSummary {
                     module: m.module.clone(),
                     file: m.file.clone(),
@@ -153,63 +122,47 @@ impl KernelCoverage {
         CoverageSummary {
             kernel: self.kernel.clone(),
             modules,
-            totals,
+            totals: self.report().totals(),
         }
     }
 }
 
-/// The report file: a header saying how to read it, then per kernel a
-/// `kernel` line, a `module` line per driver with a line per firmware group,
-/// and a `totals` line. Everything is sorted, so the same image gives the
-/// same bytes.
-pub fn text(kernels: &[KernelCoverage]) -> String {
-    let mut s = String::from(
-        "# Wi-Fi drivers of this image's kernel and the firmware the image has for them,\n\
-         # from each module's declared firmware (modinfo -F firmware); made by softap-build.\n\
-         # module NAME FILE groups=G present=P missing=M, then per firmware group\n\
-         # `present GROUP FILE` or `missing GROUP`. {N<=77} is any version up to 77 (the\n\
-         # driver tries the newest first, some also the unnumbered name); * is any name.\n",
-    );
-    for k in kernels {
-        let sum = k.summary();
-        let _ = writeln!(s, "kernel {}", k.kernel);
-        for m in &k.modules {
-            let present = m.present();
-            let _ = writeln!(
-                s,
-                "module {} {} groups={} present={present} missing={}",
-                m.module,
-                m.file,
-                m.groups.len(),
-                m.groups.len() - present
-            );
-            for g in &m.groups {
-                match g.found.as_slice() {
-                    [] => {
-                        let _ = writeln!(s, "  missing {}", g.group.want.name());
-                    }
-                    [one] => {
-                        let _ = writeln!(s, "  present {} {one}", g.group.want.name());
-                    }
-                    [first, rest @ ..] => {
-                        let _ = writeln!(
-                            s,
-                            "  present {} {first} (and {} more)",
-                            g.group.want.name(),
-                            rest.len()
-                        );
-                    }
-                }
-            }
+/// One kernel's coverage in the report file's terms.
+impl KernelCoverage {
+    pub fn report(&self) -> KernelReport {
+        KernelReport {
+            kernel: self.kernel.clone(),
+            modules: self
+                .modules
+                .iter()
+                .map(|m| ModuleReport {
+                    name: m.module.clone(),
+                    file: m.file.clone(),
+                    groups: m
+                        .groups
+                        .iter()
+                        .map(|g| GroupReport {
+                            group: g.group.want.name(),
+                            found: match g.found.as_slice() {
+                                [] => Found::Missing,
+                                [first, rest @ ..] => Found::Present {
+                                    file: first.clone(),
+                                    more: rest.len(),
+                                },
+                            },
+                        })
+                        .collect(),
+                })
+                .collect(),
         }
-        let t = sum.totals;
-        let _ = writeln!(
-            s,
-            "totals modules={} with-firmware={} covered={} groups={} present={} missing={}",
-            t.modules, t.with_firmware, t.covered, t.groups, t.present, t.missing
-        );
     }
-    s
+}
+
+/// The report file (see [`softap_config::coverage::write`]): everything is
+/// sorted, so the same image gives the same bytes.
+pub fn text(kernels: &[KernelCoverage]) -> String {
+    let reports: Vec<KernelReport> = kernels.iter().map(KernelCoverage::report).collect();
+    write(&reports)
 }
 
 #[cfg(test)]
