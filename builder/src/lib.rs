@@ -5,7 +5,6 @@
 //! [`build::check`]; the layer model in [`layer`] is the hook for other bases.
 pub mod base;
 pub mod build;
-pub mod capped;
 pub mod cause;
 pub mod compress;
 pub mod coverage;

@@ -14,6 +14,7 @@
 //! whether it may be baked into an image. Unit tests hold that table, the
 //! [`Layer`] struct, `nix/module.nix` and `docs/configuration.md` together.
 
+pub mod capped;
 pub mod config;
 pub mod country;
 pub mod coverage;
