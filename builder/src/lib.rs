@@ -16,6 +16,7 @@ pub mod hygiene;
 pub mod layer;
 pub mod oci;
 pub mod overlay;
+pub mod progress;
 pub mod scratch;
 pub mod spec;
 pub mod store;

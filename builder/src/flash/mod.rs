@@ -30,7 +30,6 @@ mod write;
 pub use device::{device_info, find_mount, DeviceInfo};
 pub use error::FlashError;
 pub use extents::data_extents;
-pub use prompt::human;
 pub use ranges::{plan_ranges, plan_write, signature_areas, Fill, Piece, Range};
 
 use error::io_err;
