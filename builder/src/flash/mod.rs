@@ -122,7 +122,12 @@ pub fn run(opts: &FlashOptions) -> Result<FlashReport, FlashError> {
     let dst = OpenOptions::new()
         .read(true)
         .write(true)
-        .custom_flags(if is_block { libc::O_EXCL } else { 0 })
+        .custom_flags(if is_block {
+            // The flag's bits, a small positive number, as std takes them.
+            rustix::fs::OFlags::EXCL.bits() as i32
+        } else {
+            0
+        })
         .open(&device)
         .map_err(io_err(&device))?;
 

@@ -3,7 +3,6 @@
 
 use std::fs::File;
 use std::os::unix::fs::FileExt;
-use std::os::unix::io::AsRawFd;
 use std::path::Path;
 
 use indicatif::ProgressBar;
@@ -86,10 +85,8 @@ pub fn verify(
     progress: bool,
 ) -> Result<(), FlashError> {
     // Read back from the device, not from the page cache just written.
-    // SAFETY: advisory call on a descriptor we own.
-    unsafe {
-        libc::posix_fadvise(dst.as_raw_fd(), 0, 0, libc::POSIX_FADV_DONTNEED);
-    }
+    // Advice only: a device that takes none is still read, from the cache.
+    let _ = rustix::fs::fadvise(dst, 0, None, rustix::fs::Advice::DontNeed);
     let total: u64 = pieces.iter().map(|p| p.range.len()).sum();
     let pb = progress::bar(progress, total, "verifying");
     let mut buf = vec![0u8; CHUNK];
