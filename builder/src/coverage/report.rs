@@ -1,5 +1,5 @@
 //! The coverage of one kernel's Wi-Fi drivers by an image's firmware, as
-//! the text file the disk carries (in `softap_config::coverage`'s format,
+//! the report the disk carries (`softap_config::coverage` writes its text,
 //! which `softap-agent detect` parses back) and as the summary
 //! `softap-build build --json` prints. Pure: the modules and firmware come
 //! in as plain data.
@@ -8,9 +8,9 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 pub use softap_config::coverage::Totals;
-use softap_config::coverage::{write, Found, GroupReport, KernelReport, ModuleReport};
+use softap_config::coverage::{Found, GroupReport, KernelReport, ModuleReport};
 
-use super::group::{groups, Group};
+use super::group::groups;
 
 /// A Wi-Fi driver module as found in the image.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -23,57 +23,45 @@ pub struct DriverModule {
     pub firmware: Vec<String>,
 }
 
-/// One firmware group of a module and the files present for it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct GroupCoverage {
-    pub group: Group,
-    /// Files under the firmware directory that satisfy it, best first.
-    pub found: Vec<String>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ModuleCoverage {
-    pub module: String,
-    pub file: String,
-    pub groups: Vec<GroupCoverage>,
-}
-
-/// One kernel's Wi-Fi drivers and their firmware.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct KernelCoverage {
-    pub kernel: String,
-    /// Sorted by module name.
-    pub modules: Vec<ModuleCoverage>,
-}
-
 /// Matches every module's firmware groups against `firmware`: the names a
 /// driver may ask for (compression suffixes removed) → the file present.
+/// The modules come out sorted, so the same image gives the same report.
 pub fn cover(
     kernel: &str,
     modules: Vec<DriverModule>,
     firmware: &BTreeMap<String, String>,
-) -> KernelCoverage {
-    let mut out: Vec<ModuleCoverage> = modules
+) -> KernelReport {
+    let mut out: Vec<ModuleReport> = modules
         .into_iter()
-        .map(|m| ModuleCoverage {
+        .map(|m| ModuleReport {
             groups: groups(&m.firmware)
                 .into_iter()
-                .map(|group| GroupCoverage {
-                    found: group
+                .map(|group| {
+                    // Files under the firmware directory that satisfy it,
+                    // best first.
+                    let mut found = group
                         .want
                         .found(firmware)
                         .into_iter()
-                        .filter_map(|name| firmware.get(name).cloned())
-                        .collect(),
-                    group,
+                        .filter_map(|name| firmware.get(name).cloned());
+                    GroupReport {
+                        group: group.want.name(),
+                        found: match found.next() {
+                            None => Found::Missing,
+                            Some(file) => Found::Present {
+                                file,
+                                more: found.count(),
+                            },
+                        },
+                    }
                 })
                 .collect(),
-            module: m.name,
+            name: m.name,
             file: m.file,
         })
         .collect();
-    out.sort_by(|a, b| (&a.module, &a.file).cmp(&(&b.module, &b.file)));
-    KernelCoverage {
+    out.sort_by(|a, b| (&a.name, &a.file).cmp(&(&b.name, &b.file)));
+    KernelReport {
         kernel: kernel.to_owned(),
         modules: out,
     }
@@ -101,68 +89,37 @@ pub struct ModuleSummary {
     pub missing: Vec<String>,
 }
 
-impl KernelCoverage {
-    pub fn summary(&self) -> CoverageSummary {
-        let modules = self
-            .modules
-            .iter()
-            .map(|m| {
-                let (have, lack): (Vec<&GroupCoverage>, Vec<&GroupCoverage>) =
-                    m.groups.iter().partition(|g| !g.found.is_empty());
-                ModuleSummary {
-                    module: m.module.clone(),
-                    file: m.file.clone(),
-                    groups: m.groups.len(),
-                    present: have.iter().map(|g| g.group.want.name()).collect(),
-                    files: have.iter().map(|g| g.found[0].clone()).collect(),
-                    missing: lack.iter().map(|g| g.group.want.name()).collect(),
+/// The `--json` form of one kernel's report.
+pub fn summary(k: &KernelReport) -> CoverageSummary {
+    let modules = k
+        .modules
+        .iter()
+        .map(|m| {
+            let mut s = ModuleSummary {
+                module: m.name.clone(),
+                file: m.file.clone(),
+                groups: m.groups.len(),
+                present: Vec::new(),
+                files: Vec::new(),
+                missing: Vec::new(),
+            };
+            for g in &m.groups {
+                match &g.found {
+                    Found::Missing => s.missing.push(g.group.clone()),
+                    Found::Present { file, .. } => {
+                        s.present.push(g.group.clone());
+                        s.files.push(file.clone());
+                    }
                 }
-            })
-            .collect();
-        CoverageSummary {
-            kernel: self.kernel.clone(),
-            modules,
-            totals: self.report().totals(),
-        }
+            }
+            s
+        })
+        .collect();
+    CoverageSummary {
+        kernel: k.kernel.clone(),
+        modules,
+        totals: k.totals(),
     }
-}
-
-/// One kernel's coverage in the report file's terms.
-impl KernelCoverage {
-    pub fn report(&self) -> KernelReport {
-        KernelReport {
-            kernel: self.kernel.clone(),
-            modules: self
-                .modules
-                .iter()
-                .map(|m| ModuleReport {
-                    name: m.module.clone(),
-                    file: m.file.clone(),
-                    groups: m
-                        .groups
-                        .iter()
-                        .map(|g| GroupReport {
-                            group: g.group.want.name(),
-                            found: match g.found.as_slice() {
-                                [] => Found::Missing,
-                                [first, rest @ ..] => Found::Present {
-                                    file: first.clone(),
-                                    more: rest.len(),
-                                },
-                            },
-                        })
-                        .collect(),
-                })
-                .collect(),
-        }
-    }
-}
-
-/// The report file (see [`softap_config::coverage::write`]): everything is
-/// sorted, so the same image gives the same bytes.
-pub fn text(kernels: &[KernelCoverage]) -> String {
-    let reports: Vec<KernelReport> = kernels.iter().map(KernelCoverage::report).collect();
-    write(&reports)
 }
 
 #[cfg(test)]
@@ -177,7 +134,7 @@ mod tests {
         }
     }
 
-    fn sample() -> KernelCoverage {
+    fn sample() -> KernelReport {
         let firmware: BTreeMap<String, String> = [
             ("iwlwifi-cc-a0-72.ucode", "iwlwifi-cc-a0-72.ucode"),
             ("rt2870.bin", "rt2870.bin.zst"),
@@ -211,7 +168,7 @@ mod tests {
 
     #[test]
     fn summary_counts_groups_per_module_and_in_total() {
-        let s = sample().summary();
+        let s = summary(&sample());
         let names: Vec<&str> = s.modules.iter().map(|m| m.module.as_str()).collect();
         assert_eq!(
             names,
@@ -245,7 +202,7 @@ mod tests {
 
     #[test]
     fn report_text() {
-        insta::assert_snapshot!(text(&[sample()]), @r"
+        insta::assert_snapshot!(softap_config::coverage::write(&[sample()]), @r"
         # Wi-Fi drivers of this image's kernel and the firmware the image has for them,
         # from each module's declared firmware (modinfo -F firmware); made by softap-build.
         # module NAME FILE groups=G present=P missing=M, then per firmware group
