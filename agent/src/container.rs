@@ -150,29 +150,23 @@ pub fn message(missing: &[Missing]) -> Option<String> {
 }
 
 /// The links of this process's network namespace (not /sys/class/net,
-/// which shows the namespace sysfs was mounted in).
+/// which shows the namespace sysfs was mounted in): `/proc`'s `net/dev`
+/// of this thread lists the links of its namespace.
 fn links_here() -> Vec<String> {
-    let mut out = Vec::new();
-    // SAFETY: if_nameindex returns an array ending with a zeroed entry, or
-    // null; every name is a NUL-terminated string owned by the array, read
-    // before the array is freed once.
-    unsafe {
-        let list = libc::if_nameindex();
-        if list.is_null() {
-            return out;
-        }
-        let mut p = list;
-        while (*p).if_index != 0 && !(*p).if_name.is_null() {
-            out.push(
-                std::ffi::CStr::from_ptr((*p).if_name)
-                    .to_string_lossy()
-                    .into_owned(),
-            );
-            p = p.add(1);
-        }
-        libc::if_freenameindex(list);
-    }
-    out
+    std::fs::read_to_string("/proc/thread-self/net/dev")
+        .map(|text| net_dev_links(&text))
+        .unwrap_or_default()
+}
+
+/// The link names of a `net/dev` table: below two header lines, each line
+/// is the name, a colon and the counters.
+fn net_dev_links(text: &str) -> Vec<String> {
+    text.lines()
+        .skip(2)
+        .filter_map(|line| line.split_once(':'))
+        .map(|(name, _)| name.trim().to_owned())
+        .filter(|name| !name.is_empty())
+        .collect()
 }
 
 /// The facts of the running process, read under `root` (`/` but in tests).
@@ -197,6 +191,19 @@ pub fn gather(root: &Path) -> Facts {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn links_from_the_net_dev_table() {
+        let table = "\
+Inter-|   Receive                                                |  Transmit
+ face |bytes    packets errs drop fifo frame compressed multicast|bytes    packets errs drop fifo colls carrier compressed
+    lo:    1234      12    0    0    0     0          0         0     1234      12    0    0    0     0       0          0
+wlp0s20f3: 987654   3210    0    0    0     0          0         0   123456    1234    0    0    0     0       0          0
+";
+        assert_eq!(net_dev_links(table), ["lo", "wlp0s20f3"]);
+        // This thread's own namespace has at least its loopback.
+        assert!(links_here().iter().any(|l| l == "lo"));
+    }
 
     /// podman run --privileged --network=host (seen in a podman 5 container).
     const PRIVILEGED: &str = "\

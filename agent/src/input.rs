@@ -2,8 +2,9 @@
 //! whole (facts JSON, pasted `iw` text, configuration) may be anything a user
 //! points at, `/dev/zero` included, and reading one must not take all memory.
 
-use std::io::Read;
 use std::path::{Path, PathBuf};
+
+use softap_config::capped::{self, CappedError};
 
 /// The largest `iw list` text read: a real one is 10-40 KiB per phy.
 pub const IW_LIST_CAP: u64 = 4 << 20;
@@ -30,27 +31,21 @@ pub enum ReadError {
 }
 
 /// The text of `path`, at most `cap` bytes of it; `what` names the kind of
-/// file in errors ("facts", "`iw list` text"). Reads through a `take` of one
-/// byte more than the cap, so an endless file stops there.
+/// file in errors ("facts", "`iw list` text"). An endless file stops at the
+/// cap.
 pub fn read_capped(path: &Path, cap: u64, what: &'static str) -> Result<String, ReadError> {
-    let io = |source| ReadError::Io {
-        path: path.to_path_buf(),
-        what,
-        source,
-    };
-    let file = std::fs::File::open(path).map_err(io)?;
-    let mut text = String::new();
-    file.take(cap.saturating_add(1))
-        .read_to_string(&mut text)
-        .map_err(io)?;
-    if text.len() as u64 > cap {
-        return Err(ReadError::TooLarge {
+    capped::read_to_string(path, cap).map_err(|e| match e {
+        CappedError::Io(source) => ReadError::Io {
+            path: path.to_path_buf(),
+            what,
+            source,
+        },
+        CappedError::TooLarge { cap } => ReadError::TooLarge {
             path: path.to_path_buf(),
             what,
             cap,
-        });
-    }
-    Ok(text)
+        },
+    })
 }
 
 #[cfg(test)]

@@ -9,6 +9,7 @@ use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use common::{config, facts, tool};
+use rustix::process::{kill_process, Pid, Signal};
 use softap_agent::hostapd::{wait_enabled, Ctrl};
 use softap_agent::plan::plan;
 use softap_agent::render::{render, Templates};
@@ -164,17 +165,17 @@ fn a_hostapd_that_answers_late_is_waited_for_until_the_deadline() {
     let socket = ctrl.join("softap");
     wait_enabled(&socket, Duration::from_secs(10))
         .unwrap_or_else(|e| panic!("{e}\n{}", std::fs::read_to_string(&log).unwrap_or_default()));
-    let pid = h.0.id() as libc::pid_t;
+    let pid = Pid::from_child(&h.0);
     // Frozen, hostapd leaves every request unanswered until it is resumed.
-    assert_eq!(unsafe { libc::kill(pid, libc::SIGSTOP) }, 0);
+    kill_process(pid, Signal::STOP).unwrap();
     let resume = std::thread::spawn(move || {
         std::thread::sleep(Duration::from_millis(4500));
-        unsafe { libc::kill(pid, libc::SIGCONT) }
+        kill_process(pid, Signal::CONT)
     });
     let t0 = Instant::now();
     let status = wait_enabled(&socket, Duration::from_secs(30));
     let took = t0.elapsed();
-    assert_eq!(resume.join().unwrap(), 0);
+    resume.join().unwrap().unwrap();
     let status = status.unwrap_or_else(|e| panic!("{e}"));
     assert!(
         status.iter().any(|(k, v)| k == "state" && v == "ENABLED"),
@@ -190,16 +191,13 @@ fn a_hostapd_that_answers_late_is_waited_for_until_the_deadline() {
     let (h, log) = start(&path);
     wait_enabled(&socket, Duration::from_secs(10))
         .unwrap_or_else(|e| panic!("{e}\n{}", std::fs::read_to_string(&log).unwrap_or_default()));
-    assert_eq!(
-        unsafe { libc::kill(h.0.id() as libc::pid_t, libc::SIGSTOP) },
-        0
-    );
+    kill_process(Pid::from_child(&h.0), Signal::STOP).unwrap();
     let t0 = Instant::now();
     let e = wait_enabled(&socket, Duration::from_secs(5))
         .unwrap_err()
         .to_string();
     let took = t0.elapsed();
-    unsafe { libc::kill(h.0.id() as libc::pid_t, libc::SIGCONT) };
+    kill_process(Pid::from_child(&h.0), Signal::CONT).unwrap();
     assert!(
         took >= Duration::from_secs(5) && took < Duration::from_secs(8),
         "{took:?}"

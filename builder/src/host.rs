@@ -4,7 +4,9 @@
 //!
 //! A missing program is reported naming the Debian package that ships it; a
 //! failed one with its command line (quoted so a person can paste it), its
-//! exit status and what it printed on stderr.
+//! exit status and what it printed on stderr. Every child is registered
+//! with [`crate::scratch`] while it runs, so SIGINT or SIGTERM stops it
+//! with the build.
 
 use std::collections::VecDeque;
 use std::ffi::{OsStr, OsString};
@@ -12,6 +14,8 @@ use std::fmt;
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Output, Stdio};
+
+use crate::scratch;
 
 /// A program and the Debian/Ubuntu package that ships it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -157,16 +161,16 @@ pub fn run(cmd: &mut Command, stdin: Option<&[u8]>) -> Result<Output, HostError>
         command: command.clone(),
         source,
     };
-    let mut child = cmd
-        .stdin(if stdin.is_some() {
+    let (mut child, _running) = scratch::spawn(
+        cmd.stdin(if stdin.is_some() {
             Stdio::piped()
         } else {
             Stdio::null()
         })
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(spawn_err)?;
+        .stderr(Stdio::piped()),
+    )
+    .map_err(spawn_err)?;
     if let (Some(data), Some(mut pipe)) = (stdin, child.stdin.take()) {
         pipe.write_all(data).map_err(spawn_err)?;
     }
@@ -198,12 +202,12 @@ pub fn run_streaming(
         command: command.clone(),
         source,
     };
-    let mut child = cmd
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(spawn_err)?;
+    let (mut child, _running) = scratch::spawn(
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped()),
+    )
+    .map_err(spawn_err)?;
     let mut tail = VecDeque::with_capacity(keep);
     if let Some(stderr) = child.stderr.take() {
         for line in BufReader::new(stderr).lines() {
@@ -230,6 +234,65 @@ pub fn run_streaming(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The role [`a_signal_stops_the_children`] gives this test binary when
+    /// it runs it again: the environment variable names the file that gets
+    /// the child's process id.
+    const CHILD_ROLE: &str = "SOFTAP_HOST_TEST_PID_FILE";
+
+    #[test]
+    fn a_signal_stops_the_children() {
+        use std::fs;
+        use std::time::{Duration, Instant};
+
+        use rustix::process::{kill_process, Pid, Signal};
+
+        if let Some(pid_file) = std::env::var_os(CHILD_ROLE) {
+            // The re-run: a builder with its handler, running a long child
+            // that writes its process id first, until the signal comes.
+            crate::scratch::remove_on_signals().unwrap();
+            let mut cmd = Command::new("sh");
+            cmd.args([
+                "-c",
+                r#"echo $$ > "$0.tmp" && mv "$0.tmp" "$0" && exec sleep 60"#,
+            ])
+            .arg(&pid_file);
+            let _ = run(&mut cmd, None);
+            unreachable!("the signal ends this process");
+        }
+        let d = tempfile::tempdir().unwrap();
+        let pid_file = d.path().join("pid");
+        let mut builder = Command::new(std::env::current_exe().unwrap())
+            .args(["--exact", "host::tests::a_signal_stops_the_children"])
+            .env(CHILD_ROLE, &pid_file)
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap();
+        let start = Instant::now();
+        let child: i32 = loop {
+            if let Ok(text) = fs::read_to_string(&pid_file) {
+                break text.trim().parse().unwrap();
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "no child started"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        kill_process(Pid::from_child(&builder), Signal::TERM).unwrap();
+        let status = builder.wait().unwrap();
+        assert_eq!(status.code(), Some(143));
+        // Gone: no process, or a zombie waiting for init to reap it.
+        let stat = Path::new("/proc").join(child.to_string()).join("stat");
+        let start = Instant::now();
+        while fs::read_to_string(&stat).is_ok_and(|s| !s.contains(") Z ")) {
+            assert!(
+                start.elapsed() < Duration::from_secs(10),
+                "sleep {child} still runs"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
 
     #[test]
     fn message_names_programs_and_unique_packages() {

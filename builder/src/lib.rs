@@ -5,7 +5,6 @@
 //! [`build::check`]; the layer model in [`layer`] is the hook for other bases.
 pub mod base;
 pub mod build;
-pub mod capped;
 pub mod cause;
 pub mod compress;
 pub mod coverage;
@@ -17,6 +16,7 @@ pub mod hygiene;
 pub mod layer;
 pub mod oci;
 pub mod overlay;
+pub mod progress;
 pub mod scratch;
 pub mod spec;
 pub mod store;

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use softap_build::progress::human;
 use softap_build::{build, check, BuildOptions, BuildReport};
 
 #[derive(Parser)]
@@ -134,17 +135,6 @@ fn run(cmd: Command) -> anyhow::Result<()> {
         }
     }
     Ok(())
-}
-
-fn human(n: u64) -> String {
-    let units = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut v = n as f64;
-    let mut i = 0;
-    while v >= 1024.0 && i + 1 < units.len() {
-        v /= 1024.0;
-        i += 1;
-    }
-    format!("{v:.1} {}", units[i])
 }
 
 fn summary(r: &BuildReport) {

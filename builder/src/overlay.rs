@@ -3,6 +3,8 @@
 
 use std::path::PathBuf;
 
+use softap_config::capped::{self, CappedError};
+
 use crate::layer::entry::{Data, Entry, Kind};
 use crate::layer::resolve::check_relative;
 use crate::layer::source::{walk_dir, Normalise};
@@ -24,7 +26,7 @@ pub enum OverlayError {
         at: Location,
         file: PathBuf,
         #[source]
-        source: crate::capped::CappedError,
+        source: CappedError,
     },
     #[error("{at}: template {}{}", file.display(), line.map(|l| format!(": line {l}")).unwrap_or_default())]
     Template {
@@ -112,7 +114,7 @@ fn render(spec: &Spec, o: &Overlay, src: &std::path::Path) -> Result<Vec<u8>, Ov
         line: source.line(),
         source,
     };
-    let text = crate::capped::read_to_string(src, MAX_TEMPLATE_BYTES).map_err(|source| {
+    let text = capped::read_to_string(src, MAX_TEMPLATE_BYTES).map_err(|source| {
         OverlayError::ReadTemplate {
             at: o.path.at.clone(),
             file: src.to_owned(),

@@ -1,28 +1,43 @@
 //! The build's temporaries (hidden files and directories in the output
-//! directory and the cache, renamed into place or removed when a step ends),
-//! made so an interrupted build leaves nothing behind for long:
+//! directory and the cache, renamed into place or removed when a step ends)
+//! and its child programs, kept so an interrupted build leaves nothing
+//! behind for long:
 //!
 //! - each is created under a shared `flock` of its directory and then holds
 //!   an exclusive `flock` of its own for as long as it lives: a temporary
 //!   whose lock is free belongs to no running build, and [`sweep`] (under
 //!   an exclusive lock of the directory, so it never sees one between its
 //!   creation and its lock) removes it;
-//! - each is registered while it lives, and on SIGINT or SIGTERM a thread
-//!   (not the signal handler: it may take locks and allocate) removes every
-//!   registered one and exits 130 or 143 ([`remove_on_signals`]). A SIGKILL
-//!   leaves them for the next build's sweep.
+//! - each is registered while it lives, and so is every child program
+//!   while it runs ([`spawn`]); on SIGINT or SIGTERM a thread (not the
+//!   signal handler: it may take locks and allocate) sends SIGTERM to every
+//!   registered child (mmdebstrap or mkfs would otherwise go on writing
+//!   into a removed tree), removes every registered temporary and exits 130
+//!   or 143 ([`remove_on_signals`]). A SIGKILL leaves the temporaries for
+//!   the next build's sweep.
 
 use std::collections::BTreeMap;
 use std::fs::{self, File};
 use std::io;
 use std::ops::Deref;
 use std::path::{Path, PathBuf};
+use std::process::{Child, Command};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard, OnceLock};
 
 use rustix::fs::{flock, FlockOperation};
+use rustix::process::{kill_process, Pid, Signal};
 
-/// Every live temporary of this process: id → (path, whether a directory).
+/// What this process holds and must not leave behind.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Held {
+    File(PathBuf),
+    Dir(PathBuf),
+    /// A running child program, by process id.
+    Child(Pid),
+}
+
+/// Everything this process holds, by registration id.
 fn registry() -> MutexGuard<'static, Registry> {
     static REGISTRY: OnceLock<Mutex<Registry>> = OnceLock::new();
     // A poisoned registry still holds the paths to remove.
@@ -32,17 +47,17 @@ fn registry() -> MutexGuard<'static, Registry> {
         .unwrap_or_else(|p| p.into_inner())
 }
 
-type Registry = BTreeMap<u64, (PathBuf, bool)>;
+type Registry = BTreeMap<u64, Held>;
 
-fn register(reg: &mut Registry, path: &Path, dir: bool) -> Registration {
+fn register(reg: &mut Registry, held: Held) -> Registration {
     static NEXT: AtomicU64 = AtomicU64::new(0);
     let id = NEXT.fetch_add(1, Ordering::Relaxed);
-    reg.insert(id, (path.to_owned(), dir));
+    reg.insert(id, held);
     Registration(id)
 }
 
-/// Removes its temporary from the registry when dropped.
-struct Registration(u64);
+/// Takes its temporary or child out of the registry when dropped.
+pub struct Registration(u64);
 
 impl Drop for Registration {
     fn drop(&mut self) {
@@ -80,7 +95,7 @@ pub fn file_in(dir: &Path, prefix: &str, suffix: &str) -> io::Result<ScratchFile
             .suffix(suffix)
             .tempfile_in(dir)?;
         flock(file.as_file(), FlockOperation::NonBlockingLockExclusive)?;
-        let registration = register(&mut reg, file.path(), false);
+        let registration = register(&mut reg, Held::File(file.path().to_owned()));
         Ok(ScratchFile { file, registration })
     })
 }
@@ -127,7 +142,7 @@ pub fn dir_in(dir: &Path, prefix: &str) -> io::Result<ScratchDir> {
         let tmp = tempfile::Builder::new().prefix(prefix).tempdir_in(dir)?;
         let lock = open_dir(tmp.path())?;
         flock(&lock, FlockOperation::NonBlockingLockExclusive)?;
-        let registration = register(&mut reg, tmp.path(), true);
+        let registration = register(&mut reg, Held::Dir(tmp.path().to_owned()));
         Ok(ScratchDir {
             dir: tmp,
             _lock: lock,
@@ -231,28 +246,54 @@ pub fn sweep(dir: &Path, ours: fn(&str) -> bool) -> io::Result<Vec<PathBuf>> {
     Ok(removed)
 }
 
-/// Removes every temporary this process holds, for [`remove_on_signals`].
-/// Returns with the registry locked, so no new one is made before exit.
+/// Starts `cmd` and registers the child until the returned registration
+/// is dropped, which the caller does after waiting for it. The registry's
+/// lock is held from the spawn to the registration, so the signal thread
+/// never misses a child.
+pub fn spawn(cmd: &mut Command) -> io::Result<(Child, Registration)> {
+    let mut reg = registry();
+    let child = cmd.spawn()?;
+    let pid = Pid::from_child(&child);
+    Ok((child, register(&mut reg, Held::Child(pid))))
+}
+
+/// Stops every child and removes every temporary this process holds, for
+/// [`remove_on_signals`]. Returns with the registry locked, so nothing new
+/// is started or made before exit.
 fn remove_all() -> MutexGuard<'static, Registry> {
     let reg = registry();
-    for (path, dir) in reg.values() {
-        if *dir {
-            // The build may still be writing into it: retry while new
-            // entries appear under it.
-            for _ in 0..20 {
-                match fs::remove_dir_all(path) {
-                    Err(e) if e.kind() != io::ErrorKind::NotFound => continue,
-                    _ => break,
+    // The children first: they may be writing into the temporaries.
+    for held in reg.values() {
+        if let Held::Child(pid) = held {
+            // One already gone (waited for, not yet unregistered) has
+            // nothing to stop; a registration is dropped right after the
+            // wait, so its id has no time to be reused.
+            let _ = kill_process(*pid, Signal::TERM);
+        }
+    }
+    for held in reg.values() {
+        match held {
+            Held::Dir(path) => {
+                // The build may still be writing into it: retry while new
+                // entries appear under it.
+                for _ in 0..20 {
+                    match fs::remove_dir_all(path) {
+                        Err(e) if e.kind() != io::ErrorKind::NotFound => continue,
+                        _ => break,
+                    }
                 }
             }
-        } else {
-            let _ = fs::remove_file(path);
+            Held::File(path) => {
+                let _ = fs::remove_file(path);
+            }
+            Held::Child(_) => {}
         }
     }
     reg
 }
 
-/// On SIGINT or SIGTERM, removes the build's temporaries and exits with
+/// On SIGINT or SIGTERM, stops the build's children, removes its
+/// temporaries and exits with
 /// 128 + the signal (130, 143), as a shell reports a process killed by it.
 /// Call once, from the program (not the library: a library must not take
 /// over the process's signals).
@@ -342,7 +383,7 @@ mod tests {
         let f = file_in(d.path(), ".x.oci.tar.", "").unwrap();
         let dst = d.path().join("x.oci.tar");
         f.persist(&dst).unwrap();
-        assert!(registry().values().all(|(p, _)| p != &dst));
+        assert!(!registry().values().any(|h| h == &Held::File(dst.clone())));
         assert!(dst.exists());
     }
 }

@@ -14,8 +14,10 @@
 //! whether it may be baked into an image. Unit tests hold that table, the
 //! [`Layer`] struct, `nix/module.nix` and `docs/configuration.md` together.
 
+pub mod capped;
 pub mod config;
 pub mod country;
+pub mod coverage;
 pub mod docs;
 pub mod error;
 pub mod keys;

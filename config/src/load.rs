@@ -2,6 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::capped::{self, CappedError};
 use crate::config::{from_layer, Config, EspLayer};
 use crate::error::ConfigError;
 use crate::keys::KEYS;
@@ -16,29 +17,20 @@ pub const FILE_CAP: u64 = 1 << 20;
 pub const CREDENTIAL_CAP: u64 = 64 << 10;
 
 /// The text of `path`, or `None` when it does not exist; at most `cap`
-/// bytes, read through a `take` so that an endless file stops there.
+/// bytes, so that an endless file stops there.
 fn read_capped(path: &Path, cap: u64) -> Result<Option<String>, ConfigError> {
-    use std::io::Read;
-    let io = |source| ConfigError::Read {
-        path: path.to_path_buf(),
-        source,
-    };
-    let file = match std::fs::File::open(path) {
-        Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(source) => return Err(io(source)),
-    };
-    let mut text = String::new();
-    file.take(cap.saturating_add(1))
-        .read_to_string(&mut text)
-        .map_err(io)?;
-    if text.len() as u64 > cap {
-        return Err(ConfigError::TooLarge {
+    match capped::read_to_string(path, cap) {
+        Ok(text) => Ok(Some(text)),
+        Err(CappedError::Io(e)) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(CappedError::Io(source)) => Err(ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        }),
+        Err(CappedError::TooLarge { cap }) => Err(ConfigError::TooLarge {
             path: path.to_path_buf(),
             cap,
-        });
+        }),
     }
-    Ok(Some(text))
 }
 
 fn read_located(path: &Path) -> Result<Option<Located>, ConfigError> {

@@ -20,6 +20,9 @@ pub const PASSPHRASE_FILE: &str = "var/lib/softap/passphrase";
 /// The text of the EFI system partition's file that last worked (inside
 /// [`STATE_DIR`]): used in its place while that file is broken.
 pub const LAST_GOOD_ESP_FILE: &str = "var/lib/softap/softap.toml.last-good";
+/// The disk's Wi-Fi coverage report (written by the builder, read by the
+/// agent's `detect`; its text is [`crate::coverage`]'s).
+pub const WIFI_COVERAGE_FILE: &str = "usr/share/softap/wifi-coverage.txt";
 /// Where the image carries the agent binary.
 pub const AGENT_PATH: &str = "usr/bin/softap-agent";
 /// systemd credentials are named `softap.<key>`.

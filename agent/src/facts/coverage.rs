@@ -1,16 +1,16 @@
 //! The image's Wi-Fi coverage report (`/usr/share/softap/wifi-coverage.txt`,
 //! written by the builder: each Wi-Fi driver module of the kernel with the
 //! firmware groups it declares, present or missing), read back to say why a
-//! loaded driver has no phy. Parsing and the check are pure; `read` is the
-//! one file read.
+//! loaded driver has no phy. The text is parsed by the shared crate's
+//! parser (`softap_config::coverage`, the builder's writer's twin); merging
+//! and the check are pure; `read` is the one file read.
 
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use super::model::DriverWithoutPhy;
+use softap_config::coverage::KernelReport;
 
-/// Where the image carries the report.
-pub const COVERAGE_FILE: &str = "/usr/share/softap/wifi-coverage.txt";
+use super::model::DriverWithoutPhy;
 
 /// The report can only grow so far (a few hundred modules); anything
 /// larger is not the builder's and is ignored.
@@ -26,47 +26,38 @@ pub struct ModuleFirmware {
 /// Every Wi-Fi driver module in the report, by name.
 pub type Coverage = BTreeMap<String, ModuleFirmware>;
 
-/// The report's `module` lines and the `missing` lines below each; other
-/// lines (comments, `kernel`, `present`, `totals`) carry nothing needed here.
-/// With several kernels, a module's entries merge.
-pub fn parse(text: &str) -> Coverage {
+/// Each module's group count and missing groups; with several kernels, a
+/// module's entries merge.
+pub fn by_module(kernels: &[KernelReport]) -> Coverage {
     let mut out = Coverage::new();
-    let mut current: Option<String> = None;
-    for line in text.lines() {
-        if let Some(rest) = line.strip_prefix("module ") {
-            let mut words = rest.split_whitespace();
-            let Some(name) = words.next() else {
-                current = None;
-                continue;
-            };
-            let groups = words
-                .find_map(|w| w.strip_prefix("groups="))
-                .and_then(|n| n.parse().ok())
-                .unwrap_or(0);
-            let m = out.entry(name.to_owned()).or_default();
-            m.groups = m.groups.max(groups);
-            current = Some(name.to_owned());
-        } else if let Some(group) = line.trim_start().strip_prefix("missing ") {
-            if let Some(m) = current.as_ref().and_then(|c| out.get_mut(c)) {
-                let group = group.trim().to_owned();
-                if !m.missing.contains(&group) {
-                    m.missing.push(group);
-                }
+    for m in kernels.iter().flat_map(|k| &k.modules) {
+        let c = out.entry(m.name.clone()).or_default();
+        c.groups = c
+            .groups
+            .max(u32::try_from(m.groups.len()).unwrap_or(u32::MAX));
+        for group in m.missing() {
+            if !c.missing.iter().any(|g| g == group) {
+                c.missing.push(group.to_owned());
             }
-        } else if !line.starts_with(' ') {
-            current = None;
         }
     }
     out
 }
 
 /// The report at `path`; none when it is absent (a container, or an image
-/// without a kernel) or unreadable, which `detect` then cannot explain.
+/// without a kernel), unreadable or not the builder's, which `detect` then cannot explain.
 pub fn read(path: &Path) -> Option<Coverage> {
-    match crate::input::read_capped(path, MAX_SIZE, "Wi-Fi coverage report") {
-        Ok(text) => Some(parse(&text)),
+    let text = match crate::input::read_capped(path, MAX_SIZE, "Wi-Fi coverage report") {
+        Ok(text) => text,
         Err(e) => {
             tracing::debug!("no Wi-Fi coverage report: {e}");
+            return None;
+        }
+    };
+    match softap_config::coverage::parse(&text) {
+        Ok(kernels) => Some(by_module(&kernels)),
+        Err(e) => {
+            tracing::debug!("{}: not a Wi-Fi coverage report: {e}", path.display());
             None
         }
     }
@@ -101,31 +92,79 @@ pub fn drivers_without_phy(
 mod tests {
     use super::*;
 
-    /// As the builder writes it (its own tests hold the format).
-    const REPORT: &str = "\
-# Wi-Fi drivers of this image's kernel and the firmware the image has for them,
-kernel 6.12.0-amd64
-module ath11k_pci kernel/drivers/net/wireless/ath11k_pci.ko.xz groups=1 present=1 missing=0
-  present ath11k/WCN6855/hw2.0/* ath11k/WCN6855/hw2.0/amss.bin (and 1 more)
-module iwlwifi kernel/drivers/net/wireless/iwlwifi.ko.xz groups=3 present=1 missing=2
-  missing iwlwifi-bz-b0-fm-c0-{N<=92}.ucode
-  present iwlwifi-cc-a0-{N<=77}.ucode iwlwifi-cc-a0-72.ucode
-  missing iwlwifi-ma-b0-gf-a0.pnvm
-module mac80211_hwsim kernel/drivers/net/wireless/mac80211_hwsim.ko.xz groups=0 present=0 missing=0
-module mt7925e kernel/drivers/net/wireless/mt7925e.ko.xz groups=2 present=0 missing=2
-  missing mediatek/mt7925/WIFI_MT7925_PATCH_MCU_1_1_hdr.bin
-  missing mediatek/mt7925/WIFI_RAM_CODE_MT7925_1_1.bin
-totals modules=4 with-firmware=3 covered=1 groups=6 present=2 missing=4
-  missing not-a-module-line
-";
+    use softap_config::coverage::{write, Found, GroupReport, ModuleReport};
+
+    fn module(name: &str, groups: &[(&str, Option<&str>)]) -> ModuleReport {
+        ModuleReport {
+            name: name.to_owned(),
+            file: format!("kernel/drivers/net/wireless/{name}.ko.xz"),
+            groups: groups
+                .iter()
+                .map(|(group, file)| GroupReport {
+                    group: (*group).to_owned(),
+                    found: match file {
+                        None => Found::Missing,
+                        Some(f) => Found::Present {
+                            file: (*f).to_owned(),
+                            more: 0,
+                        },
+                    },
+                })
+                .collect(),
+        }
+    }
+
+    /// As the builder writes it, through the shared writer and parser.
+    fn report() -> Coverage {
+        let kernel = KernelReport {
+            kernel: "6.12.0-amd64".to_owned(),
+            modules: vec![
+                module(
+                    "ath11k_pci",
+                    &[(
+                        "ath11k/WCN6855/hw2.0/*",
+                        Some("ath11k/WCN6855/hw2.0/amss.bin"),
+                    )],
+                ),
+                module(
+                    "iwlwifi",
+                    &[
+                        ("iwlwifi-bz-b0-fm-c0-{N<=92}.ucode", None),
+                        (
+                            "iwlwifi-cc-a0-{N<=77}.ucode",
+                            Some("iwlwifi-cc-a0-72.ucode"),
+                        ),
+                        ("iwlwifi-ma-b0-gf-a0.pnvm", None),
+                    ],
+                ),
+                module("mac80211_hwsim", &[]),
+                module(
+                    "mt7925e",
+                    &[
+                        ("mediatek/mt7925/WIFI_MT7925_PATCH_MCU_1_1_hdr.bin", None),
+                        ("mediatek/mt7925/WIFI_RAM_CODE_MT7925_1_1.bin", None),
+                    ],
+                ),
+            ],
+        };
+        // A second kernel's iwlwifi lacks one more group: entries merge.
+        let mut newer = kernel.clone();
+        newer.kernel = "6.13.0-amd64".to_owned();
+        newer.modules.truncate(2);
+        newer.modules[1].groups[1].found = Found::Missing;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("wifi-coverage.txt");
+        std::fs::write(&path, write(&[kernel, newer])).unwrap();
+        read(&path).unwrap()
+    }
 
     fn names(v: &[&str]) -> Vec<String> {
         v.iter().map(|s| (*s).to_owned()).collect()
     }
 
     #[test]
-    fn parses_modules_and_their_missing_groups() {
-        let c = parse(REPORT);
+    fn reads_modules_and_their_missing_groups() {
+        let c = report();
         assert_eq!(
             c.keys().collect::<Vec<_>>(),
             ["ath11k_pci", "iwlwifi", "mac80211_hwsim", "mt7925e"]
@@ -136,7 +175,8 @@ totals modules=4 with-firmware=3 covered=1 groups=6 present=2 missing=4
                 groups: 3,
                 missing: names(&[
                     "iwlwifi-bz-b0-fm-c0-{N<=92}.ucode",
-                    "iwlwifi-ma-b0-gf-a0.pnvm"
+                    "iwlwifi-ma-b0-gf-a0.pnvm",
+                    "iwlwifi-cc-a0-{N<=77}.ucode",
                 ]),
             }
         );
@@ -146,7 +186,7 @@ totals modules=4 with-firmware=3 covered=1 groups=6 present=2 missing=4
 
     #[test]
     fn loaded_without_phy_and_lacking_firmware() {
-        let c = parse(REPORT);
+        let c = report();
         let loaded = names(&[
             "ath11k_pci",
             "cfg80211",
@@ -169,5 +209,14 @@ totals modules=4 with-firmware=3 covered=1 groups=6 present=2 missing=4
         );
         // Without the report nothing is claimed.
         assert!(drivers_without_phy(&Coverage::new(), &loaded, &[]).is_empty());
+    }
+
+    #[test]
+    fn a_file_that_is_not_a_report_is_none() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("wifi-coverage.txt");
+        assert_eq!(read(&path), None);
+        std::fs::write(&path, "module iwlwifi f groups=1\n").unwrap();
+        assert_eq!(read(&path), None);
     }
 }

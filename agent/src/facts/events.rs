@@ -3,8 +3,8 @@
 //! appearing and going). Event-driven: the caller sleeps in poll(2) on the
 //! sockets; nothing re-reads kernel state on a timer.
 
+use rustix::event::{poll, PollFd, PollFlags, Timespec};
 use std::collections::VecDeque;
-use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
 
 use netlink_sys::protocols::{NETLINK_GENERIC, NETLINK_ROUTE};
@@ -134,34 +134,31 @@ impl ChangeWatcher {
             }
             let left = deadline.saturating_duration_since(Instant::now());
             let mut fds = [
-                libc::pollfd {
-                    fd: self.route.as_raw_fd(),
-                    events: libc::POLLIN,
-                    revents: 0,
-                },
-                libc::pollfd {
-                    fd: self.genl.as_raw_fd(),
-                    events: libc::POLLIN,
-                    revents: 0,
-                },
+                PollFd::new(&self.route, PollFlags::IN),
+                PollFd::new(&self.genl, PollFlags::IN),
             ];
-            let millis = libc::c_int::try_from(left.as_millis()).unwrap_or(libc::c_int::MAX);
-            // SAFETY: fds is a valid array of two pollfd for the call.
-            let ready = unsafe { libc::poll(fds.as_mut_ptr(), 2, millis) };
-            if ready < 0 {
-                let source = std::io::Error::last_os_error();
-                if source.kind() == std::io::ErrorKind::Interrupted {
-                    continue;
+            let wait = Timespec::try_from(left).unwrap_or(Timespec {
+                tv_sec: i64::MAX,
+                tv_nsec: 0,
+            });
+            let ready = match poll(&mut fds, Some(&wait)) {
+                Ok(n) => n,
+                Err(rustix::io::Errno::INTR) => continue,
+                Err(e) => {
+                    return Err(FactsError::Poll {
+                        source: std::io::Error::from(e),
+                    })
                 }
-                return Err(FactsError::Poll { source });
-            }
+            };
+            let (route_ready, genl_ready) =
+                (!fds[0].revents().is_empty(), !fds[1].revents().is_empty());
             if ready == 0 {
                 return Ok(None);
             }
-            if fds[0].revents != 0 {
+            if route_ready {
                 self.drain_route()?;
             }
-            if fds[1].revents != 0 {
+            if genl_ready {
                 self.drain_genl()?;
             }
             if self.pending.is_empty() && Instant::now() >= deadline {

@@ -1,7 +1,7 @@
 //! The live machine: nl80211, sysfs, rtnetlink, libvirt and machine-id
 //! gathered into one [`Facts`] for the current network namespace.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use super::error::FactsError;
 use super::model::Facts;
@@ -26,7 +26,7 @@ impl Default for Sources {
             libvirt: Connection::default(),
             sys: PathBuf::from("/sys"),
             machine_id: PathBuf::from("/etc/machine-id"),
-            coverage: PathBuf::from(coverage::COVERAGE_FILE),
+            coverage: Path::new("/").join(softap_config::paths::WIFI_COVERAGE_FILE),
         }
     }
 }

@@ -39,11 +39,12 @@ impl Default for Linux {
 /// (Not sysfs: /sys shows the namespace it was mounted in, which in a
 /// container or a test's namespace is not necessarily ours.)
 pub fn link_exists(name: &str) -> bool {
-    let Ok(c) = std::ffi::CString::new(name) else {
-        return false;
-    };
-    // SAFETY: `c` is a valid NUL-terminated string that outlives the call.
-    unsafe { libc::if_nametoindex(c.as_ptr()) != 0 }
+    use rustix::net::{netdevice, socket, AddressFamily, SocketType};
+    // The index is asked through a socket, which belongs to the namespace
+    // of the thread that makes it.
+    socket(AddressFamily::INET, SocketType::DGRAM, None)
+        .and_then(|sock| netdevice::name_to_index(&sock, name))
+        .is_ok()
 }
 
 /// The ports of `bridge`, from sysfs (`/sys/class/net/BRIDGE/brif`).

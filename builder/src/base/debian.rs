@@ -184,8 +184,7 @@ fn required_tools(root: bool) -> Vec<Tool> {
 }
 
 fn is_root() -> bool {
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    unsafe { libc::geteuid() == 0 }
+    rustix::process::geteuid().is_root()
 }
 
 /// Paths dpkg never unpacks into the image: documentation, manuals and

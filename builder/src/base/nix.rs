@@ -17,6 +17,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
+use softap_config::capped::{self, CappedError};
+
 pub use crate::spec::NixClosureSpec;
 
 /// Containers fail past 127 layers (the overlay mount's argument size);
@@ -196,9 +198,9 @@ pub const MAX_CLOSURE_INFO_BYTES: u64 = 64 << 20;
 pub fn read_closure_info(dir: &Path) -> Result<Closure, NixError> {
     let read = |name: &str| {
         let path = dir.join(name);
-        crate::capped::read(&path, MAX_CLOSURE_INFO_BYTES).map_err(|e| match e {
-            crate::capped::CappedError::Io(source) => NixError::Read { path, source },
-            crate::capped::CappedError::TooLarge { cap } => NixError::TooLarge { path, cap },
+        capped::read(&path, MAX_CLOSURE_INFO_BYTES).map_err(|e| match e {
+            CappedError::Io(source) => NixError::Read { path, source },
+            CappedError::TooLarge { cap } => NixError::TooLarge { path, cap },
         })
     };
     let text = |name: &str, bytes: &[u8]| {

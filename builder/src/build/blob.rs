@@ -4,33 +4,17 @@
 use std::io::BufWriter;
 use std::time::Instant;
 
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-
 use super::error::BuildError;
 use super::plan::id;
 use crate::compress::{self, Encoder, HashWriter};
 use crate::digest;
 use crate::layer::{tarwrite, Layer};
+use crate::progress;
 use crate::spec::Spec;
 use crate::store::{self, BlobInfo, Store};
 
 /// Bump when the layer format changes, so cached layers are not reused.
 const LAYER_FORMAT: &str = "softap-layer-v1";
-
-fn progress_bar(show: bool, len: u64, msg: String) -> ProgressBar {
-    let pb = if show {
-        ProgressBar::with_draw_target(Some(len), ProgressDrawTarget::stderr())
-    } else {
-        ProgressBar::hidden()
-    };
-    if let Ok(style) = ProgressStyle::with_template(
-        "{msg:>12} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} {eta}",
-    ) {
-        pb.set_style(style.progress_chars("=> "));
-    }
-    pb.set_message(msg);
-    pb
-}
 
 /// Writes (or finds in the cache) the blob of one layer.
 pub fn write_layer(
@@ -69,7 +53,7 @@ pub fn write_layer(
     };
     let blob = HashWriter::new(BufWriter::with_capacity(1 << 20, file));
     let enc = Encoder::new(c, level, blob).map_err(werr)?;
-    let pb = progress_bar(show_progress, layer.data_size(), layer.name.clone());
+    let pb = progress::bar(show_progress, layer.data_size(), layer.name.clone());
     let diff = HashWriter::new(enc);
     let diff = tarwrite::write_tar(&layer.entries, diff, &mut |n| pb.inc(n)).map_err(werr)?;
     pb.finish_and_clear();

@@ -6,11 +6,13 @@ use std::path::Path;
 use std::time::Instant;
 
 use sha2::{Digest, Sha256};
+use softap_config::coverage::KernelReport;
+use softap_config::paths::WIFI_COVERAGE_FILE;
 
 use super::error::BuildError;
 use super::plan::Plan;
 use super::report::DiskSummary;
-use crate::coverage::{self, CoverageSummary, KernelCoverage, COVERAGE_FILE};
+use crate::coverage::{self, CoverageSummary};
 use crate::disk;
 use crate::layer::{entry, Entry, Layer};
 use crate::oci;
@@ -68,7 +70,7 @@ pub(super) fn build_disk(
         allocated: r.allocated,
         root_partuuid: r.root_partuuid,
         secure_boot: r.boot_chain == disk::esp::BootChain::Signed,
-        wifi_coverage: wifi.iter().map(KernelCoverage::summary).collect(),
+        wifi_coverage: wifi.iter().map(coverage::summary).collect(),
     })
 }
 
@@ -76,12 +78,12 @@ pub(super) fn build_disk(
 /// into the tree like every other file (through directory descriptors, never
 /// a symlink). Only the disk has it: a container runs on its host's kernel.
 /// Its parent directories keep the metadata the layers below give them.
-fn coverage_layer(layers: &[&Layer], wifi: &[KernelCoverage], mtime: u64) -> Option<Layer> {
+fn coverage_layer(layers: &[&Layer], wifi: &[KernelReport], mtime: u64) -> Option<Layer> {
     if wifi.is_empty() {
         return None;
     }
     let mut parents: BTreeMap<String, Entry> = BTreeMap::new();
-    let mut p = entry::parent(COVERAGE_FILE);
+    let mut p = entry::parent(WIFI_COVERAGE_FILE);
     while !p.is_empty() {
         parents.insert(p.to_owned(), Entry::dir(p, 0o755, mtime));
         p = entry::parent(p);
@@ -94,8 +96,8 @@ fn coverage_layer(layers: &[&Layer], wifi: &[KernelCoverage], mtime: u64) -> Opt
         }
     }
     let file = Entry::bytes(
-        COVERAGE_FILE,
-        coverage::text(wifi).into_bytes(),
+        WIFI_COVERAGE_FILE,
+        softap_config::coverage::write(wifi).into_bytes(),
         0o644,
         mtime,
     );

@@ -1,17 +1,16 @@
 //! The coverage of one kernel's Wi-Fi drivers by an image's firmware, as
-//! the text file the disk carries (which `softap-agent detect` reads back)
-//! and as the summary `softap-build build --json` prints. Pure: the modules
-//! and firmware come in as plain data.
+//! the report the disk carries (`softap_config::coverage` writes its text,
+//! which `softap-agent detect` parses back) and as the summary
+//! `softap-build build --json` prints. Pure: the modules and firmware come
+//! in as plain data.
 
 use std::collections::BTreeMap;
-use std::fmt::Write;
 
 use serde::Serialize;
+pub use softap_config::coverage::Totals;
+use softap_config::coverage::{Found, GroupReport, KernelReport, ModuleReport};
 
-use super::group::{groups, Group};
-
-/// Where the disk carries the report.
-pub const COVERAGE_FILE: &str = "usr/share/softap/wifi-coverage.txt";
+use super::group::groups;
 
 /// A Wi-Fi driver module as found in the image.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -24,57 +23,45 @@ pub struct DriverModule {
     pub firmware: Vec<String>,
 }
 
-/// One firmware group of a module and the files present for it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct GroupCoverage {
-    pub group: Group,
-    /// Files under the firmware directory that satisfy it, best first.
-    pub found: Vec<String>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ModuleCoverage {
-    pub module: String,
-    pub file: String,
-    pub groups: Vec<GroupCoverage>,
-}
-
-/// One kernel's Wi-Fi drivers and their firmware.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct KernelCoverage {
-    pub kernel: String,
-    /// Sorted by module name.
-    pub modules: Vec<ModuleCoverage>,
-}
-
 /// Matches every module's firmware groups against `firmware`: the names a
 /// driver may ask for (compression suffixes removed) → the file present.
+/// The modules come out sorted, so the same image gives the same report.
 pub fn cover(
     kernel: &str,
     modules: Vec<DriverModule>,
     firmware: &BTreeMap<String, String>,
-) -> KernelCoverage {
-    let mut out: Vec<ModuleCoverage> = modules
+) -> KernelReport {
+    let mut out: Vec<ModuleReport> = modules
         .into_iter()
-        .map(|m| ModuleCoverage {
+        .map(|m| ModuleReport {
             groups: groups(&m.firmware)
                 .into_iter()
-                .map(|group| GroupCoverage {
-                    found: group
+                .map(|group| {
+                    // Files under the firmware directory that satisfy it,
+                    // best first.
+                    let mut found = group
                         .want
                         .found(firmware)
                         .into_iter()
-                        .filter_map(|name| firmware.get(name).cloned())
-                        .collect(),
-                    group,
+                        .filter_map(|name| firmware.get(name).cloned());
+                    GroupReport {
+                        group: group.want.name(),
+                        found: match found.next() {
+                            None => Found::Missing,
+                            Some(file) => Found::Present {
+                                file,
+                                more: found.count(),
+                            },
+                        },
+                    }
                 })
                 .collect(),
-            module: m.name,
+            name: m.name,
             file: m.file,
         })
         .collect();
-    out.sort_by(|a, b| (&a.module, &a.file).cmp(&(&b.module, &b.file)));
-    KernelCoverage {
+    out.sort_by(|a, b| (&a.name, &a.file).cmp(&(&b.name, &b.file)));
+    KernelReport {
         kernel: kernel.to_owned(),
         modules: out,
     }
@@ -102,114 +89,37 @@ pub struct ModuleSummary {
     pub missing: Vec<String>,
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
-pub struct Totals {
-    /// Wi-Fi driver modules.
-    pub modules: usize,
-    /// Those declaring any firmware.
-    pub with_firmware: usize,
-    /// Those with every declared group present.
-    pub covered: usize,
-    pub groups: usize,
-    pub present: usize,
-    pub missing: usize,
-}
-
-impl ModuleCoverage {
-    fn present(&self) -> usize {
-        self.groups.iter().filter(|g| !g.found.is_empty()).count()
-    }
-}
-
-impl KernelCoverage {
-    pub fn summary(&self) -> CoverageSummary {
-        let mut totals = Totals::default();
-        let modules = self
-            .modules
-            .iter()
-            .map(|m| {
-                let (have, lack): (Vec<&GroupCoverage>, Vec<&GroupCoverage>) =
-                    m.groups.iter().partition(|g| !g.found.is_empty());
-                totals.modules += 1;
-                if !m.groups.is_empty() {
-                    totals.with_firmware += 1;
-                    if lack.is_empty() {
-                        totals.covered += 1;
-                    }
-                }
-                totals.groups += m.groups.len();
-                totals.present += have.len();
-                totals.missing += lack.len();
-                ModuleSummary {
-                    module: m.module.clone(),
-                    file: m.file.clone(),
-                    groups: m.groups.len(),
-                    present: have.iter().map(|g| g.group.want.name()).collect(),
-                    files: have.iter().map(|g| g.found[0].clone()).collect(),
-                    missing: lack.iter().map(|g| g.group.want.name()).collect(),
-                }
-            })
-            .collect();
-        CoverageSummary {
-            kernel: self.kernel.clone(),
-            modules,
-            totals,
-        }
-    }
-}
-
-/// The report file: a header saying how to read it, then per kernel a
-/// `kernel` line, a `module` line per driver with a line per firmware group,
-/// and a `totals` line. Everything is sorted, so the same image gives the
-/// same bytes.
-pub fn text(kernels: &[KernelCoverage]) -> String {
-    let mut s = String::from(
-        "# Wi-Fi drivers of this image's kernel and the firmware the image has for them,\n\
-         # from each module's declared firmware (modinfo -F firmware); made by softap-build.\n\
-         # module NAME FILE groups=G present=P missing=M, then per firmware group\n\
-         # `present GROUP FILE` or `missing GROUP`. {N<=77} is any version up to 77 (the\n\
-         # driver tries the newest first, some also the unnumbered name); * is any name.\n",
-    );
-    for k in kernels {
-        let sum = k.summary();
-        let _ = writeln!(s, "kernel {}", k.kernel);
-        for m in &k.modules {
-            let present = m.present();
-            let _ = writeln!(
-                s,
-                "module {} {} groups={} present={present} missing={}",
-                m.module,
-                m.file,
-                m.groups.len(),
-                m.groups.len() - present
-            );
+/// The `--json` form of one kernel's report.
+pub fn summary(k: &KernelReport) -> CoverageSummary {
+    let modules = k
+        .modules
+        .iter()
+        .map(|m| {
+            let mut s = ModuleSummary {
+                module: m.name.clone(),
+                file: m.file.clone(),
+                groups: m.groups.len(),
+                present: Vec::new(),
+                files: Vec::new(),
+                missing: Vec::new(),
+            };
             for g in &m.groups {
-                match g.found.as_slice() {
-                    [] => {
-                        let _ = writeln!(s, "  missing {}", g.group.want.name());
-                    }
-                    [one] => {
-                        let _ = writeln!(s, "  present {} {one}", g.group.want.name());
-                    }
-                    [first, rest @ ..] => {
-                        let _ = writeln!(
-                            s,
-                            "  present {} {first} (and {} more)",
-                            g.group.want.name(),
-                            rest.len()
-                        );
+                match &g.found {
+                    Found::Missing => s.missing.push(g.group.clone()),
+                    Found::Present { file, .. } => {
+                        s.present.push(g.group.clone());
+                        s.files.push(file.clone());
                     }
                 }
             }
-        }
-        let t = sum.totals;
-        let _ = writeln!(
-            s,
-            "totals modules={} with-firmware={} covered={} groups={} present={} missing={}",
-            t.modules, t.with_firmware, t.covered, t.groups, t.present, t.missing
-        );
+            s
+        })
+        .collect();
+    CoverageSummary {
+        kernel: k.kernel.clone(),
+        modules,
+        totals: k.totals(),
     }
-    s
 }
 
 #[cfg(test)]
@@ -224,7 +134,7 @@ mod tests {
         }
     }
 
-    fn sample() -> KernelCoverage {
+    fn sample() -> KernelReport {
         let firmware: BTreeMap<String, String> = [
             ("iwlwifi-cc-a0-72.ucode", "iwlwifi-cc-a0-72.ucode"),
             ("rt2870.bin", "rt2870.bin.zst"),
@@ -258,7 +168,7 @@ mod tests {
 
     #[test]
     fn summary_counts_groups_per_module_and_in_total() {
-        let s = sample().summary();
+        let s = summary(&sample());
         let names: Vec<&str> = s.modules.iter().map(|m| m.module.as_str()).collect();
         assert_eq!(
             names,
@@ -292,7 +202,7 @@ mod tests {
 
     #[test]
     fn report_text() {
-        insta::assert_snapshot!(text(&[sample()]), @r"
+        insta::assert_snapshot!(softap_config::coverage::write(&[sample()]), @r"
         # Wi-Fi drivers of this image's kernel and the firmware the image has for them,
         # from each module's declared firmware (modinfo -F firmware); made by softap-build.
         # module NAME FILE groups=G present=P missing=M, then per firmware group

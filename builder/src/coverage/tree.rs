@@ -8,8 +8,10 @@
 use std::collections::{BTreeMap, HashMap};
 use std::io::Read;
 
+use softap_config::coverage::KernelReport;
+
 use super::modinfo::{self, Compression, ModInfoError};
-use super::report::{cover, DriverModule, KernelCoverage};
+use super::report::{cover, DriverModule};
 use crate::layer::resolve::resolve;
 use crate::layer::{entry, Entry, Kind, Layer};
 
@@ -192,7 +194,7 @@ fn read_module(path: &str, e: &Entry) -> Result<Option<DriverModule>, CoverageEr
 /// The coverage of every kernel in `layers` (lowest first, as the disk
 /// stacks them): one per `lib/modules/VERSION` with Wi-Fi drivers, by
 /// version. An image without kernel modules has none.
-pub fn gather(layers: &[&Layer]) -> Result<Vec<KernelCoverage>, CoverageError> {
+pub fn gather(layers: &[&Layer]) -> Result<Vec<KernelReport>, CoverageError> {
     let merged = Merged::new(layers);
     let Some(modules_root) = merged.dir("lib/modules") else {
         return Ok(Vec::new());
@@ -338,7 +340,7 @@ mod tests {
         let refs: Vec<&Layer> = layers.iter().collect();
         let kernels = gather(&refs).unwrap();
         assert_eq!(kernels.len(), 1);
-        let s = kernels[0].summary();
+        let s = crate::coverage::summary(&kernels[0]);
         assert_eq!(s.kernel, "6.12.0-amd64");
         let by_name = |n: &str| s.modules.iter().find(|m| m.module == n).unwrap();
         assert_eq!(s.modules.len(), 3, "{s:?}");

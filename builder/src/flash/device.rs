@@ -166,8 +166,8 @@ pub fn examine(t: &Target<'_>, image_size: u64) -> Result<(PathBuf, DeviceInfo),
         let rdev = meta.rdev();
         let link = t.sysfs_root.join(format!(
             "dev/block/{}:{}",
-            libc::major(rdev),
-            libc::minor(rdev)
+            rustix::fs::major(rdev),
+            rustix::fs::minor(rdev)
         ));
         fs::canonicalize(&link)
             .ok()

@@ -2,38 +2,32 @@
 
 use std::fs::File;
 use std::io;
-use std::os::unix::io::AsRawFd;
+
+use rustix::fs::{seek, SeekFrom};
+use rustix::io::Errno;
 
 use super::ranges::Range;
 
 /// The data extents of `file` from `SEEK_DATA`/`SEEK_HOLE`; the whole file
 /// where the filesystem cannot tell.
 pub fn data_extents(file: &File, size: u64) -> io::Result<Vec<Range>> {
-    let fd = file.as_raw_fd();
     let mut out = Vec::new();
     let mut pos: u64 = 0;
     while pos < size {
-        let off = i64::try_from(pos).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
-        // SAFETY: lseek on a descriptor we own; it only moves the offset.
-        let data = unsafe { libc::lseek(fd, off, libc::SEEK_DATA) };
-        if data < 0 {
-            let e = io::Error::last_os_error();
-            return match e.raw_os_error() {
-                // No data after pos: the rest is a hole.
-                Some(libc::ENXIO) => Ok(out),
-                Some(libc::EINVAL) | Some(libc::EOPNOTSUPP) if out.is_empty() => Ok(vec![Range {
+        let data = match seek(file, SeekFrom::Data(pos)) {
+            Ok(data) => data,
+            // No data after pos: the rest is a hole.
+            Err(Errno::NXIO) => return Ok(out),
+            Err(Errno::INVAL | Errno::OPNOTSUPP) if out.is_empty() => {
+                return Ok(vec![Range {
                     start: 0,
                     end: size,
-                }]),
-                _ => Err(e),
-            };
-        }
-        // SAFETY: as above.
-        let hole = unsafe { libc::lseek(fd, data, libc::SEEK_HOLE) };
-        if hole < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        let (start, end) = (data as u64, (hole as u64).min(size));
+                }])
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let hole = seek(file, SeekFrom::Hole(data))?;
+        let (start, end) = (data, hole.min(size));
         if end > start {
             out.push(Range { start, end });
         }

@@ -30,7 +30,6 @@ mod write;
 pub use device::{device_info, find_mount, DeviceInfo};
 pub use error::FlashError;
 pub use extents::data_extents;
-pub use prompt::human;
 pub use ranges::{plan_ranges, plan_write, signature_areas, Fill, Piece, Range};
 
 use error::io_err;
@@ -123,7 +122,12 @@ pub fn run(opts: &FlashOptions) -> Result<FlashReport, FlashError> {
     let dst = OpenOptions::new()
         .read(true)
         .write(true)
-        .custom_flags(if is_block { libc::O_EXCL } else { 0 })
+        .custom_flags(if is_block {
+            // The flag's bits, a small positive number, as std takes them.
+            rustix::fs::OFlags::EXCL.bits() as i32
+        } else {
+            0
+        })
         .open(&device)
         .map_err(io_err(&device))?;
 

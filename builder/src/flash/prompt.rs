@@ -5,16 +5,7 @@ use std::path::Path;
 
 use super::device::DeviceInfo;
 use super::error::{io_err, FlashError};
-
-/// Sizes for people: `15.6 GB`.
-pub fn human(bytes: u64) -> String {
-    let gb = bytes as f64 / 1e9;
-    if gb >= 1.0 {
-        format!("{gb:.1} GB")
-    } else {
-        format!("{:.1} MB", bytes as f64 / 1e6)
-    }
-}
+use crate::progress::human;
 
 /// Describes the device and the image; unless `yes`, asks on the terminal.
 pub fn confirm(

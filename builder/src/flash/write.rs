@@ -3,30 +3,16 @@
 
 use std::fs::File;
 use std::os::unix::fs::FileExt;
-use std::os::unix::io::AsRawFd;
 use std::path::Path;
 
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::ProgressBar;
 use sha2::{Digest, Sha256};
 
 use super::error::{io_err, FlashError};
 use super::ranges::{Fill, Piece, Range};
+use crate::progress;
 
 const CHUNK: usize = 4 << 20;
-
-fn bar(show: bool, total: u64, what: &str) -> ProgressBar {
-    if !show {
-        return ProgressBar::hidden();
-    }
-    let b = ProgressBar::new(total);
-    if let Ok(style) = ProgressStyle::with_template(
-        "{msg:>8} [{bar:40}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
-    ) {
-        b.set_style(style.progress_chars("=> "));
-    }
-    b.set_message(what.to_owned());
-    b
-}
 
 /// Where a range's bytes are read from.
 #[derive(Clone, Copy)]
@@ -75,7 +61,7 @@ pub fn write(
     progress: bool,
 ) -> Result<Vec<[u8; 32]>, FlashError> {
     let total: u64 = pieces.iter().map(|p| p.range.len()).sum();
-    let pb = bar(progress, total, "writing");
+    let pb = progress::bar(progress, total, "writing");
     let mut buf = vec![0u8; CHUNK];
     let mut hashes = Vec::with_capacity(pieces.len());
     for p in pieces {
@@ -99,12 +85,10 @@ pub fn verify(
     progress: bool,
 ) -> Result<(), FlashError> {
     // Read back from the device, not from the page cache just written.
-    // SAFETY: advisory call on a descriptor we own.
-    unsafe {
-        libc::posix_fadvise(dst.as_raw_fd(), 0, 0, libc::POSIX_FADV_DONTNEED);
-    }
+    // Advice only: a device that takes none is still read, from the cache.
+    let _ = rustix::fs::fadvise(dst, 0, None, rustix::fs::Advice::DontNeed);
     let total: u64 = pieces.iter().map(|p| p.range.len()).sum();
-    let pb = bar(progress, total, "verifying");
+    let pb = progress::bar(progress, total, "verifying");
     let mut buf = vec![0u8; CHUNK];
     for (p, want) in pieces.iter().zip(hashes) {
         let r: Range = p.range;

@@ -198,6 +198,3 @@ fn check_paths(spec: &Spec) -> Result<(), SpecError> {
     }
     Ok(())
 }
-
-#[cfg(test)]
-mod tests;

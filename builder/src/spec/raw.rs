@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
+use softap_config::capped::{self, CappedError};
 use softap_config::{Combine, Layer};
 use toml::Spanned;
 
@@ -210,12 +211,12 @@ pub(super) fn load_chain(file: &Path) -> Result<Partial, SpecError> {
 }
 
 fn load_one(file: &Path, seen: &mut Vec<PathBuf>) -> Result<Partial, SpecError> {
-    let text = crate::capped::read_to_string(file, MAX_SPEC_BYTES).map_err(|e| match e {
-        crate::capped::CappedError::Io(source) => SpecError::Read {
+    let text = capped::read_to_string(file, MAX_SPEC_BYTES).map_err(|e| match e {
+        CappedError::Io(source) => SpecError::Read {
             file: file.to_owned(),
             source,
         },
-        crate::capped::CappedError::TooLarge { cap } => SpecError::TooLarge {
+        CappedError::TooLarge { cap } => SpecError::TooLarge {
             file: file.to_owned(),
             cap,
         },

@@ -154,9 +154,12 @@ pub fn make_tree(root: &Path) {
     write(&root.join("var/empty/.keep"), b"", 0o644, (0, 0));
     fs::create_dir_all(root.join("tmp")).unwrap();
     fs::set_permissions(root.join("tmp"), fs::Permissions::from_mode(0o1777)).unwrap();
-    let fifo = std::ffi::CString::new(root.join("tmp/fifo").to_str().unwrap()).unwrap();
-    // SAFETY: a valid NUL-terminated path.
-    assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o644) }, 0);
+    rustix::fs::mkfifoat(
+        rustix::fs::CWD,
+        root.join("tmp/fifo"),
+        rustix::fs::Mode::from_raw_mode(0o644),
+    )
+    .unwrap();
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
