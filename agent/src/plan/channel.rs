@@ -6,6 +6,7 @@
 
 use serde::Serialize;
 
+use crate::config::WifiBand;
 use crate::facts::{Band, BandId, Channel, Phy};
 
 use super::blocks::{block_5, block_6, pair_2g, secondary_of, ORDER_2G, ORDER_5};
@@ -18,18 +19,12 @@ use super::Topic;
 /// combination demands equal intervals.
 pub const BEACON_INT: u32 = 100;
 
-/// Which bands the configuration allows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum BandWish {
-    /// 2.4 or 5 GHz, whichever gives the faster link (6 GHz only when asked).
-    Auto,
-    Only(BandId),
-}
-
 /// What the configuration asks of the link.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LinkWish {
-    pub band: BandWish,
+    /// `auto`: 2.4 or 5 GHz, whichever gives the faster link (6 GHz only
+    /// when named).
+    pub band: WifiBand,
     /// The widest channel wanted in MHz; `None`: 20 on 2.4 GHz, 80 on 5 GHz,
     /// 160 on 6 GHz where the card has it.
     pub width: Option<u32>,
@@ -39,14 +34,13 @@ pub struct LinkWish {
     pub channel: Option<u16>,
 }
 
-impl Default for LinkWish {
-    fn default() -> Self {
-        LinkWish {
-            band: BandWish::Auto,
-            width: None,
-            dfs: false,
-            channel: None,
-        }
+/// The one band a configured `band` names; `None` for `auto`.
+fn only(band: WifiBand) -> Option<BandId> {
+    match band {
+        WifiBand::Auto => None,
+        WifiBand::Ghz2_4 => Some(BandId::Band2G4),
+        WifiBand::Ghz5 => Some(BandId::Band5G),
+        WifiBand::Ghz6 => Some(BandId::Band6G),
     }
 }
 
@@ -371,9 +365,9 @@ fn primaries(band: &Band) -> Vec<&Channel> {
 fn wanted_bands<'a>(phy: &'a Phy, wish: &LinkWish) -> Vec<&'a Band> {
     phy.bands
         .iter()
-        .filter(|b| match wish.band {
-            BandWish::Auto => matches!(b.band, BandId::Band2G4 | BandId::Band5G),
-            BandWish::Only(id) => b.band == id,
+        .filter(|b| match only(wish.band) {
+            None => matches!(b.band, BandId::Band2G4 | BandId::Band5G),
+            Some(id) => b.band == id,
         })
         .collect()
 }
@@ -522,10 +516,9 @@ pub fn choose(
             return Err(format!(
                 "the configured channel {number} is not one {} supports{}",
                 phy.name,
-                match wish.band {
-                    BandWish::Auto => String::new(),
-                    BandWish::Only(b) => format!(" on {}", band_name(b)),
-                }
+                only(wish.band)
+                    .map(|b| format!(" on {}", band_name(b)))
+                    .unwrap_or_default()
             ));
         };
         if let Some(why) = unusable(band.band, ch, country, wish.dfs) {
@@ -588,20 +581,20 @@ pub fn choose(
         })
         .map(|(i, _)| i)
     else {
-        let why = match wish.band {
-            BandWish::Only(b) if !phy.bands.iter().any(|x| x.band == b) => {
+        let why = match only(wish.band) {
+            Some(b) if !phy.bands.iter().any(|x| x.band == b) => {
                 format!(
                     "band = \"{}\" is configured, but the card has no {} band",
-                    band_key(b),
+                    wish.band,
                     band_name(b)
                 )
             }
-            BandWish::Only(b) => format!(
+            Some(_) => format!(
                 "band = \"{}\" is configured: {}",
-                band_key(b),
+                wish.band,
                 band_refusals.join("; ")
             ),
-            BandWish::Auto => format!(
+            None => format!(
                 "no channel allows an AP (every channel is disabled, no-IR or radar{})",
                 if country.is_none() {
                     ", or needs a country code"
@@ -663,26 +656,16 @@ pub fn choose(
     for r in &band_refusals {
         band_why.push_str(&format!("; {r}"));
     }
-    if wish.band == BandWish::Auto
+    if wish.band == WifiBand::Auto
         && !phy.bands.iter().any(|b| b.band == BandId::Band5G)
         && choice.band == BandId::Band2G4
     {
         band_why.push_str("; the card has no 5 GHz band");
     }
-    if let BandWish::Only(b) = wish.band {
-        band_why.push_str(&format!(" (band = \"{}\", as configured)", band_key(b)));
+    if wish.band != WifiBand::Auto {
+        band_why.push_str(&format!(" (band = \"{}\", as configured)", wish.band));
     }
     notes.push((Topic::Band, band_why));
     explain(&choice, wider, &mut notes);
     Ok((choice, notes))
-}
-
-/// The configuration's spelling of a band.
-pub fn band_key(b: BandId) -> &'static str {
-    match b {
-        BandId::Band2G4 => "2.4",
-        BandId::Band5G => "5",
-        BandId::Band6G => "6",
-        BandId::Band60G => "60",
-    }
 }

@@ -1,10 +1,10 @@
 //! What the configuration and the kernel ask of the link: the band, width
 //! and channel wanted, and the country the AP runs under.
 
-use crate::config::{Config, WifiBand};
-use crate::facts::{BandId, Phy};
+use crate::config::Config;
+use crate::facts::Phy;
 
-use super::channel::{BandWish, LinkWish};
+use super::channel::LinkWish;
 
 /// The country the AP runs under on `phy`: the configured one, else the one
 /// the kernel already applies to the phy (learnt from an upstream access
@@ -34,12 +34,7 @@ pub fn country_text(cfg: &Config, phy: &Phy, country: Option<&str>) -> String {
 /// What the configuration asks of the link.
 pub fn link_wish(cfg: &Config) -> LinkWish {
     LinkWish {
-        band: match cfg.band {
-            WifiBand::Auto => BandWish::Auto,
-            WifiBand::Ghz2_4 => BandWish::Only(BandId::Band2G4),
-            WifiBand::Ghz5 => BandWish::Only(BandId::Band5G),
-            WifiBand::Ghz6 => BandWish::Only(BandId::Band6G),
-        },
+        band: cfg.band,
         width: cfg.width.map(u32::from),
         dfs: cfg.dfs,
         channel: cfg.channel,
