@@ -21,3 +21,13 @@ pub const NETWORK_ROLLBACK_XML: &str = "/run/softap/network.rollback.xml";
 
 /// A guest's port of the network, given back to libvirt after a restart.
 pub const NETWORK_PORT_XML: &str = "/run/softap/network.port.xml";
+
+/// Each upstream link's `accept_ra` from before the bring-up set it to 2
+/// (a file per link, named by the link, holding the value), on the state
+/// volume for `softap-agent down` to put back.
+pub const ACCEPT_RA_BEFORE_DIR: &str = "/var/lib/softap/host/accept_ra-before";
+
+/// The kernel parameter of a link's `accept_ra`, as under /proc/sys.
+pub fn accept_ra_key(link: &str) -> String {
+    format!("net/ipv6/conf/{link}/accept_ra")
+}

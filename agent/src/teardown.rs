@@ -16,7 +16,7 @@ use crate::fsutil;
 use crate::host::Host;
 use crate::libvirt::Libvirt;
 use crate::nm::Nm;
-use crate::runtime::{HOSTAPD_UNIT, NM_UNMANAGED_RECORD};
+use crate::runtime::{accept_ra_key, ACCEPT_RA_BEFORE_DIR, HOSTAPD_UNIT, NM_UNMANAGED_RECORD};
 
 /// `nft -j list ruleset` before libvirtd first started.
 pub const NFT_BEFORE: &str = "/var/lib/softap/host/nft-before.json";
@@ -105,9 +105,11 @@ pub fn down(host: &dyn Host, t: &Target) -> Result<Vec<String>, TeardownError> {
             outcome(libvirt.destroy(&t.network)),
         );
     }
-    // 4. What libvirt left in the firewall, and forwarding.
+    // 4. What libvirt left in the firewall, forwarding, and the upstream
+    // links' handling of router advertisements.
     firewall(host, &mut step);
     forwarding(host, &mut step);
+    accept_ra(host, &mut step);
     // 5. NetworkManager's device, if it outlived the interface.
     let record = fsutil::under(host.root(), NM_UNMANAGED_RECORD);
     if record.exists() {
@@ -166,8 +168,38 @@ fn forwarding(host: &dyn Host, step: &mut impl FnMut(String, Result<(), String>)
     if before == "0" && read(Path::new(IP_FORWARD)).is_ok_and(|now| now != "0") {
         step(
             "IP forwarding off again".into(),
-            outcome(host.change(&["sh", "-c", "echo 0 > /proc/sys/net/ipv4/ip_forward"])),
+            outcome(host.set_sysctl("net/ipv4/ip_forward", "0")),
         );
+    }
+}
+
+/// Each recorded link's `accept_ra` as it was before the first bring-up;
+/// a link gone since has nothing to put back. The records go once put back.
+fn accept_ra(host: &dyn Host, step: &mut impl FnMut(String, Result<(), String>)) {
+    let dir = fsutil::under(host.root(), ACCEPT_RA_BEFORE_DIR);
+    let Ok(entries) = std::fs::read_dir(&dir) else {
+        return;
+    };
+    for entry in entries.filter_map(|e| e.ok()) {
+        let path = entry.path();
+        let Some(link) = entry.file_name().to_str().map(str::to_string) else {
+            continue;
+        };
+        let before = std::fs::read_to_string(&path)
+            .ok()
+            .and_then(|t| t.trim().parse::<i32>().ok());
+        let valid = crate::facts::validate::ifname_problem(&link).is_none();
+        if let (true, Some(before)) = (valid, before) {
+            if host.link_exists(&link) {
+                let r = host.set_sysctl(&accept_ra_key(&link), &before.to_string());
+                let failed = r.is_err();
+                step(format!("accept_ra of {link} back to {before}"), outcome(r));
+                if failed {
+                    continue;
+                }
+            }
+        }
+        let _ = host.remove(&path);
     }
 }
 
@@ -279,5 +311,39 @@ mod tests {
         down(&host, &target()).unwrap();
         assert!(host.commands().last().unwrap().ends_with("Managed b true"));
         assert!(!record.exists());
+    }
+
+    #[test]
+    fn accept_ra_goes_back_on_links_still_there_and_the_records_go() {
+        let dir = tempfile::tempdir().unwrap();
+        let records = fsutil::under(dir.path(), ACCEPT_RA_BEFORE_DIR);
+        std::fs::create_dir_all(&records).unwrap();
+        std::fs::write(records.join("eth0"), "1\n").unwrap();
+        std::fs::write(records.join("usb0"), "0\n").unwrap();
+        let host = Fake::new(dir.path()).link("eth0");
+        let done = down(&host, &target()).unwrap();
+        assert!(
+            done.contains(&"accept_ra of eth0 back to 1".to_string()),
+            "{done:?}"
+        );
+        assert!(host
+            .commands()
+            .contains(&"sysctl -w net/ipv6/conf/eth0/accept_ra=1".to_string()));
+        assert!(!host.commands().iter().any(|c| c.contains("usb0")));
+        assert!(!records.join("eth0").exists() && !records.join("usb0").exists());
+    }
+
+    #[test]
+    fn a_failed_put_back_keeps_its_record_for_the_next_stop() {
+        let dir = tempfile::tempdir().unwrap();
+        let records = fsutil::under(dir.path(), ACCEPT_RA_BEFORE_DIR);
+        std::fs::create_dir_all(&records).unwrap();
+        std::fs::write(records.join("eth0"), "1\n").unwrap();
+        let host = Fake::new(dir.path())
+            .link("eth0")
+            .fail(Fault::Write("eth0/accept_ra".into()));
+        let e = down(&host, &target()).unwrap_err().to_string();
+        assert!(e.contains("/proc/sys/net/ipv6/conf/eth0/accept_ra"), "{e}");
+        assert!(records.join("eth0").exists());
     }
 }

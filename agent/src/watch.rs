@@ -57,6 +57,13 @@ pub fn reason_to_reapply(applied: &State, plan: &Plan) -> Option<String> {
     if applied.bridge.as_deref() != Some(plan.bridge.as_str()) {
         return Some(format!("bridge -> {}", plan.bridge));
     }
+    // An upstream that came since, whose kernel handles router
+    // advertisements: under the network's IPv6 forwarding it would ignore
+    // them until its accept_ra is 2.
+    if !plan.accept_ra.is_empty() {
+        let links: Vec<&str> = plan.accept_ra.iter().map(|f| f.link.as_str()).collect();
+        return Some(format!("accept_ra of {} -> 2", links.join(", ")));
+    }
     None
 }
 
@@ -394,6 +401,16 @@ mod tests {
         });
         let p2 = crate::plan::plan(&moved, &cfg, &applied).unwrap();
         let why = reason_to_reapply(&applied, &p2).unwrap();
+        let mut p3 = p.clone();
+        p3.accept_ra = vec![crate::plan::ra::AcceptRa {
+            link: "eth1".into(),
+            from: 1,
+            kernel_routes: false,
+        }];
+        assert_eq!(
+            reason_to_reapply(&applied, &p3).as_deref(),
+            Some("accept_ra of eth1 -> 2")
+        );
         assert!(
             why.contains("172.16.0.0/16 ->") && why.contains("eth1"),
             "{why}"

@@ -263,9 +263,10 @@ pub const IPV6: KeySpec = KeySpec {
     value_name: "BOOL",
     default: "true",
     help: "Give the network an IPv6 unique local /64 (RFC 4193, derived from the machine id) \
-           with router advertisements, DHCPv6 and NAT to the upstream; false: IPv4 only. Left \
-           off while the upstream itself is routed over IPv6: libvirt refuses to turn IPv6 \
-           forwarding on beside routes learned from router advertisements.",
+           with router advertisements, DHCPv6 and NAT to the upstream; false: IPv4 only. Also on an \
+           upstream that has IPv6: where the kernel handles the upstream's router \
+           advertisements, its accept_ra goes to 2 while the AP runs, so it keeps its IPv6 \
+           routes under the network's IPv6 forwarding.",
     credential: true,
     flag: Some("ipv6"),
     nix_option: Some("ipv6"),

@@ -1,5 +1,6 @@
-//! The bring-up: write the rendered files atomically, define and start the
-//! libvirt network, wait for its bridge, let networkd create the AP
+//! The bring-up: write the rendered files atomically, let the upstream
+//! links whose kernel handles router advertisements keep taking them under
+//! IPv6 forwarding, define and start the libvirt network, wait for its bridge, let networkd create the AP
 //! interface, start hostapd, verify it beacons. Every step runs only when
 //! something changed (a second apply touches nothing), and a failure rolls
 //! back what this run changed.
@@ -15,6 +16,7 @@ mod files;
 mod hostapd;
 mod libvirt;
 mod link;
+mod ra;
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -130,6 +132,10 @@ struct Undo {
     hostapd: Option<bool>,
     /// NetworkManager's device for the AP interface was marked unmanaged.
     nm_unmanaged: Option<(crate::nm::Nm, String)>,
+    /// Links whose `accept_ra` was set, with the value before.
+    accept_ra: Vec<(String, i32)>,
+    /// The records of those values this run made.
+    accept_ra_records: Vec<PathBuf>,
 }
 
 /// Which consumers' files the files step changed: it decides what the
@@ -211,6 +217,7 @@ impl<'a> Run<'a> {
         self.undo_hostapd_stop(&undo, &mut problems);
         self.undo_files(&undo, &mut problems);
         self.undo_libvirt(&undo, &mut problems);
+        self.undo_accept_ra(&undo, &mut problems);
         self.undo_networkmanager(&undo, &mut problems);
         self.undo_networkd(&undo, &mut problems);
         self.undo_hostapd_start(&undo, &mut problems);
@@ -228,6 +235,7 @@ pub fn apply(
 ) -> Result<Outcome, ApplyError> {
     let mut run = Run::new(host, plan, timeouts);
     let changed = run.write_files(files)?;
+    run.accept_ra()?;
     let network_started = run.libvirt(files, previous, changed)?;
     let networkd_did = run.networkd(changed)?;
     run.networkmanager()?;

@@ -37,6 +37,10 @@ impl Case {
         Fake::new(self.root.path())
     }
 
+    pub(super) fn root(&self) -> &std::path::Path {
+        self.root.path()
+    }
+
     pub(super) fn apply(&self, host: &Fake) -> Result<Outcome, ApplyError> {
         apply(
             host,

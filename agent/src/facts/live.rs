@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use super::error::FactsError;
 use super::model::Facts;
-use super::{coverage, libvirt, nl80211, rtnl, sysfs};
+use super::{coverage, ipv6_ra, libvirt, nl80211, rtnl, sysfs};
 use crate::libvirt::Connection;
 
 /// Where the live gatherer looks; the defaults are the real system.
@@ -15,6 +15,8 @@ pub struct Sources {
     pub libvirt: Connection,
     /// sysfs mount point.
     pub sys: PathBuf,
+    /// procfs mount point (IPv6 routes and `accept_ra`).
+    pub proc: PathBuf,
     pub machine_id: PathBuf,
     /// The image's Wi-Fi coverage report.
     pub coverage: PathBuf,
@@ -25,6 +27,7 @@ impl Default for Sources {
         Sources {
             libvirt: Connection::default(),
             sys: PathBuf::from("/sys"),
+            proc: PathBuf::from("/proc"),
             machine_id: PathBuf::from("/etc/machine-id"),
             coverage: Path::new("/").join(softap_config::paths::WIFI_COVERAGE_FILE),
         }
@@ -80,6 +83,7 @@ pub fn gather_from(sources: &Sources) -> Result<Facts, FactsError> {
         libvirt,
         machine_id,
         drivers_without_phy,
+        ipv6_ra: ipv6_ra::gather(&sources.proc),
     })
 }
 

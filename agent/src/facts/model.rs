@@ -34,6 +34,10 @@ pub struct Facts {
     /// firmware: the radio that is likely missing, and why.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub drivers_without_phy: Vec<DriverWithoutPhy>,
+    /// Who handles router advertisements on each link (what libvirt checks
+    /// before it turns IPv6 forwarding on).
+    #[serde(default, skip_serializing_if = "RaFacts::is_empty")]
+    pub ipv6_ra: RaFacts,
 }
 
 /// One radio as nl80211 describes it. `Default` is a radio nothing is
@@ -293,6 +297,39 @@ pub struct Route {
     pub dev: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gateway: Option<IpAddr>,
+}
+
+/// The kernel's handling of IPv6 router advertisements.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RaFacts {
+    /// `net.ipv6.conf.all.accept_ra`, when readable.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub all_accept_ra: Option<i32>,
+    /// Every link with IPv6, by name.
+    #[serde(default)]
+    pub links: Vec<RaLink>,
+}
+
+impl RaFacts {
+    pub fn is_empty(&self) -> bool {
+        self.all_accept_ra.is_none() && self.links.is_empty()
+    }
+}
+
+/// One link's `accept_ra` (0: the kernel ignores advertisements, as under
+/// networkd and NetworkManager, which handle them themselves; 1: it takes
+/// them unless forwarding is on; 2: it takes them even then).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RaLink {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub accept_ra: Option<i32>,
+    /// The kernel holds routes it made from advertisements on this link
+    /// (`RTF_ADDRCONF`).
+    #[serde(default)]
+    pub kernel_ra_routes: bool,
 }
 
 /// What libvirt told us, or why it could not.

@@ -167,6 +167,12 @@ pub fn validate(f: &Facts) -> Result<(), InvalidFact> {
         }
     }
     validate_interfaces(&f.interfaces)?;
+    // The plan may name these links in a path under /proc/sys.
+    for (i, l) in f.ipv6_ra.links.iter().enumerate() {
+        if let Some(why) = ifname_problem(&l.name) {
+            return Err(invalid(format!("ipv6_ra.links[{i}].name"), &l.name, why));
+        }
+    }
     validate_network(f)
 }
 

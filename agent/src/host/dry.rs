@@ -60,6 +60,14 @@ impl Host for DryRun {
         fsutil::remove(path)
     }
 
+    fn set_sysctl(&self, key: &str, value: &str) -> Result<(), WriteError> {
+        super::sysctl_path(key)?;
+        let shown = super::sysctl_shown(key, value);
+        tracing::info!("dry run: would run {shown}");
+        self.log.borrow_mut().push(shown);
+        Ok(())
+    }
+
     fn link_exists(&self, name: &str) -> bool {
         super::linux::link_exists(name)
     }

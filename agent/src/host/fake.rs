@@ -187,6 +187,12 @@ impl Host for Fake {
         fsutil::remove(path)
     }
 
+    fn set_sysctl(&self, key: &str, value: &str) -> Result<(), WriteError> {
+        let path = super::sysctl_path(key)?;
+        self.log.borrow_mut().push(super::sysctl_shown(key, value));
+        self.check_file(&path, "write")
+    }
+
     fn link_exists(&self, name: &str) -> bool {
         self.links.iter().any(|l| l == name)
     }

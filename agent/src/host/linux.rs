@@ -101,6 +101,23 @@ impl Host for Linux {
         fsutil::remove(path)
     }
 
+    fn set_sysctl(&self, key: &str, value: &str) -> Result<(), WriteError> {
+        use std::io::Write;
+        let path = super::sysctl_path(key)?;
+        let shown = super::sysctl_shown(key, value);
+        tracing::info!("running {shown}");
+        self.log.borrow_mut().push(shown);
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(&path)
+            .and_then(|mut f| f.write_all(value.as_bytes()))
+            .map_err(|source| WriteError {
+                path,
+                action: "write",
+                source,
+            })
+    }
+
     fn link_exists(&self, name: &str) -> bool {
         link_exists(name)
     }

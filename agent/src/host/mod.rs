@@ -19,6 +19,32 @@ use crate::hostapd::CtrlError;
 pub use dry::DryRun;
 pub use linux::Linux;
 
+/// How [`Host::set_sysctl`] shows itself among the commands.
+pub fn sysctl_shown(key: &str, value: &str) -> String {
+    format!("sysctl -w {key}={value}")
+}
+
+/// The file of a kernel parameter, or why `key` names none: no empty,
+/// `.` or `..` component, no leading `/`, nothing but the parameter's own
+/// path under /proc/sys.
+pub fn sysctl_path(key: &str) -> Result<std::path::PathBuf, WriteError> {
+    let bad = key.is_empty()
+        || key
+            .split('/')
+            .any(|c| c.is_empty() || c == "." || c == ".." || c.contains('\0'));
+    if bad {
+        return Err(WriteError {
+            path: Path::new("/proc/sys").join(key.trim_start_matches('/')),
+            action: "write",
+            source: std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "not the name of a kernel parameter",
+            ),
+        });
+    }
+    Ok(Path::new("/proc/sys").join(key))
+}
+
 /// What the bring-up needs from the machine.
 pub trait Host {
     /// Where the rendered files go: `/`, or the dry run's directory.
@@ -48,6 +74,10 @@ pub trait Host {
     fn write_atomic(&self, path: &Path, bytes: &[u8], mode: u32) -> Result<(), WriteError>;
     /// Removes a file the agent wrote.
     fn remove(&self, path: &Path) -> Result<(), WriteError>;
+    /// Sets a kernel parameter, named by its path under /proc/sys
+    /// (`net/ipv6/conf/eth0/accept_ra`), in place: procfs takes a write,
+    /// not a rename. Listed among the commands as `sysctl -w KEY=VALUE`.
+    fn set_sysctl(&self, key: &str, value: &str) -> Result<(), WriteError>;
     /// Whether a network link exists in this process's network namespace.
     fn link_exists(&self, name: &str) -> bool;
     /// Waits for a link to appear; false when it did not within `timeout`.

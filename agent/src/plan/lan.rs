@@ -142,35 +142,6 @@ fn overlaps(a: &Ipv6Net, b: &Ipv6Net) -> bool {
     a.contains(&b.network()) || b.contains(&a.network())
 }
 
-/// An IPv6 route through a router outside our own network (the upstream's
-/// default route, learned from router advertisements). libvirt refuses to
-/// start a network with IPv6, which turns IPv6 forwarding on, while routes
-/// learned from router advertisements exist on a link whose kernel
-/// `accept_ra` is not 2, and networkd, which handles the upstream's router
-/// advertisements itself, keeps it at 0. Facts carry no route protocol: a
-/// route with an IPv6 gateway, or an IPv6 default route, stands for one.
-pub fn routed_ipv6_upstream(facts: &Facts, own_links: &BTreeSet<String>) -> Option<String> {
-    facts
-        .routes
-        .iter()
-        .filter(|r| !r.dev.as_ref().is_some_and(|d| own_links.contains(d)))
-        .find(|r| match r.dst {
-            IpNet::V6(n) => {
-                n.prefix_len() == 0 || matches!(r.gateway, Some(std::net::IpAddr::V6(_)))
-            }
-            IpNet::V4(_) => false,
-        })
-        .map(|r| {
-            let dev = r
-                .dev
-                .as_deref()
-                .map(|d| format!(" dev {d}"))
-                .unwrap_or_default();
-            let via = r.gateway.map(|g| format!(" via {g}")).unwrap_or_default();
-            format!("route {}{via}{dev} in table {}", r.dst, r.table)
-        })
-}
-
 /// The IPv6 prefix: the previous one (given when the IPv4 subnet stayed)
 /// while nothing overlaps it, else the first of the machine's unique local
 /// /64s for this IPv4 subnet that nothing in use overlaps, and why; `None`
@@ -311,36 +282,6 @@ mod tests {
         let (c, why) = choose_ipv6(&f, "softap", &BTreeSet::new(), net, None);
         assert_eq!(c, None);
         assert!(why.starts_with("off: "), "{why}");
-    }
-
-    #[test]
-    fn an_upstream_routed_by_router_advertisements_is_found() {
-        use crate::facts::Route;
-        let mut f = facts_with("10.0.0.2/24", None);
-        let own: BTreeSet<String> = ["virbr0".to_string()].into();
-        f.routes.push(Route {
-            table: 254,
-            dst: "fd00:1::/64".parse().unwrap(),
-            dev: Some("eth0".into()),
-            gateway: None,
-        });
-        f.routes.push(Route {
-            table: 254,
-            dst: "::/0".parse().unwrap(),
-            dev: Some("virbr0".into()),
-            gateway: Some("fe80::1".parse().unwrap()),
-        });
-        assert_eq!(routed_ipv6_upstream(&f, &own), None);
-        f.routes.push(Route {
-            table: 254,
-            dst: "::/0".parse().unwrap(),
-            dev: Some("eth0".into()),
-            gateway: Some("fe80::2".parse().unwrap()),
-        });
-        assert_eq!(
-            routed_ipv6_upstream(&f, &own).as_deref(),
-            Some("route ::/0 via fe80::2 dev eth0 in table 254")
-        );
     }
 
     proptest! {

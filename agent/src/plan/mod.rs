@@ -8,6 +8,7 @@ pub mod channel;
 pub mod lan;
 mod note;
 pub mod phy;
+pub mod ra;
 pub mod subnet;
 pub mod wish;
 pub mod wpa;
@@ -61,6 +62,9 @@ pub struct Plan {
     pub hosts: Vec<Reservation>,
     /// The IPv6 prefix, unless IPv6 is off or no prefix is free.
     pub ipv6: Option<Ipv6Choice>,
+    /// Upstream links whose `accept_ra` goes to 2 while the network runs.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub accept_ra: Vec<ra::AcceptRa>,
     pub interface: String,
     /// The AP interface's own MAC address (`MACAddress=` in the netdev).
     pub ap_address: String,
@@ -324,18 +328,7 @@ pub fn plan(facts: &Facts, cfg: &Config, previous: &State) -> Result<Plan, PlanE
             }
         ),
     ));
-    let ra_upstream = lan::routed_ipv6_upstream(facts, &own_links);
-    let ipv6 = if let (true, Some(route)) = (cfg.ipv6, &ra_upstream) {
-        decisions.push(note(
-            Topic::Ipv6,
-            format!(
-                "off: the upstream is routed over IPv6 ({route}, from router advertisements), \
-                 and libvirt refuses to turn IPv6 forwarding on beside such routes while the \
-                 link's accept_ra is not 2 (networkd handles router advertisements itself)"
-            ),
-        ));
-        None
-    } else if cfg.ipv6 {
+    let ipv6 = if cfg.ipv6 {
         // The previous prefix belongs to the previous IPv4 subnet.
         let prev = previous
             .network
@@ -349,6 +342,16 @@ pub fn plan(facts: &Facts, cfg: &Config, previous: &State) -> Result<Plan, PlanE
     } else {
         decisions.push(note(Topic::Ipv6, "off, as configured (ipv6 = false)"));
         None
+    };
+    // Only a network with IPv6 turns IPv6 forwarding on.
+    let accept_ra = if ipv6.is_some() {
+        let fixes = ra::accept_ra_fixes(facts, &own_links);
+        if let Some(why) = ra::explain(facts, &own_links, &fixes) {
+            decisions.push(note(Topic::Ipv6, why));
+        }
+        fixes
+    } else {
+        Vec::new()
     };
     if cfg.isolate_clients {
         decisions.push(note(Topic::Isolate,
@@ -378,6 +381,7 @@ pub fn plan(facts: &Facts, cfg: &Config, previous: &State) -> Result<Plan, PlanE
         isolate_clients: cfg.isolate_clients,
         hosts,
         ipv6,
+        accept_ra,
         interface: cfg.interface.clone(),
         ap_address: ap_address(facts.machine_id.as_deref(), &cfg.interface),
         decisions,
