@@ -22,7 +22,14 @@ use crate::runtime::{accept_ra_key, ACCEPT_RA_BEFORE_DIR, HOSTAPD_UNIT, NM_UNMAN
 pub const NFT_BEFORE: &str = "/var/lib/softap/host/nft-before.json";
 /// `/proc/sys/net/ipv4/ip_forward` before libvirtd first started.
 pub const FORWARD_BEFORE: &str = "/var/lib/softap/host/ip_forward-before";
-const IP_FORWARD: &str = "/proc/sys/net/ipv4/ip_forward";
+/// `/proc/sys/net/ipv6/conf/all/forwarding` before libvirtd first started
+/// (a network with IPv6 turns it on).
+pub const FORWARD6_BEFORE: &str = "/var/lib/softap/host/ipv6_forwarding-before";
+/// Each kind of forwarding: its record, and its kernel parameter.
+const FORWARDING: [(&str, &str); 2] = [
+    (FORWARD_BEFORE, "net/ipv4/ip_forward"),
+    (FORWARD6_BEFORE, "net/ipv6/conf/all/forwarding"),
+];
 
 #[derive(Debug, thiserror::Error)]
 pub enum TeardownError {
@@ -52,12 +59,10 @@ pub fn record(host: &dyn Host) -> Result<bool, TeardownError> {
             tracing::warn!("{}: {e}", dir.display());
         }
     }
-    if let Ok(f) = std::fs::read_to_string(IP_FORWARD) {
-        host.write_atomic(
-            &fsutil::under(host.root(), FORWARD_BEFORE),
-            f.as_bytes(),
-            0o644,
-        )?;
+    for (record, key) in FORWARDING {
+        if let Ok(f) = std::fs::read_to_string(Path::new("/proc/sys").join(key)) {
+            host.write_atomic(&fsutil::under(host.root(), record), f.as_bytes(), 0o644)?;
+        }
     }
     match host.query(&["nft", "-j", "list", "ruleset"]) {
         Some(Ok(json)) => host.write_atomic(&nft_path, json.as_bytes(), 0o600)?,
@@ -125,7 +130,7 @@ pub fn down(host: &dyn Host, t: &Target) -> Result<Vec<String>, TeardownError> {
     }
     if problems.is_empty() {
         // The host is as recorded: the next run records it afresh.
-        for path in [NFT_BEFORE, FORWARD_BEFORE] {
+        for path in [NFT_BEFORE, FORWARD_BEFORE, FORWARD6_BEFORE] {
             let _ = host.remove(&fsutil::under(host.root(), path));
         }
         Ok(done)
@@ -162,14 +167,18 @@ fn firewall(host: &dyn Host, step: &mut impl FnMut(String, Result<(), String>)) 
 
 fn forwarding(host: &dyn Host, step: &mut impl FnMut(String, Result<(), String>)) {
     let read = |p: &Path| std::fs::read_to_string(p).map(|s| s.trim().to_string());
-    let Ok(before) = read(&fsutil::under(host.root(), FORWARD_BEFORE)) else {
-        return;
-    };
-    if before == "0" && read(Path::new(IP_FORWARD)).is_ok_and(|now| now != "0") {
-        step(
-            "IP forwarding off again".into(),
-            outcome(host.set_sysctl("net/ipv4/ip_forward", "0")),
-        );
+    for (record, key) in FORWARDING {
+        let Ok(before) = read(&fsutil::under(host.root(), record)) else {
+            continue;
+        };
+        let now = read(&Path::new("/proc/sys").join(key));
+        if before == "0" && now.is_ok_and(|now| now != "0") {
+            let what = if key.contains("ipv6") { "IPv6" } else { "IP" };
+            step(
+                format!("{what} forwarding off again"),
+                outcome(host.set_sysctl(key, "0")),
+            );
+        }
     }
 }
 

@@ -10,7 +10,7 @@
 //! Bounded: it stops by itself after `max_clients` or `lifetime`.
 
 use std::io::{BufRead, BufReader, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -32,13 +32,26 @@ pub struct Listener {
 }
 
 impl Listener {
+    /// On 127.0.0.1, where QEMU's user network takes the guest's IPv4
+    /// connections to its host address.
     pub fn start(
         token: &str,
         max_clients: usize,
         lifetime: Duration,
     ) -> Result<Listener, HarnessError> {
-        let socket = TcpListener::bind("127.0.0.1:0")
-            .map_err(|e| HarnessError::Listener(format!("bind 127.0.0.1:0: {e}")))?;
+        Listener::start_on(IpAddr::from([127, 0, 0, 1]), token, max_clients, lifetime)
+    }
+
+    /// On `address` (`::1` takes what the guest sends to QEMU's IPv6 host
+    /// address), on a free port.
+    pub fn start_on(
+        address: IpAddr,
+        token: &str,
+        max_clients: usize,
+        lifetime: Duration,
+    ) -> Result<Listener, HarnessError> {
+        let socket = TcpListener::bind(SocketAddr::new(address, 0))
+            .map_err(|e| HarnessError::Listener(format!("bind {address} port 0: {e}")))?;
         let port = socket
             .local_addr()
             .map_err(|e| HarnessError::Listener(format!("local_addr: {e}")))?
@@ -168,6 +181,22 @@ mod tests {
             TcpStream::connect(("127.0.0.1", port)).is_err(),
             "nothing listens after the lifetime"
         );
+        Ok(())
+    }
+
+    #[test]
+    fn listens_on_ipv6_loopback_too() -> Result<(), Box<dyn std::error::Error>> {
+        let listener = Listener::start_on(
+            IpAddr::from(std::net::Ipv6Addr::LOCALHOST),
+            "tok6",
+            1,
+            Duration::from_secs(20),
+        )?;
+        let client = TcpStream::connect(("::1", listener.port()))?;
+        client.set_read_timeout(Some(Duration::from_secs(5)))?;
+        let mut line = String::new();
+        BufReader::new(client).read_line(&mut line)?;
+        assert_eq!(line, "SOFTAP-LISTENER tok6\n");
         Ok(())
     }
 

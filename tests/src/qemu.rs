@@ -183,6 +183,9 @@ impl UserNet {
 
 /// The host as the guest sees it when the scenario keeps QEMU's default net.
 pub const DEFAULT_USER_HOST: &str = "10.0.2.2";
+/// The host's IPv6 address as the guest sees it (QEMU's default
+/// `ipv6-prefix` fec0::/64): QEMU takes connections to it to `::1`.
+pub const DEFAULT_USER_HOST6: &str = "fec0::2";
 
 /// QEMU's option parser splits on commas; a literal comma is doubled.
 fn escape(path: &Path) -> String {

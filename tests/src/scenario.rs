@@ -9,7 +9,10 @@ use crate::error::HarnessError;
 use crate::guest::GuestConfig;
 use crate::images::{target_dir, workspace_root};
 use crate::listener::{fresh_token, Listener};
-use crate::qemu::{boot, sparse_copy, Boot, DiskBus, Firmware, UserNet, VmSpec, DEFAULT_USER_HOST};
+use crate::qemu::{
+    boot, sparse_copy, Boot, DiskBus, Firmware, UserNet, VmSpec, DEFAULT_USER_HOST,
+    DEFAULT_USER_HOST6,
+};
 use crate::results::Report;
 use crate::tools::{find_ovmf, find_qemu, find_secure_ovmf, host_accel};
 
@@ -23,10 +26,9 @@ pub struct Scenario {
     pub name: &'static str,
     /// QEMU user-mode `net=`; its default when `None`.
     pub net: Option<&'static str>,
-    /// Whether QEMU's user network also gives the guest IPv6 (it does by
-    /// default, and always without `net`). An upstream routed over IPv6
-    /// leaves the agent's network IPv4-only (see `routed_ipv6_upstream` in
-    /// agent/src/plan/lan.rs).
+    /// Whether QEMU's user network also gives the guest IPv6 with router
+    /// advertisements (it does by default, and always without `net`); the
+    /// harness then listens on `::1` as well, for the guest's IPv6 checks.
     pub upstream_ipv6: bool,
     pub radios: u32,
     /// hwsim `channels=` (1: the one-channel combination of recent Intel cards).
@@ -52,18 +54,19 @@ pub struct Scenario {
     pub lan: bool,
 }
 
-/// Fresh stick, upstream overlapping the default pool (IPv4 only, so the
-/// agent's network gets IPv6): the AP on the radio left to the agent, WPA2
+/// Fresh stick, upstream overlapping the default pool, with IPv6 from
+/// router advertisements (networkd's): the AP on the radio left to the agent, WPA2
 /// and SAE stations with leases, the gateway and the NAT, the overlap
 /// avoided; a libvirt domain on the network with a reserved address
 /// ([`crate::lan`]) reached by name over IPv4 and IPv6, a station on a fixed
 /// address, `status`'s members; the move off a subnet taken upstream, after
 /// which the domain has its reserved host part in the new subnet; then
-/// `isolate_clients`.
+/// `isolate_clients`. Beside the network's IPv6, the upstream keeps its own
+/// and a station reaches the harness over IPv6 through the NAT.
 pub const A: Scenario = Scenario {
     name: "a",
     net: Some("172.16.0.0/16"),
-    upstream_ipv6: false,
+    upstream_ipv6: true,
     radios: 3,
     channels: None,
     timeout: Duration::from_secs(600),
@@ -101,11 +104,14 @@ pub const A: Scenario = Scenario {
         "watch-ping",
         "watch-nat",
         "watch-vm",
+        "upstream6",
+        "wpa2-nat6",
         "isolate",
         "sae6",
         "six",
+        "upstream6-kept",
     ],
-    listener_visitors: &["wpa2", "sae", "wpa2-again", crate::lan::VM_NAME],
+    listener_visitors: &["wpa2", "sae", "wpa2-again", "wpa2-v6", crate::lan::VM_NAME],
     extra: &[("watch", "1"), ("six", "1")],
     oci_archive: false,
     secure_boot: true,
@@ -117,12 +123,12 @@ pub const A: Scenario = Scenario {
 /// (see [`crate::faults`]) and no radio until the guest loads the driver:
 /// the same choices and the AP back (the caller compares a and b), on the
 /// last good configuration; then hostapd killed, and the driver unloaded and
-/// loaded again. On a's upstream (IPv4 only), so that nothing but the faults
-/// differs from the network a left behind.
+/// loaded again. On a's upstream (with IPv6), so that nothing but the
+/// faults differs from the network a left behind.
 pub const B: Scenario = Scenario {
     name: "b",
     net: Some("172.16.0.0/16"),
-    upstream_ipv6: false,
+    upstream_ipv6: true,
     radios: 3,
     channels: None,
     timeout: Duration::from_secs(600),
@@ -195,7 +201,12 @@ pub const C: Scenario = Scenario {
 
 /// The container path: the product's OCI archive booted with
 /// systemd-nspawn (privileged, host network) in a guest with hwsim radios,
-/// the guest's own agent skipped; then b's checks.
+/// the guest's own agent skipped; then b's checks. Its upstream is handed
+/// from networkd to the kernel first, as on hosts where no network manager
+/// handles that link: the kernel's own IPv6 routes from the router
+/// advertisements (`ipv6.sh`). The agent sets the link's `accept_ra` to 2,
+/// the network has IPv6, the upstream keeps its own, a station reaches the
+/// harness over IPv6; the container's stop puts `accept_ra` back to 1.
 pub const D: Scenario = Scenario {
     name: "d",
     net: Some("172.16.0.0/16"),
@@ -213,8 +224,15 @@ pub const D: Scenario = Scenario {
         "wpa2-lease",
         "wpa2-ping",
         "wpa2-nat",
+        "kernel-ra",
+        "accept-ra",
+        "upstream6",
+        "wpa2-ipv6",
+        "wpa2-nat6",
+        "container-stop",
+        "accept-ra-back",
     ],
-    listener_visitors: &["wpa2"],
+    listener_visitors: &["wpa2", "wpa2-v6"],
     extra: &[],
     oci_archive: true,
     secure_boot: false,
@@ -366,6 +384,20 @@ pub fn run(s: &Scenario, stick: &Path, oci_archive: Option<&Path>) -> Result<Boo
     // Long enough for a second boot (see the kernel panic below).
     let listener = Listener::start(&token, 8, 2 * s.timeout + Duration::from_secs(120))
         .map_err(|e| e.to_string())?;
+    // The IPv6 checks' far side, on an upstream with IPv6.
+    let listener6 = if s.upstream_ipv6 {
+        Some(
+            Listener::start_on(
+                std::net::Ipv6Addr::LOCALHOST.into(),
+                &token,
+                8,
+                2 * s.timeout + Duration::from_secs(120),
+            )
+            .map_err(|e| e.to_string())?,
+        )
+    } else {
+        None
+    };
 
     let mut cfg = GuestConfig::default();
     let mut entries: Vec<(&str, String)> = vec![
@@ -376,6 +408,10 @@ pub fn run(s: &Scenario, stick: &Path, oci_archive: Option<&Path>) -> Result<Boo
         ("token", token),
         ("poweroff", "1".to_owned()),
     ];
+    if let Some(l) = &listener6 {
+        entries.push(("listener_host6", DEFAULT_USER_HOST6.to_owned()));
+        entries.push(("listener_port6", l.port().to_string()));
+    }
     if let Some(c) = s.channels {
         entries.push(("channels", c.to_string()));
     }
@@ -467,12 +503,17 @@ pub fn run(s: &Scenario, stick: &Path, oci_archive: Option<&Path>) -> Result<Boo
             "booted under Secure Boot firmware, but the kernel never said `{SECURE_BOOT_ON}`"
         ));
     }
-    let visits = listener.visits();
+    let mut visits = listener.visits();
+    visits.extend(listener6.iter().flat_map(Listener::visits));
     for who in s.listener_visitors {
         if !visits.iter().any(|v| v.said == *who) {
             problems.push(format!(
-                "the listener on 127.0.0.1:{} never heard from station `{who}` (visits: {visits:?})",
-                listener.port()
+                "the listeners on 127.0.0.1:{}{} never heard from station `{who}` (visits: {visits:?})",
+                listener.port(),
+                listener6
+                    .as_ref()
+                    .map(|l| format!(" and [::1]:{}", l.port()))
+                    .unwrap_or_default()
             ));
         }
     }

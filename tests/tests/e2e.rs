@@ -25,8 +25,11 @@
 //! address in the chosen subnet appears upstream: the agent re-plans (target
 //! 10 s, printed; the check allows 60), the network is redefined and the station gets a lease in the new
 //! subnet and reaches the listener again. Around that (`tests/src/lan.rs`,
-//! guest side `network.sh`): QEMU's upstream is IPv4 only, so the network has
-//! its IPv6 /64; a container of libvirt's LXC driver joins the agent's
+//! guest side `network.sh`): QEMU's upstream has IPv6 with router
+//! advertisements, which networkd handles, and the network has its own IPv6
+//! /64 beside it (`ipv6.sh`: the upstream keeps its address and default route
+//! under IPv6 forwarding, and a station reaches the harness's `::1` listener
+//! through the NAT over IPv6); a container of libvirt's LXC driver joins the agent's
 //! network as users attach VMs, gets the address the stick's `softap.toml`
 //! reserves for its MAC and a DHCPv6 address; a station resolves its name in
 //! the network's domain (A and AAAA) through the gateway and fetches its
@@ -80,7 +83,12 @@
 //! built by `images/softap-container-e2e.toml` without a disk) as a second
 //! disk: the guest unpacks its layers and boots it with systemd-nspawn as a
 //! privileged container on its network; the AP comes up and a WPA2 station
-//! gets a lease, reaches the gateway and the listener.
+//! gets a lease, reaches the gateway and the listener. Its upstream is the
+//! kernel's before the container starts (networkd lets go of it; the kernel
+//! takes the router advertisements itself): the agent sets its `accept_ra`
+//! to 2, so the network has IPv6 while the upstream keeps its own, a
+//! station reaches the `::1` listener over IPv6, and the container's stop
+//! puts `accept_ra` back.
 //! Scenario e (the desktop host) boots `images/softap-desktop-e2e.toml`, a
 //! Debian machine with NetworkManager and podman, with the same OCI archive:
 //! README.md's podman command (read from README.md) runs the appliance
