@@ -126,6 +126,23 @@ pub fn describe(f: &Facts) -> String {
             r.table
         );
     }
+    // Only the links where the kernel takes router advertisements or holds
+    // routes from them: what the plan's IPv6 looks at.
+    for l in &f.ipv6_ra.links {
+        if l.kernel_ra_routes || l.accept_ra.is_some_and(|a| a != 0) && l.name != "lo" {
+            let _ = writeln!(
+                s,
+                "router advertisements on {}: accept_ra {}{}",
+                l.name,
+                l.accept_ra.map_or("unknown".to_string(), |a| a.to_string()),
+                if l.kernel_ra_routes {
+                    ", the kernel holds routes from them"
+                } else {
+                    ""
+                }
+            );
+        }
+    }
     if f.libvirt.reachable {
         for n in &f.libvirt.networks {
             let subnets: Vec<String> = n.subnets.iter().map(|x| x.to_string()).collect();
