@@ -252,7 +252,9 @@ pub const D: Scenario = Scenario {
 /// same with README.md's Docker commands (`docker load`, `docker run`) on
 /// the same host, whose dockerd has been running since boot: the AP, a
 /// station through the NAT, NetworkManager off the AP interface, the host
-/// as it was after `docker stop`, and the refusal without `--privileged`.
+/// as it was after `docker stop`, and the refusal without `--privileged`;
+/// last the repository's compose file: `docker compose up -d` brings the
+/// AP up, `docker compose down` leaves the host as it was.
 pub const E: Scenario = Scenario {
     name: "e",
     net: None,
@@ -293,6 +295,9 @@ pub const E: Scenario = Scenario {
         "docker-nat",
         "docker-stop-clean",
         "docker-no-privileged",
+        "compose",
+        "compose-ap",
+        "compose-stop-clean",
     ],
     listener_visitors: &["wpa2", "dwpa2"],
     extra: &[],
@@ -302,11 +307,12 @@ pub const E: Scenario = Scenario {
     lan: false,
 };
 
-/// The repository's Quadlet unit as one fw_cfg line, its lines joined by
-/// `|` (which it does not use); the desktop scenario writes it back to
-/// `/etc/containers/systemd/softap.container`.
-fn quadlet_entry() -> Result<String, String> {
-    let path = crate::images::workspace_root().join("softap.container");
+/// A file of the repository as one fw_cfg line, its lines joined by `|`
+/// (which it must not use): the Quadlet unit, which the desktop scenario
+/// writes back to `/etc/containers/systemd/softap.container`, and the
+/// compose file.
+fn joined_lines(name: &str) -> Result<String, String> {
+    let path = crate::images::workspace_root().join(name);
     let text =
         std::fs::read_to_string(&path).map_err(|e| format!("reading {}: {e}", path.display()))?;
     if text.contains('|') {
@@ -424,7 +430,8 @@ pub fn run(s: &Scenario, stick: &Path, oci_archive: Option<&Path>) -> Result<Boo
         entries.push(("podman_run", readme.podman_run));
         entries.push(("docker_load", readme.docker_load));
         entries.push(("docker_run", readme.docker_run));
-        entries.push(("quadlet", quadlet_entry()?));
+        entries.push(("quadlet", joined_lines("softap.container")?));
+        entries.push(("compose", joined_lines("compose.yaml")?));
     }
     if s.lan {
         entries.extend(crate::lan::guest_entries());

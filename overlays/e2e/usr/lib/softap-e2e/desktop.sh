@@ -208,6 +208,39 @@ desktop_docker() {
 	refused_without_privileged docker-no-privileged docker "${DOCKER_RUN[@]}"
 }
 
+# The repository's compose file (given by the harness), on the image
+# desktop_docker loaded: `docker compose up -d` brings the AP up, `docker
+# compose down` leaves the host as it was.
+desktop_compose() {
+	local dir=$DESKTOP_WORK/compose t0 t1
+	if [ -z "${CFG[compose]:-}" ]; then
+		fail compose "no compose in the fw_cfg entry"
+		return 1
+	fi
+	mkdir -p "$dir"
+	tr '|' '\n' <<<"${CFG[compose]}" >"$dir/compose.yaml"
+	t0=$(date +%s%N)
+	if ! (cd "$dir" && docker compose up -d) >"$E2E_RUN/compose-up.log" 2>&1; then
+		fail compose "docker compose up -d: $(tail -n 5 "$E2E_RUN/compose-up.log" | tr '\n' ' ')"
+		return 1
+	fi
+	ok compose "docker compose up -d with the repository's compose.yaml"
+	AG_EXEC=(docker exec "$DESKTOP_NAME")
+	if ! wait_agent; then
+		fail compose-ap "the AP did not come up in the Compose service's container"
+		docker logs "$DESKTOP_NAME" 2>&1 | tail -n 80 | sed 's/^/E2E-DIAG /' >"$E2E_TTY"
+	else
+		t1=$(date +%s%N)
+		info compose-up-to-ap-seconds "$(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.1f", (b-a)/1e9}')"
+		ok compose-ap "hostapd ENABLED on $AG_IFACE, subnet $AG_SUBNET, in the Compose service's container ($(docker inspect -f '{{.HostConfig.RestartPolicy.Name}}' "$DESKTOP_NAME") restart policy)"
+	fi
+	if ! (cd "$dir" && docker compose down) >"$E2E_RUN/compose-down.log" 2>&1; then
+		fail compose-stop-clean "docker compose down: $(tail -n 5 "$E2E_RUN/compose-down.log" | tr '\n' ' ')"
+		return 1
+	fi
+	host_as_before compose-stop-clean "docker compose down"
+}
+
 # The repository's Quadlet unit (given by the harness), installed as its
 # comment says: `systemctl start softap` brings the AP up, `systemctl stop
 # softap` leaves the host as it was.
@@ -313,5 +346,5 @@ scenario_e() {
 	fi
 	refused_without_privileged no-privileged podman "${RUN_WORDS[@]}"
 	desktop_quadlet
-	desktop_docker
+	desktop_docker && desktop_compose
 }
