@@ -11,12 +11,13 @@
 # The link of the IPv4 default route: the upstream.
 upstream_dev() { ip -4 route show default | awk '{print $5; exit}'; }
 
-# upstream6 CHECK: the upstream has a global IPv6 address and an IPv6
+# upstream6 CHECK: the upstream has an IPv6 address and an IPv6
 # default route, IPv6 forwarding is on and the network has its prefix.
 upstream6() {
 	local check=$1 dev addr route fwd net6
 	dev=$(upstream_dev)
-	addr=$(ip -6 -br addr show dev "$dev" scope global 2>/dev/null | awk '{print $3}')
+	# Any scope but the link's: QEMU's prefix, fec0::/64, is site-local.
+	addr=$(ip -6 -o addr show dev "$dev" 2>/dev/null | awk '$4 !~ /^fe80:/ {print $4; exit}')
 	route=$(ip -6 route show default dev "$dev" 2>/dev/null | head -n1)
 	fwd=$(cat /proc/sys/net/ipv6/conf/all/forwarding)
 	agent_status --root / || true
@@ -24,7 +25,7 @@ upstream6() {
 	if [ -n "$addr" ] && [ -n "$route" ] && [ "$fwd" = 1 ] && [ -n "$net6" ]; then
 		ok "$check" "$dev keeps $addr and '$route' with IPv6 forwarding on; the network has $net6; accept_ra $(cat "/proc/sys/net/ipv6/conf/$dev/accept_ra")"
 	else
-		fail "$check" "$dev: global address '$addr', default route '$route', IPv6 forwarding $fwd, the network's IPv6 '$net6'; plan: $("${AG_EXEC[@]}" softap-agent plan --json 2>/dev/null | jq -c '[.decisions[] | select(.topic == "ipv6") | .text]')"
+		fail "$check" "$dev: global address '$addr', default route '$route', IPv6 forwarding $fwd, the network's IPv6 '$net6'; plan: $("${AG_EXEC[@]}" softap-agent plan --json 2>/dev/null | jq -c '[.plan.decisions[] | select(.topic == "ipv6") | .text]')"
 	fi
 }
 
