@@ -244,7 +244,8 @@ pub const D: Scenario = Scenario {
 /// radio the AP will share (one channel), FORWARD policy DROP, the product
 /// run with README.md's podman command: the AP beside the upstream,
 /// NetworkManager keeping off the AP interface, a WPA2 station through the
-/// NAT to the upstream and the listener; `podman stop` leaves the host as
+/// NAT to the upstream and the listener, over IPv6 too (NetworkManager's
+/// upstream keeps its own IPv6 beside the network's); `podman stop` leaves the host as
 /// it was; a restart keeps subnet, SSID and passphrase; without
 /// `--privileged` the container exits at once naming the flag. The
 /// repository's Quadlet unit: `systemctl start softap` brings the AP up,
@@ -276,6 +277,9 @@ pub const E: Scenario = Scenario {
         "wpa2-lease",
         "wpa2-ping",
         "wpa2-nat",
+        "upstream6",
+        "wpa2-ipv6",
+        "wpa2-nat6",
         "upstream",
         "stop-clean",
         "restart-same",
@@ -299,7 +303,7 @@ pub const E: Scenario = Scenario {
         "compose-ap",
         "compose-stop-clean",
     ],
-    listener_visitors: &["wpa2", "dwpa2"],
+    listener_visitors: &["wpa2", "wpa2-v6", "dwpa2"],
     extra: &[],
     oci_archive: true,
     secure_boot: false,
