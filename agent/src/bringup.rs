@@ -475,7 +475,8 @@ pub fn apply_plan_on(
     t.done();
     let mut hashed = cfg.clone();
     hashed.passphrase = pass.clone();
-    let mut new = crate::apply::new_state(&p, prev, &hashed.hash(), &files);
+    let mut new =
+        crate::apply::new_state(&p, outcome.running.as_ref(), prev, &hashed.hash(), &files);
     let problem = esp_problem(cfg);
     new.config_problem = problem.clone();
     new.save(host.root())?;

@@ -82,6 +82,28 @@ const CASES: &[(&str, &str, &str)] = &[
         "phy0",
         "country = \"DE\"\nwidth = 160\ndfs = true",
     ),
+    // channel = "auto": the plan's band and width, hostapd's ACS the primary.
+    (
+        "mt7921au-comfast-cf951ax",
+        "phyX",
+        "country = \"DE\"\nchannel = \"auto\"",
+    ),
+    (
+        "mt7612u-alfa-awus036acm",
+        "phyX",
+        "country = \"DE\"\nchannel = \"auto\"\ndfs = true",
+    ),
+    ("rt2800usb-rt5370", "phy2", "channel = \"auto\""),
+    (
+        "hwsim-6.1-radios2+DE",
+        "phy0",
+        "country = \"DE\"\nchannel = \"auto\"",
+    ),
+    (
+        "hwsim-6.1-radios2+DE",
+        "phy0",
+        "country = \"DE\"\nband = \"6\"\nchannel = \"auto\"",
+    ),
 ];
 
 fn facts(fixture: &str) -> Facts {
@@ -131,7 +153,18 @@ fn line(p: &Plan) -> String {
     if !c.vht_capab.is_empty() {
         s.push_str(&format!("\n    vht_capab={}", c.vht_capab));
     }
+    if let Some(a) = &c.acs {
+        s.push_str(&format!(
+            "\n    ACS chanlist={} acs_num_scans={} acs_exclude_dfs={}",
+            a.chanlist_text(),
+            a.num_scans,
+            a.exclude_dfs
+        ));
+    }
     for n in &p.decisions {
+        if n.topic == Topic::Channel && c.acs.is_some() {
+            s.push_str(&format!("\n    {}: {}", n.topic, n.text));
+        }
         if matches!(
             n.topic,
             Topic::Band | Topic::Width | Topic::Country | Topic::Dfs

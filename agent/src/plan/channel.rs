@@ -9,9 +9,11 @@ use serde::Serialize;
 use crate::config::WifiBand;
 use crate::facts::{Band, BandId, Channel, Phy};
 
+use super::acs::{self, Acs};
 use super::blocks::{block_5, block_6, pair_2g, secondary_of, ORDER_2G, ORDER_5};
 use super::caps::{self, Mode, Secondary};
 use super::phy::PhyFit;
+pub use super::usable::{band_name, unusable};
 use super::Topic;
 
 /// The beacon interval rendered into hostapd.conf, in TUs. 100 is what nearly
@@ -32,6 +34,8 @@ pub struct LinkWish {
     pub dfs: bool,
     /// A fixed primary channel (2.4 or 5 GHz numbering).
     pub channel: Option<u16>,
+    /// `channel = "auto"`: hostapd's ACS picks the primary.
+    pub acs: bool,
 }
 
 /// The one band a configured `band` names; `None` for `auto`.
@@ -81,6 +85,10 @@ pub struct ChannelChoice {
     pub mode: Mode,
     /// The PHY rate a two-stream client reaches, in Mbit/s.
     pub rate_mbps: f64,
+    /// `channel = "auto"`: hostapd's ACS picks the primary among these;
+    /// `number` is then only the first it may pick.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub acs: Option<Acs>,
 }
 
 impl ChannelChoice {
@@ -105,48 +113,6 @@ impl ChannelChoice {
 
 /// A decision about the link, for the plan's notes: (topic, text).
 pub type LinkNote = (Topic, String);
-
-/// Why a channel cannot carry the AP, or `None` when it can.
-pub fn unusable(band: BandId, ch: &Channel, country: Option<&str>, dfs: bool) -> Option<String> {
-    if ch.disabled {
-        return Some("disabled".into());
-    }
-    if ch.no_ir {
-        return Some("no-IR (passive scan only: no beaconing allowed)".into());
-    }
-    if ch.radar && !dfs {
-        return Some("radar (DFS required; set dfs = true to use it)".into());
-    }
-    match band {
-        BandId::Band2G4 => {
-            if country.is_none() && ch.number > 11 {
-                return Some(
-                    "outside 1-11, allowed only with a country code that permits it".into(),
-                );
-            }
-            None
-        }
-        BandId::Band5G | BandId::Band6G => {
-            if country.is_none() {
-                return Some(format!(
-                    "{}, which needs a country code (set `country` in softap.toml)",
-                    band_name(band)
-                ));
-            }
-            None
-        }
-        BandId::Band60G => Some("60 GHz, not supported for the AP by this agent".into()),
-    }
-}
-
-pub fn band_name(band: BandId) -> &'static str {
-    match band {
-        BandId::Band2G4 => "2.4 GHz",
-        BandId::Band5G => "5 GHz",
-        BandId::Band6G => "6 GHz",
-        BandId::Band60G => "60 GHz",
-    }
-}
 
 /// One way to run the AP: a primary at a width, in a mode, at a rate.
 #[derive(Debug, Clone)]
@@ -419,7 +385,44 @@ fn to_choice(phy: &Phy, c: &Candidate) -> ChannelChoice {
         dfs: c.dfs,
         mode: c.mode,
         rate_mbps: c.rate,
+        acs: None,
     }
+}
+
+/// `channel = "auto"`: the primaries ACS may pick at the planned band,
+/// width and mode, and the choice rendered for it (the planned primary if
+/// ACS may pick it, else the first it may in order of preference, with no
+/// centre: hostapd sets it). `None` when ACS may pick none of them.
+fn acs_choice(phy: &Phy, planned: &ChannelChoice, ctx: &Ctx<'_>) -> Option<ChannelChoice> {
+    let band = phy.bands.iter().find(|b| b.band == planned.band)?;
+    let carries = |c: &Channel| {
+        best_at(band, c, planned.width_mhz, ctx)
+            .map(|(k, _)| k)
+            .filter(|k| k.width == planned.width_mhz && k.mode == planned.mode)
+    };
+    let list = acs::primaries(band, planned.width_mhz, |c| carries(c).is_some());
+    let first = primaries(band)
+        .into_iter()
+        .filter(|c| list.contains(&c.number))
+        .find(|c| c.number == planned.number)
+        .or_else(|| {
+            primaries(band)
+                .into_iter()
+                .find(|c| list.contains(&c.number))
+        })?;
+    let mut choice = to_choice(phy, &carries(first)?);
+    choice.center_channel = None;
+    // A block's radar channels count, not only its primary.
+    let radar = list.iter().any(|p| {
+        let block = match band.band {
+            BandId::Band5G => block_5(*p, planned.width_mhz),
+            BandId::Band6G => block_6(*p, planned.width_mhz),
+            _ => None,
+        };
+        block.is_some_and(|(chs, _)| chs.iter().any(|n| find(band, *n).is_some_and(|c| c.radar)))
+    });
+    choice.acs = Some(Acs::new(list, ctx.dfs, radar));
+    Some(choice)
 }
 
 /// The notes that explain a choice: mode and rate, and why nothing wider.
@@ -502,6 +505,9 @@ pub fn choose(
                 " (the configured channel {} is ignored)",
                 wish.channel.unwrap_or_default()
             ));
+        }
+        if wish.acs {
+            why.push_str(" (channel = \"auto\" is ignored: hostapd may not choose)");
         }
         notes.push((Topic::Channel, why));
         explain(&choice, wider.filter(|_| choice.width_mhz < up), &mut notes);
@@ -606,7 +612,10 @@ pub fn choose(
         return Err(why);
     };
     let (best, wider) = per_band.swap_remove(pos);
-    let choice = to_choice(phy, &best);
+    let mut choice = to_choice(phy, &best);
+    if let Some(c) = wish.acs.then(|| acs_choice(phy, &choice, &ctx)).flatten() {
+        choice = c;
+    }
     // The preferred primaries passed over on the way, and why.
     let passed: Vec<String> = phy
         .bands
@@ -620,24 +629,30 @@ pub fn choose(
         })
         .take(4)
         .collect();
+    let acs_note = choice
+        .acs
+        .as_ref()
+        .map(|a| acs::note(choice.band, choice.width_mhz, a));
     notes.push((
         Topic::Channel,
-        format!(
-            "channel {} ({} MHz), the first usable in {}'s order of preference{}{}",
-            choice.number,
-            choice.freq_mhz,
-            band_name(choice.band),
-            if choice.band == BandId::Band2G4 && choice.number == 6 {
-                " (6, 1, 11: the channels that do not overlap)"
-            } else {
-                ""
-            },
-            if passed.is_empty() {
-                String::new()
-            } else {
-                format!(": {}", passed.join("; "))
-            }
-        ),
+        acs_note.unwrap_or_else(|| {
+            format!(
+                "channel {} ({} MHz), the first usable in {}'s order of preference{}{}",
+                choice.number,
+                choice.freq_mhz,
+                band_name(choice.band),
+                if choice.band == BandId::Band2G4 && choice.number == 6 {
+                    " (6, 1, 11: the channels that do not overlap)"
+                } else {
+                    ""
+                },
+                if passed.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {}", passed.join("; "))
+                }
+            )
+        }),
     ));
     let mut band_why = format!(
         "{}: {} Mbit/s for a two-stream client",

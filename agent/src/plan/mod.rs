@@ -2,6 +2,7 @@
 //! decides phy, channel, subnet, bridge and security, explaining every choice
 //! and every rejection.
 
+pub mod acs;
 pub mod blocks;
 pub mod caps;
 pub mod channel;
@@ -9,6 +10,7 @@ pub mod lan;
 mod note;
 pub mod phy;
 pub mod subnet;
+mod usable;
 pub mod wish;
 pub mod wpa;
 
@@ -92,6 +94,7 @@ impl Plan {
             }),
             bridge: Some(self.bridge.clone()),
             channel: Some(self.channel.number),
+            running: None,
             ssid: Some(self.ssid.clone()),
             security: Some(self.security),
             interface: Some(self.interface.clone()),
@@ -111,7 +114,10 @@ impl Plan {
             self.ssid,
             self.phy.name,
             self.interface,
-            self.channel.number,
+            match &self.channel.acs {
+                Some(a) => format!("picked by ACS among {}", a.chanlist_text()),
+                None => self.channel.number.to_string(),
+            },
             channel::band_name(self.channel.band),
             self.channel.mode_text(),
             self.channel.rate_mbps,

@@ -1,7 +1,7 @@
 //! What the configuration and the kernel ask of the link: the band, width
 //! and channel wanted, and the country the AP runs under.
 
-use crate::config::Config;
+use crate::config::{ChannelSetting, Config};
 use crate::facts::Phy;
 
 use super::channel::LinkWish;
@@ -37,6 +37,10 @@ pub fn link_wish(cfg: &Config) -> LinkWish {
         band: cfg.band,
         width: cfg.width.map(u32::from),
         dfs: cfg.dfs,
-        channel: cfg.channel,
+        channel: match cfg.channel {
+            Some(ChannelSetting::Number(n)) => Some(n),
+            _ => None,
+        },
+        acs: cfg.channel == Some(ChannelSetting::Auto),
     }
 }
