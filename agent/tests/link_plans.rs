@@ -94,6 +94,9 @@ const CASES: &[(&str, &str, &str)] = &[
         "country = \"DE\"\nchannel = \"auto\"\ndfs = true",
     ),
     ("rt2800usb-rt5370", "phy2", "channel = \"auto\""),
+    // No country configured or applied: the one the access points around
+    // agree on (two of three say DE), as if configured.
+    ("mt7921au-comfast-cf951ax+scanDE", "phyX", ""),
     (
         "hwsim-6.1-radios2+DE",
         "phy0",
@@ -109,6 +112,19 @@ const CASES: &[(&str, &str, &str)] = &[
 fn facts(fixture: &str) -> Facts {
     if let Some(base) = fixture.strip_suffix("+DE") {
         return as_in_germany(facts(base));
+    }
+    if let Some(base) = fixture.strip_suffix("+scanDE") {
+        let mut f = facts(base);
+        f.scan = ["DE", "DE", "FR"]
+            .iter()
+            .enumerate()
+            .map(|(i, c)| softap_agent::facts::ScannedBss {
+                bssid: format!("02:00:00:00:00:{i:02x}"),
+                freq_mhz: 2412 + 25 * i as u32,
+                country: Some(c.to_string()),
+            })
+            .collect();
+        return f;
     }
     let text = std::fs::read_to_string(iw_fixture(&format!("{fixture}.iw-list.txt"))).unwrap();
     from_iw_text(&text, None).unwrap()

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use super::error::FactsError;
 use super::model::Facts;
-use super::{coverage, libvirt, nl80211, rtnl, sysfs};
+use super::{coverage, libvirt, nl80211, rtnl, scan, sysfs};
 use crate::libvirt::Connection;
 
 /// Where the live gatherer looks; the defaults are the real system.
@@ -66,6 +66,7 @@ pub fn gather_from(sources: &Sources) -> Result<Facts, FactsError> {
         }
     }
     let drivers_without_phy = without_phy(sources, &sysfs_phys);
+    let scan = scan::gather(&interfaces);
     let (addresses, routes) = rtnl::gather()?;
     let libvirt = libvirt::gather(&sources.libvirt);
     let machine_id = std::fs::read_to_string(&sources.machine_id)
@@ -80,6 +81,7 @@ pub fn gather_from(sources: &Sources) -> Result<Facts, FactsError> {
         libvirt,
         machine_id,
         drivers_without_phy,
+        scan,
     })
 }
 

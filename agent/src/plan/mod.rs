@@ -286,7 +286,7 @@ pub fn plan(facts: &Facts, cfg: &Config, previous: &State) -> Result<Plan, PlanE
     }
     decisions.push(note(
         Topic::Country,
-        wish::country_text(cfg, phy, country.as_deref()),
+        wish::country_text(cfg, phy, &facts.scan, country.as_deref()),
     ));
 
     let security = wpa::choose(cfg.security, phy, channel.band, &mut decisions)?;
@@ -474,7 +474,7 @@ fn choose_phy<'a>(
     let wish = wish::link_wish(cfg);
     let try_phy = |p: &'a Phy| -> Result<PhyPick<'a>, String> {
         let fit = phy::evaluate(facts, p, &cfg.interface)?;
-        let country = wish::country_for(cfg, p);
+        let country = wish::country_for(cfg, p, &facts.scan);
         let upstream_width = fit.follow.as_ref().and_then(|(iface, _, _)| {
             facts
                 .interfaces
