@@ -97,6 +97,12 @@ const CASES: &[(&str, &str, &str)] = &[
     // No country configured or applied: the one the access points around
     // agree on (two of three say DE), as if configured.
     ("mt7921au-comfast-cf951ax+scanDE", "phyX", ""),
+    // Networks on 36 and 40: the quietest primary of the block, 44.
+    (
+        "mt7921au-comfast-cf951ax+busy36",
+        "phyX",
+        "country = \"DE\"",
+    ),
     (
         "hwsim-6.1-radios2+DE",
         "phy0",
@@ -112,6 +118,19 @@ const CASES: &[(&str, &str, &str)] = &[
 fn facts(fixture: &str) -> Facts {
     if let Some(base) = fixture.strip_suffix("+DE") {
         return as_in_germany(facts(base));
+    }
+    if let Some(base) = fixture.strip_suffix("+busy36") {
+        let mut f = facts(base);
+        f.scan = [5180, 5180, 5200, 5240]
+            .iter()
+            .enumerate()
+            .map(|(i, freq)| softap_agent::facts::ScannedBss {
+                bssid: format!("02:00:00:00:01:{i:02x}"),
+                freq_mhz: *freq,
+                country: None,
+            })
+            .collect();
+        return f;
     }
     if let Some(base) = fixture.strip_suffix("+scanDE") {
         let mut f = facts(base);
@@ -178,7 +197,7 @@ fn line(p: &Plan) -> String {
         ));
     }
     for n in &p.decisions {
-        if n.topic == Topic::Channel && c.acs.is_some() {
+        if n.topic == Topic::Channel && (c.acs.is_some() || n.text.contains("networks heard")) {
             s.push_str(&format!("\n    {}: {}", n.topic, n.text));
         }
         if matches!(

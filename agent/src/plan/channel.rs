@@ -12,7 +12,9 @@ use crate::facts::{Band, BandId, Channel, Phy};
 use super::acs::{self, Acs};
 use super::blocks::{block_5, block_6, pair_2g, secondary_of, ORDER_2G, ORDER_5};
 use super::caps::{self, Mode, Secondary};
+use super::modes::{mode_at, mode_for, width_cap};
 use super::phy::PhyFit;
+use super::quiet::{self, Heard};
 pub use super::usable::{band_name, unusable};
 use super::Topic;
 
@@ -216,51 +218,6 @@ fn width_possible(
     Ok((center, secondary))
 }
 
-/// The mode the primary allows: HE where the card offers it to an AP and
-/// the channel permits it, VHT on 5 GHz, HT, else legacy.
-fn mode_for(band: &Band, primary: &Channel) -> Mode {
-    if band.he_ap.is_some() && !primary.no_he {
-        Mode::He
-    } else if band.band == BandId::Band5G && band.vht {
-        Mode::Vht
-    } else if band.ht {
-        Mode::Ht
-    } else {
-        Mode::Legacy
-    }
-}
-
-/// The widest mode that runs `width` MHz: HE only where the card lists HE
-/// at that width (hwsim's HE, say, is 20 MHz only on 2.4 GHz), else VHT or
-/// HT, whose widths `width_possible` has checked.
-fn mode_at(band: &Band, widest: Mode, width: u32) -> Mode {
-    let he_width = band
-        .he_ap
-        .as_ref()
-        .is_some_and(|h| match (band.band, width) {
-            (_, 20) => true,
-            (BandId::Band2G4, _) => h.he40_2g() && width == 40,
-            (_, 40 | 80) => h.he80(),
-            _ => h.he160(),
-        });
-    match widest {
-        Mode::He if !he_width && band.band == BandId::Band5G && band.vht => Mode::Vht,
-        Mode::He if !he_width => Mode::Ht,
-        m => m,
-    }
-}
-
-/// The default widest width of a band, and the widest the wish allows.
-fn width_cap(band: &Band, wish: &LinkWish, follow: Option<u32>) -> u32 {
-    let default = match band.band {
-        BandId::Band2G4 => 20,
-        BandId::Band5G => 80,
-        _ => 160,
-    };
-    let cap = wish.width.unwrap_or(default);
-    follow.map_or(cap, |f| cap.min(f))
-}
-
 /// The best candidate with this primary (widest possible width), and why
 /// nothing wider, when something wider was wanted.
 fn best_at(
@@ -389,6 +346,29 @@ fn to_choice(phy: &Phy, c: &Candidate) -> ChannelChoice {
     }
 }
 
+/// The primary of the chosen block (on 2.4 GHz at 20 MHz, of 1, 6 and 11)
+/// with the fewest networks heard, at the same width and mode, and why.
+fn quieter(
+    phy: &Phy,
+    best: &Candidate,
+    ctx: &Ctx<'_>,
+    heard: &Heard<'_>,
+) -> Option<(Candidate, String)> {
+    let band = phy.bands.iter().find(|b| b.band == best.band)?;
+    let same: Vec<Candidate> = primaries(band)
+        .into_iter()
+        .filter_map(|c| best_at(band, c, best.width, ctx).map(|(k, _)| k))
+        .filter(|k| k.width == best.width && k.mode == best.mode)
+        .filter(|k| match (k.band, k.width) {
+            (BandId::Band2G4, 20) => ORDER_2G.contains(&k.primary),
+            _ => k.center == best.center,
+        })
+        .collect();
+    let pairs: Vec<(u16, u32)> = same.iter().map(|k| (k.primary, k.freq_mhz)).collect();
+    let (pick, why) = quiet::quietest(&pairs, heard)?;
+    Some((same.into_iter().find(|k| k.primary == pick)?, why))
+}
+
 /// `channel = "auto"`: the primaries ACS may pick at the planned band,
 /// width and mode, and the choice rendered for it (the planned primary if
 /// ACS may pick it, else the first it may in order of preference, with no
@@ -454,13 +434,15 @@ fn explain(choice: &ChannelChoice, wider: Option<String>, notes: &mut Vec<LinkNo
 /// Picks band, channel and width on `phy`. Ok carries the choice and the
 /// notes that explain it; Err the reason the phy cannot host the AP (it
 /// becomes the phy's rejection). `upstream_width` is the operating width
-/// of the station the AP must follow, when it must.
+/// of the station the AP must follow, when it must; `heard` the networks
+/// around, which pick the primary within the chosen block.
 pub fn choose(
     phy: &Phy,
     fit: &PhyFit,
     wish: &LinkWish,
     country: Option<&str>,
     upstream_width: Option<u32>,
+    heard: &Heard<'_>,
 ) -> Result<(ChannelChoice, Vec<LinkNote>), String> {
     let ctx = Ctx {
         country,
@@ -492,7 +474,7 @@ pub fn choose(
             ));
         }
         let up = upstream_width.unwrap_or(20);
-        let cap = width_cap(band, wish, Some(up)).max(20);
+        let cap = width_cap(band, wish.width, Some(up)).max(20);
         let (best, wider) = best_at(band, ch, cap, &ctx)
             .ok_or_else(|| format!("channel {} cannot carry an AP here", ch.number))?;
         let choice = to_choice(phy, &best);
@@ -533,7 +515,7 @@ pub fn choose(
                 ch.freq_mhz
             ));
         }
-        let cap = width_cap(band, wish, None);
+        let cap = width_cap(band, wish.width, None);
         let (best, wider) = best_at(band, ch, cap, &ctx)
             .ok_or_else(|| format!("the configured channel {number} cannot carry an AP here"))?;
         let choice = to_choice(phy, &best);
@@ -549,7 +531,7 @@ pub fn choose(
     let mut per_band: Vec<(Candidate, Option<String>)> = Vec::new();
     let mut band_refusals: Vec<String> = Vec::new();
     for band in wanted_bands(phy, wish) {
-        let cap = width_cap(band, wish, None);
+        let cap = width_cap(band, wish.width, None);
         let mut best: Option<(Candidate, Option<String>)> = None;
         let mut first_refusal = None;
         for ch in primaries(band) {
@@ -611,7 +593,11 @@ pub fn choose(
         };
         return Err(why);
     };
-    let (best, wider) = per_band.swap_remove(pos);
+    let (mut best, wider) = per_band.swap_remove(pos);
+    let quiet_note = quieter(phy, &best, &ctx, heard).map(|(q, why)| {
+        best = q;
+        why
+    });
     let mut choice = to_choice(phy, &best);
     if let Some(c) = wish.acs.then(|| acs_choice(phy, &choice, &ctx)).flatten() {
         choice = c;
@@ -632,7 +618,19 @@ pub fn choose(
     let acs_note = choice
         .acs
         .as_ref()
-        .map(|a| acs::note(choice.band, choice.width_mhz, a));
+        .map(|a| acs::note(choice.band, choice.width_mhz, a))
+        .or_else(|| {
+            quiet_note.map(|why| {
+                let among = match (choice.band, choice.width_mhz) {
+                    (BandId::Band2G4, 20) => "of 6, 1 and 11 (the channels that do not overlap)",
+                    _ => "of the first usable block in order of preference",
+                };
+                format!(
+                    "channel {} ({} MHz), {among}: {why}",
+                    choice.number, choice.freq_mhz
+                )
+            })
+        });
     notes.push((
         Topic::Channel,
         acs_note.unwrap_or_else(|| {

@@ -7,8 +7,10 @@ pub mod blocks;
 pub mod caps;
 pub mod channel;
 pub mod lan;
+mod modes;
 mod note;
 pub mod phy;
+mod quiet;
 pub mod subnet;
 mod usable;
 pub mod wish;
@@ -482,7 +484,11 @@ fn choose_phy<'a>(
                 .find(|i| &i.name == iface)
                 .and_then(|i| i.width_mhz)
         });
-        let ch = channel::choose(p, &fit, &wish, country.as_deref(), upstream_width)?;
+        let heard = quiet::Heard {
+            scan: &facts.scan,
+            previous: previous.channel,
+        };
+        let ch = channel::choose(p, &fit, &wish, country.as_deref(), upstream_width, &heard)?;
         Ok((p, fit, ch, country))
     };
     if let Some(wanted) = &cfg.phy {
