@@ -336,3 +336,24 @@ fn hostapd_reads_every_rendered_link_configuration() {
         );
     }
 }
+
+/// Under `channel = "auto"` the state records the channel hostapd picked:
+/// any of the plan's chanlist is the plan, so `watch` does not re-apply
+/// (and start ACS again) for it.
+#[test]
+fn the_channel_acs_picked_is_the_plan() {
+    let cfg = "country = \"DE\"\nchannel = \"auto\"";
+    let p = plan(
+        &facts("mt7921au-comfast-cf951ax"),
+        &config(&cfg_text("phyX", cfg)),
+        &State::default(),
+    )
+    .unwrap();
+    assert!(p.channel.runs_on(149) && p.channel.runs_on(36));
+    assert!(!p.channel.runs_on(40));
+    let mut applied = p.to_state(&State::default(), "h");
+    applied.channel = Some(149);
+    assert_eq!(softap_agent::watch::reason_to_reapply(&applied, &p), None);
+    applied.channel = Some(44);
+    assert!(softap_agent::watch::reason_to_reapply(&applied, &p).is_some());
+}

@@ -102,6 +102,15 @@ impl ChannelChoice {
         }
     }
 
+    /// Whether an AP running on `primary` runs this choice: the planned
+    /// primary, or under ACS any primary hostapd may pick.
+    pub fn runs_on(&self, primary: u16) -> bool {
+        match &self.acs {
+            Some(a) => a.chanlist.contains(&primary),
+            None => primary == self.number,
+        }
+    }
+
     /// hostapd's `vht_oper_chwidth`/`he_oper_chwidth`: 0 for 20 and 40
     /// MHz, 1 for 80, 2 for 160.
     pub fn oper_chwidth(&self) -> u8 {
