@@ -77,6 +77,7 @@ let
       hosts = [{ mac = "52:54:00:12:34:56"; name = "web"; offset = 10; }];
       settings.channel = 1;
     };
+    auto = softap { channel = "auto"; };
   };
   container = system [{ services.softap.enable = true; boot.isContainer = true; }];
   disabled = system [{ services.softap = { ssid = "lab"; passphraseFile = "/run/secrets/p"; }; services.hostapd.enable = true; }];
@@ -99,7 +100,7 @@ let
     };
     channelZero = {
       settings.channel = 0;
-      message = "A definition for option `services.softap.channel' is not of type `null or integer between 1 and 233 (both inclusive)'";
+      message = "A definition for option `services.softap.channel' is not of type `null or integer between 1 and 233 (both inclusive) or value \"auto\" (singular enum)'";
     };
     securityUnknown = {
       settings.security = "wep";

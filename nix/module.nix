@@ -63,7 +63,7 @@ in
 
     country = keyOption "country" { type = lib.types.strMatching "[A-Z]{2}"; example = "DE"; };
     security = keyOption "security" { type = lib.types.enum [ "auto" "wpa2" "wpa3-transition" "open" ]; example = "wpa2"; };
-    channel = keyOption "channel" { type = lib.types.ints.between 1 233; };
+    channel = keyOption "channel" { type = lib.types.either (lib.types.ints.between 1 233) (lib.types.enum [ "auto" ]); example = "auto"; };
     band = keyOption "band" { type = lib.types.enum [ "auto" "2.4" "5" "6" ]; example = "5"; };
     width = keyOption "width" { type = lib.types.enum [ 20 40 80 160 ]; example = 160; };
     dfs = keyOption "dfs" { type = lib.types.bool; };

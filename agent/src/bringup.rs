@@ -194,7 +194,8 @@ impl Context {
 
     /// The channel flags the plan reads (no-IR, radar, disabled) are those
     /// of the regulatory domain the kernel applies. When the configuration
-    /// names a country the kernel does not apply yet, ask for it (what
+    /// names a country the kernel does not apply yet (or, with none
+    /// configured, the access points around agree on one), ask for it (what
     /// hostapd's `country_code` would do, only later than the plan needs)
     /// and read the facts again once the kernel applies it. A broken
     /// configuration is reported where it is loaded for the plan; here it
@@ -203,10 +204,10 @@ impl Context {
         if self.dry_run {
             return Ok(facts);
         }
-        let Some(country) = config::load(&self.config_sources)
+        let configured = config::load(&self.config_sources)
             .ok()
-            .and_then(|c| c.country)
-        else {
+            .and_then(|c| c.country);
+        let Some(country) = configured.or_else(|| country_around(&facts)) else {
             return Ok(facts);
         };
         let pending = |f: &Facts| {
@@ -245,6 +246,19 @@ impl Context {
     pub fn state(&self) -> Result<State, AgentError> {
         Ok(State::load(&self.root)?)
     }
+}
+
+/// With no country configured: the one the access points around agree on
+/// (their Country elements in the kernel's cached scan results), while the
+/// kernel applies none to the radios whose domain it sets.
+fn country_around(facts: &Facts) -> Option<String> {
+    let mut shared = facts.phys.iter().filter(|p| !p.self_managed_reg).peekable();
+    if shared.peek().is_none() || shared.any(|p| p.country.is_some()) {
+        return None;
+    }
+    let (country, n) = crate::facts::scan::agreed_country(&facts.scan)?;
+    tracing::info!("no country configured: {country}, from {n} access point(s) around");
+    Some(country)
 }
 
 /// The phy (under `/sys/class/ieee80211`) whose permanent or any assigned
@@ -475,7 +489,8 @@ pub fn apply_plan_on(
     t.done();
     let mut hashed = cfg.clone();
     hashed.passphrase = pass.clone();
-    let mut new = crate::apply::new_state(&p, prev, &hashed.hash(), &files);
+    let mut new =
+        crate::apply::new_state(&p, outcome.running.as_ref(), prev, &hashed.hash(), &files);
     let problem = esp_problem(cfg);
     new.config_problem = problem.clone();
     new.save(host.root())?;
@@ -511,6 +526,31 @@ mod tests {
     use super::*;
     use crate::host::fake::{Fake, Fault};
     use crate::host::Host;
+
+    #[test]
+    fn the_country_around_counts_only_while_the_kernel_applies_none() {
+        let ap = |c: &str| crate::facts::ScannedBss {
+            bssid: format!("02:00:00:00:00:{c}"),
+            freq_mhz: 2412,
+            country: Some("DE".into()),
+        };
+        let mut facts = Facts {
+            phys: vec![crate::facts::Phy::default()],
+            scan: vec![ap("01"), ap("02")],
+            ..Facts::default()
+        };
+        assert_eq!(country_around(&facts).as_deref(), Some("DE"));
+        facts.phys[0].country = Some("US".into());
+        assert_eq!(country_around(&facts), None);
+        facts.phys[0].self_managed_reg = true;
+        assert_eq!(
+            country_around(&facts),
+            None,
+            "no radio takes the kernel's country"
+        );
+        facts.phys.clear();
+        assert_eq!(country_around(&facts), None);
+    }
 
     fn setup() -> (tempfile::TempDir, Context, Facts) {
         let dir = tempfile::tempdir().unwrap();

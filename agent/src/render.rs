@@ -260,6 +260,12 @@ pub fn render(
         chwidth => plan.channel.oper_chwidth(),
         center => plan.channel.center_channel.unwrap_or(plan.channel.number),
         op_class => plan.channel.op_class,
+        acs => plan.channel.acs.as_ref().map(|a| context! {
+            chanlist => a.chanlist_text(),
+            num_scans => a.num_scans,
+            exclude_dfs => a.exclude_dfs,
+            radar => a.radar,
+        }),
         dfs => plan.channel.dfs,
         width => plan.channel.width_mhz,
         mode => plan.channel.mode_text(),

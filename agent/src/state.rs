@@ -33,6 +33,17 @@ pub struct PhyRecord {
     pub mac: Option<String>,
 }
 
+/// The channel hostapd reported running on after the last apply: under
+/// `channel = "auto"` the one its ACS picked, which the plan cannot know.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunningChannel {
+    pub channel: u16,
+    pub freq_mhz: u32,
+    pub width_mhz: u32,
+    /// Picked by hostapd's automatic channel selection.
+    pub acs: bool,
+}
+
 /// The libvirt network as planned last time, for `status`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NetworkRecord {
@@ -53,7 +64,13 @@ pub struct State {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub network: Option<NetworkRecord>,
     pub bridge: Option<String>,
+    /// The primary channel: hostapd's own report where there is one (see
+    /// `running`), else the plan's.
     pub channel: Option<u16>,
+    /// What hostapd reported running on; absent in a dry run and in states
+    /// written before it was recorded.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub running: Option<RunningChannel>,
     pub ssid: Option<String>,
     pub security: Option<crate::security::SecurityMode>,
     /// The AP interface hostapd serves.

@@ -36,7 +36,11 @@ pub struct Status {
     pub passphrase: Option<String>,
     pub security: Option<SecurityMode>,
     pub phy: Option<String>,
+    /// The channel hostapd runs on now, else the one the last apply read
+    /// from it, else the plan's.
     pub channel: Option<u16>,
+    /// The channel was picked by hostapd's ACS (`channel = "auto"`).
+    pub channel_auto: bool,
     pub subnet: Option<String>,
     pub gateway: Option<String>,
     pub dhcp_start: Option<String>,
@@ -172,7 +176,13 @@ pub fn gather(
         passphrase,
         security,
         phy: state.phy.as_ref().map(|p| p.name.clone()),
-        channel: state.channel,
+        channel: h
+            .link
+            .as_ref()
+            .map(|l| l.channel)
+            .filter(|c| *c != 0)
+            .or(state.channel),
+        channel_auto: state.running.as_ref().is_some_and(|r| r.acs),
         subnet: Some(net.to_string()),
         gateway: Some(sub.gateway.to_string()),
         dhcp_start: Some(dhcp_start.to_string()),
@@ -333,10 +343,15 @@ impl Status {
             ));
         }
         s.push_str(&format!(
-            "Radio:      {} ({}), channel {}{}\n",
+            "Radio:      {} ({}), channel {}{}{}\n",
             v(&self.phy),
             v(&self.interface),
             self.channel.map_or("?".into(), |c| c.to_string()),
+            if self.channel_auto {
+                " (picked by hostapd's ACS)"
+            } else {
+                ""
+            },
             self.hostapd
                 .link
                 .as_ref()
@@ -535,6 +550,36 @@ mod tests {
 
     /// A panic systemd-pstore archived: a typed field in the JSON, a line
     /// with its first lines in the text; none when the archive is empty.
+    #[test]
+    fn the_channel_hostapd_picked_is_shown() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut state = applied(dir.path());
+        state.channel = Some(149);
+        state.running = Some(crate::state::RunningChannel {
+            channel: 149,
+            freq_mhz: 5745,
+            width_mhz: 80,
+            acs: true,
+        });
+        let v = json(&state, dir.path());
+        assert_eq!(v["channel"], 149);
+        assert_eq!(v["channel_auto"], true);
+        let human = gather(
+            &DryRun::new(dir.path()),
+            &state,
+            None,
+            dir.path().join(STATE_FILE),
+        )
+        .unwrap()
+        .human();
+        assert!(
+            human.contains("channel 149 (picked by hostapd's ACS)"),
+            "{human}"
+        );
+        state.running = None;
+        assert_eq!(json(&state, dir.path())["channel_auto"], false);
+    }
+
     #[test]
     fn the_last_kernel_crash_is_named() {
         let dir = tempfile::tempdir().unwrap();

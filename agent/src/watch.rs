@@ -45,7 +45,7 @@ pub fn reason_to_reapply(applied: &State, plan: &Plan) -> Option<String> {
             plan.phy.name
         ));
     }
-    if applied.channel != Some(plan.channel.number) {
+    if !applied.channel.is_some_and(|c| plan.channel.runs_on(c)) {
         return Some(format!(
             "channel {} -> {}",
             applied

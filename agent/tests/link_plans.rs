@@ -82,11 +82,68 @@ const CASES: &[(&str, &str, &str)] = &[
         "phy0",
         "country = \"DE\"\nwidth = 160\ndfs = true",
     ),
+    // channel = "auto": the plan's band and width, hostapd's ACS the primary.
+    (
+        "mt7921au-comfast-cf951ax",
+        "phyX",
+        "country = \"DE\"\nchannel = \"auto\"",
+    ),
+    (
+        "mt7612u-alfa-awus036acm",
+        "phyX",
+        "country = \"DE\"\nchannel = \"auto\"\ndfs = true",
+    ),
+    ("rt2800usb-rt5370", "phy2", "channel = \"auto\""),
+    // No country configured or applied: the one the access points around
+    // agree on (two of three say DE), as if configured.
+    ("mt7921au-comfast-cf951ax+scanDE", "phyX", ""),
+    // Networks on 36 and 40: the quietest primary of the block, 44.
+    (
+        "mt7921au-comfast-cf951ax+busy36",
+        "phyX",
+        "country = \"DE\"",
+    ),
+    (
+        "hwsim-6.1-radios2+DE",
+        "phy0",
+        "country = \"DE\"\nchannel = \"auto\"",
+    ),
+    (
+        "hwsim-6.1-radios2+DE",
+        "phy0",
+        "country = \"DE\"\nband = \"6\"\nchannel = \"auto\"",
+    ),
 ];
 
 fn facts(fixture: &str) -> Facts {
     if let Some(base) = fixture.strip_suffix("+DE") {
         return as_in_germany(facts(base));
+    }
+    if let Some(base) = fixture.strip_suffix("+busy36") {
+        let mut f = facts(base);
+        f.scan = [5180, 5180, 5200, 5240]
+            .iter()
+            .enumerate()
+            .map(|(i, freq)| softap_agent::facts::ScannedBss {
+                bssid: format!("02:00:00:00:01:{i:02x}"),
+                freq_mhz: *freq,
+                country: None,
+            })
+            .collect();
+        return f;
+    }
+    if let Some(base) = fixture.strip_suffix("+scanDE") {
+        let mut f = facts(base);
+        f.scan = ["DE", "DE", "FR"]
+            .iter()
+            .enumerate()
+            .map(|(i, c)| softap_agent::facts::ScannedBss {
+                bssid: format!("02:00:00:00:00:{i:02x}"),
+                freq_mhz: 2412 + 25 * i as u32,
+                country: Some(c.to_string()),
+            })
+            .collect();
+        return f;
     }
     let text = std::fs::read_to_string(iw_fixture(&format!("{fixture}.iw-list.txt"))).unwrap();
     from_iw_text(&text, None).unwrap()
@@ -131,7 +188,18 @@ fn line(p: &Plan) -> String {
     if !c.vht_capab.is_empty() {
         s.push_str(&format!("\n    vht_capab={}", c.vht_capab));
     }
+    if let Some(a) = &c.acs {
+        s.push_str(&format!(
+            "\n    ACS chanlist={} acs_num_scans={} acs_exclude_dfs={}",
+            a.chanlist_text(),
+            a.num_scans,
+            a.exclude_dfs
+        ));
+    }
     for n in &p.decisions {
+        if n.topic == Topic::Channel && (c.acs.is_some() || n.text.contains("networks heard")) {
+            s.push_str(&format!("\n    {}: {}", n.topic, n.text));
+        }
         if matches!(
             n.topic,
             Topic::Band | Topic::Width | Topic::Country | Topic::Dfs
@@ -267,4 +335,25 @@ fn hostapd_reads_every_rendered_link_configuration() {
             "{ctx}: hostapd did not reach the driver:\n{text}"
         );
     }
+}
+
+/// Under `channel = "auto"` the state records the channel hostapd picked:
+/// any of the plan's chanlist is the plan, so `watch` does not re-apply
+/// (and start ACS again) for it.
+#[test]
+fn the_channel_acs_picked_is_the_plan() {
+    let cfg = "country = \"DE\"\nchannel = \"auto\"";
+    let p = plan(
+        &facts("mt7921au-comfast-cf951ax"),
+        &config(&cfg_text("phyX", cfg)),
+        &State::default(),
+    )
+    .unwrap();
+    assert!(p.channel.runs_on(149) && p.channel.runs_on(36));
+    assert!(!p.channel.runs_on(40));
+    let mut applied = p.to_state(&State::default(), "h");
+    applied.channel = Some(149);
+    assert_eq!(softap_agent::watch::reason_to_reapply(&applied, &p), None);
+    applied.channel = Some(44);
+    assert!(softap_agent::watch::reason_to_reapply(&applied, &p).is_some());
 }

@@ -42,7 +42,7 @@ fn flags_become_a_layer_and_bad_values_are_usage_errors() {
         cli.overrides.layer(),
         Layer {
             ssid: Some("lab".into()),
-            channel: Some(11),
+            channel: Some(softap_agent::config::ChannelSetting::Number(11)),
             security: Some(Security::Wpa2),
             ..Layer::default()
         }

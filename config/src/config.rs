@@ -6,7 +6,7 @@ use ipnet::Ipv4Net;
 use serde::{Deserialize, Serialize};
 
 use crate::layer::Layer;
-use crate::link::WifiBand;
+use crate::link::{ChannelSetting, WifiBand};
 use crate::network::{FixedRange, HostEntry};
 use crate::origin::{Origins, DEFAULTS};
 use crate::security::Security;
@@ -22,8 +22,9 @@ pub struct Config {
     pub security: Security,
     /// ISO 3166-1 alpha-2, upper case.
     pub country: Option<String>,
-    /// `None`: channel 6, or the first usable 2.4 GHz channel if 6 is not.
-    pub channel: Option<u16>,
+    /// `None`: the planner's best channel; `Auto`: hostapd's automatic
+    /// channel selection within the planned band and width.
+    pub channel: Option<ChannelSetting>,
     /// The band: 2.4 or 5 GHz, whichever is faster, unless one is named.
     pub band: WifiBand,
     /// The widest channel in MHz; `None`: 20 MHz on 2.4 GHz, 80 on 5 GHz,

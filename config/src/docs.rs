@@ -23,6 +23,7 @@ pub fn reference() -> String {
         let kind = match k.kind {
             ValueKind::Text => "string",
             ValueKind::Integer => "integer",
+            ValueKind::IntegerOrWord => "integer or string",
             ValueKind::List => "list of strings",
             ValueKind::Boolean => "boolean",
             ValueKind::Tables => "array of tables",

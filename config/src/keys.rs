@@ -17,6 +17,8 @@ pub enum ValueKind {
     Text,
     /// A whole number.
     Integer,
+    /// A whole number, or a word (`channel = "auto"`).
+    IntegerOrWord,
     /// A list of strings, comma-separated in text form.
     List,
     /// `true` or `false`.
@@ -102,10 +104,12 @@ pub const COUNTRY: KeySpec = KeySpec {
 
 pub const CHANNEL: KeySpec = KeySpec {
     name: "channel",
-    kind: ValueKind::Integer,
-    value_name: "N",
-    default: "6, or the first usable 2.4 GHz channel",
-    help: "Channel (ignored where the AP must follow an upstream station).",
+    kind: ValueKind::IntegerOrWord,
+    value_name: "N|auto",
+    default: "the planner's choice: the first usable primary of the fastest band and width",
+    help: "Channel: a number, or auto (hostapd's automatic channel selection surveys the \
+           usable primaries of the planned band and width and takes the least busy; radar \
+           channels only with dfs). Ignored where the AP must follow an upstream station.",
     credential: true,
     flag: Some("channel"),
     nix_option: Some("channel"),
@@ -328,7 +332,7 @@ mod tests {
             passphrase: Some("p".into()),
             security: Some(Security::Wpa2),
             country: Some("DE".into()),
-            channel: Some(6),
+            channel: Some(crate::ChannelSetting::Number(6)),
             band: Some(crate::WifiBand::Ghz5),
             width: Some(80),
             dfs: Some(true),
@@ -362,6 +366,9 @@ mod tests {
         for k in KEYS {
             let kind = match &fields[k.name] {
                 serde_json::Value::String(_) => ValueKind::Text,
+                serde_json::Value::Number(_) if k.kind == ValueKind::IntegerOrWord => {
+                    ValueKind::IntegerOrWord
+                }
                 serde_json::Value::Number(_) => ValueKind::Integer,
                 serde_json::Value::Array(a) if a.iter().all(|v| v.is_object()) => ValueKind::Tables,
                 serde_json::Value::Array(_) => ValueKind::List,

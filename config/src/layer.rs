@@ -10,7 +10,7 @@ use toml::Spanned;
 
 use crate::error::{ConfigError, ValueError};
 use crate::keys::{self, KeySpec, ValueKind};
-use crate::link::WifiBand;
+use crate::link::{ChannelSetting, WifiBand};
 use crate::network::{FixedRange, HostEntry};
 use crate::origin::{Origin, Origins};
 use crate::security::Security;
@@ -41,7 +41,7 @@ pub struct Layer {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub country: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub channel: Option<u16>,
+    pub channel: Option<ChannelSetting>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub band: Option<WifiBand>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -154,6 +154,12 @@ impl Layer {
                     })?;
                 toml::Value::Integer(n)
             }
+            // A number when it reads as one; otherwise the word, which the
+            // key's type accepts or refuses as in a TOML file.
+            ValueKind::IntegerOrWord => match text.trim().parse::<i64>() {
+                Ok(n) => toml::Value::Integer(n),
+                Err(_) => toml::Value::String(text.trim().to_owned()),
+            },
             ValueKind::List => toml::Value::Array(
                 text.split(',')
                     .map(str::trim)
@@ -292,7 +298,7 @@ mod tests {
     fn the_higher_layer_wins_key_by_key() {
         let lower = Layer {
             ssid: Some("low".into()),
-            channel: Some(1),
+            channel: Some(ChannelSetting::Number(1)),
             ..Layer::default()
         };
         let higher = Layer {
@@ -302,7 +308,7 @@ mod tests {
         };
         let c = higher.combine(lower);
         assert_eq!(c.ssid.as_deref(), Some("high"));
-        assert_eq!(c.channel, Some(1));
+        assert_eq!(c.channel, Some(ChannelSetting::Number(1)));
         assert_eq!(c.country.as_deref(), Some("DE"));
         let names: Vec<&str> = c.set_keys().iter().map(|k| k.name).collect();
         assert_eq!(names, ["ssid", "country", "channel"]);
@@ -311,8 +317,15 @@ mod tests {
     #[test]
     fn values_from_text_follow_the_keys_types() {
         let l = Layer::from_text(&keys::CHANNEL, " 11\n").unwrap();
-        assert_eq!(l.channel, Some(11));
+        assert_eq!(l.channel, Some(ChannelSetting::Number(11)));
+        let l = Layer::from_text(&keys::CHANNEL, "auto\n").unwrap();
+        assert_eq!(l.channel, Some(ChannelSetting::Auto));
         let e = Layer::from_text(&keys::CHANNEL, "eleven").unwrap_err();
+        assert!(
+            e.to_string().contains("a channel number or \"auto\""),
+            "{e}"
+        );
+        let e = Layer::from_text(&keys::WIDTH, "eighty").unwrap_err();
         assert!(matches!(e, ValueError::NotANumber { .. }), "{e}");
         let e = Layer::from_text(&keys::CHANNEL, "70000").unwrap_err();
         assert!(e.to_string().starts_with("`channel`: "), "{e}");

@@ -35,7 +35,7 @@ pub use config::{default_domain, default_subnet_pool, from_layer, Config, EspLay
 pub use error::{ConfigError, ValueError};
 pub use keys::{KeySpec, ValueKind, KEYS};
 pub use layer::{parse_layer, parse_located, Combine, Layer, Located};
-pub use link::{WifiBand, WIDTHS};
+pub use link::{ChannelSetting, WifiBand, WIDTHS};
 pub use load::{credentials_layer, load, Sources};
 pub use network::{FixedRange, HostEntry, Split};
 pub use origin::{Origin, Origins};

@@ -268,7 +268,7 @@ mod tests {
             credentials_dir: Some(root.join("creds")),
             system_credentials_dir: Some(root.join("syscreds")),
             flags: Layer {
-                channel: Some(6),
+                channel: Some(crate::ChannelSetting::Number(6)),
                 ..Layer::default()
             },
             last_good_esp: None,
@@ -277,7 +277,7 @@ mod tests {
         assert_eq!(c.ssid.as_deref(), Some("cred"));
         assert_eq!(c.passphrase.as_deref(), Some("correct horse"));
         assert_eq!(c.country.as_deref(), Some("FR"));
-        assert_eq!(c.channel, Some(6));
+        assert_eq!(c.channel, Some(crate::ChannelSetting::Number(6)));
         assert_eq!(c.sources.len(), 6, "{:?}", c.sources);
         assert_eq!(
             c.origins.get("ssid"),
@@ -412,10 +412,10 @@ mod tests {
     #[test]
     fn a_bad_credential_names_its_file_and_keeps_the_cause() {
         let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("softap.channel"), "six\n").unwrap();
+        std::fs::write(dir.path().join("softap.width"), "six\n").unwrap();
         let e = credentials_layer(dir.path()).unwrap_err();
         let text = e.to_string();
-        assert!(text.contains("softap.channel"), "{text}");
+        assert!(text.contains("softap.width"), "{text}");
         assert!(text.contains("not a whole number"), "{text}");
         let cause = std::error::Error::source(&e).expect("the value error");
         assert!(

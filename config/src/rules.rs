@@ -159,7 +159,7 @@ impl Config {
                 ));
             }
         }
-        if let Some(ch) = self.channel {
+        if let Some(crate::link::ChannelSetting::Number(ch)) = self.channel {
             if ch == 0 || ch > 196 {
                 return Err(bad(
                     "channel",

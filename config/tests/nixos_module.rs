@@ -115,7 +115,7 @@ fn the_agent_loads_the_softap_toml_the_nixos_module_writes() {
     );
     assert_eq!(full.security, Security::Wpa3Transition);
     assert_eq!(full.country.as_deref(), Some("DE"));
-    assert_eq!(full.channel, Some(1));
+    assert_eq!(full.channel, Some(softap_config::ChannelSetting::Number(1)));
     assert_eq!(full.phy.as_deref(), Some("phy1"));
     assert_eq!(
         full.subnet_pool,
@@ -128,6 +128,10 @@ fn the_agent_loads_the_softap_toml_the_nixos_module_writes() {
     assert_eq!(full.network_name, "lab");
     assert_eq!(full.interface, "ap0");
     assert_eq!(full.domain, "lab.internal");
+    assert_eq!(
+        load_etc(Some(&toml_of("auto"))).channel,
+        Some(softap_config::ChannelSetting::Auto)
+    );
     assert_eq!(full.fixed_range, FixedRange::Percent(25));
     assert!(full.isolate_clients);
     assert!(!full.ipv6);

@@ -5,7 +5,9 @@ use std::time::Instant;
 
 use super::{note, ApplyError, Changed, Run, Undo};
 use crate::hostapd;
+use crate::rates;
 use crate::runtime::HOSTAPD_UNIT;
+use crate::state::RunningChannel;
 
 impl Run<'_> {
     // 5. hostapd: restarted when its configuration, the bridge or the
@@ -75,13 +77,21 @@ impl Run<'_> {
             .wait_ap_enabled(&self.plan.interface, self.timeouts.ap)
         {
             Ok(status) => {
-                let ch = hostapd::get(&status, "channel").unwrap_or("?").to_string();
-                self.record(
-                    "verify",
-                    start,
-                    false,
-                    format!("hostapd state=ENABLED on channel {ch}"),
-                );
+                self.running = running(&status, self.plan.channel.acs.is_some());
+                let detail = match &self.running {
+                    Some(r) => format!(
+                        "hostapd state=ENABLED on channel {} ({} MHz, {} MHz wide){}",
+                        r.channel,
+                        r.freq_mhz,
+                        r.width_mhz,
+                        if r.acs { ", picked by ACS" } else { "" }
+                    ),
+                    None => format!(
+                        "hostapd state=ENABLED on channel {}",
+                        hostapd::get(&status, "channel").unwrap_or("?")
+                    ),
+                };
+                self.record("verify", start, false, detail);
                 Ok(())
             }
             Err(e) => Err(self.fail("verify", e, Some(HOSTAPD_UNIT))),
@@ -89,9 +99,42 @@ impl Run<'_> {
     }
 }
 
+/// The channel hostapd runs on, from its `STATUS`; `acs`: hostapd picked
+/// it.
+fn running(status: &[(String, String)], acs: bool) -> Option<RunningChannel> {
+    // hostapd reports channel 0 while ACS still surveys.
+    let live = rates::live_link(status).filter(|l| l.channel != 0 && l.freq_mhz != 0)?;
+    Some(RunningChannel {
+        channel: live.channel,
+        freq_mhz: live.freq_mhz,
+        width_mhz: live.width_mhz,
+        acs,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::testing::*;
+
+    #[test]
+    fn the_channel_acs_picked_is_read_from_hostapd_status() {
+        let st = crate::hostapd::parse_kv(
+            "state=ENABLED\nfreq=5745\nchannel=149\nsecondary_channel=1\nieee80211n=1\n\
+             ieee80211ac=1\nieee80211ax=1\nhe_oper_chwidth=1\nhe_oper_centr_freq_seg0_idx=155\n",
+        );
+        assert_eq!(
+            super::running(&st, true),
+            Some(crate::state::RunningChannel {
+                channel: 149,
+                freq_mhz: 5745,
+                width_mhz: 80,
+                acs: true
+            })
+        );
+        // Still scanning (state=ACS): no frequency yet, nothing to record.
+        let scanning = crate::hostapd::parse_kv("state=ACS\nfreq=0\nchannel=0\n");
+        assert_eq!(super::running(&scanning, true), None);
+    }
 
     #[test]
     fn a_failed_hostapd_restart_stops_it_and_rolls_back_everything_before() {

@@ -348,7 +348,7 @@ mod tests {
                 ),
             )
         };
-        let applied = new_state(&c.plan, &State::default(), "h", &c.files);
+        let applied = new_state(&c.plan, None, &State::default(), "h", &c.files);
         let destroy = format!("virsh net-destroy {n}");
         // A reboot: the file under /run is new, the definition is not.
         let h = host();

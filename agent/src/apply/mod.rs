@@ -30,7 +30,7 @@ use crate::hostapd::CtrlError;
 use crate::libvirt::{Libvirt, LibvirtError};
 use crate::plan::Plan;
 use crate::render::RenderedFile;
-use crate::state::{content_hash, State};
+use crate::state::{content_hash, RunningChannel, State};
 
 /// How long each wait may take; TCG guests are slow.
 #[derive(Debug, Clone)]
@@ -67,6 +67,8 @@ pub struct Outcome {
     /// hostapd was (re)started: the credentials are worth announcing.
     pub hostapd_started: bool,
     pub dry_run: bool,
+    /// The channel hostapd reported once the AP was up.
+    pub running: Option<RunningChannel>,
 }
 
 /// Why a bring-up step failed.
@@ -158,6 +160,8 @@ struct Run<'a> {
     timeouts: &'a Timeouts,
     undo: Undo,
     steps: Vec<StepReport>,
+    /// What `verify` read from hostapd's `STATUS`.
+    running: Option<RunningChannel>,
 }
 
 /// Rollback problems are collected, not returned: every undo is tried.
@@ -176,6 +180,7 @@ impl<'a> Run<'a> {
             timeouts,
             undo: Undo::default(),
             steps: Vec::new(),
+            running: None,
         }
     }
 
@@ -248,17 +253,24 @@ pub fn apply(
         changed: any,
         hostapd_started,
         dry_run: host.dry_run(),
+        running: run.running,
     })
 }
 
-/// The state after a successful apply.
+/// The state after a successful apply: the plan's, with the channel
+/// hostapd reported running on.
 pub fn new_state(
     plan: &Plan,
+    running: Option<&RunningChannel>,
     previous: &State,
     config_hash: &str,
     files: &[RenderedFile],
 ) -> State {
     let mut s = plan.to_state(previous, config_hash);
+    if let Some(r) = running {
+        s.channel = Some(r.channel);
+        s.running = Some(r.clone());
+    }
     s.files = files
         .iter()
         .map(|f| (f.path.to_string(), content_hash(&f.content)))

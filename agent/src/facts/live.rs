@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use super::error::FactsError;
 use super::model::Facts;
-use super::{coverage, ipv6_ra, libvirt, nl80211, rtnl, sysfs};
+use super::{coverage, ipv6_ra, libvirt, nl80211, rtnl, scan, sysfs};
 use crate::libvirt::Connection;
 
 /// Where the live gatherer looks; the defaults are the real system.
@@ -69,6 +69,7 @@ pub fn gather_from(sources: &Sources) -> Result<Facts, FactsError> {
         }
     }
     let drivers_without_phy = without_phy(sources, &sysfs_phys);
+    let scan = scan::gather(&interfaces);
     let (addresses, routes) = rtnl::gather()?;
     let libvirt = libvirt::gather(&sources.libvirt);
     let machine_id = std::fs::read_to_string(&sources.machine_id)
@@ -84,6 +85,7 @@ pub fn gather_from(sources: &Sources) -> Result<Facts, FactsError> {
         machine_id,
         drivers_without_phy,
         ipv6_ra: ipv6_ra::gather(&sources.proc),
+        scan,
     })
 }
 

@@ -10,6 +10,7 @@ pub mod model;
 mod netlink;
 pub mod nl80211;
 pub mod rtnl;
+pub mod scan;
 pub mod sysfs;
 pub mod validate;
 

@@ -38,6 +38,20 @@ pub struct Facts {
     /// before it turns IPv6 forwarding on).
     #[serde(default, skip_serializing_if = "RaFacts::is_empty")]
     pub ipv6_ra: RaFacts,
+    /// The access points the kernel's last scan saw (its cached results).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub scan: Vec<ScannedBss>,
+}
+
+/// One access point of a scan.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScannedBss {
+    pub bssid: String,
+    pub freq_mhz: u32,
+    /// The first two bytes of its Country element, as announced.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub country: Option<String>,
 }
 
 /// One radio as nl80211 describes it. `Default` is a radio nothing is

@@ -106,7 +106,7 @@ pub(crate) fn resolve_family(socket: &Socket, name: &str) -> Result<Option<Famil
     Ok(Some(family))
 }
 
-fn request(
+pub(super) fn request(
     family: u16,
     cmd: Nl80211Command,
     attributes: Vec<Nl80211Attr>,
@@ -508,19 +508,19 @@ const NLA_TYPE_MASK: u16 = 0x3fff;
 
 /// A message's attributes: after the netlink (16 bytes) and generic
 /// netlink (4 bytes) headers.
-fn attributes_after_headers(message: &[u8]) -> Option<&[u8]> {
+pub(super) fn attributes_after_headers(message: &[u8]) -> Option<&[u8]> {
     message.get(20..)
 }
 
 /// A native-endian u32 attribute's value.
-fn u32_of(value: &[u8]) -> Option<u32> {
+pub(super) fn u32_of(value: &[u8]) -> Option<u32> {
     value
         .get(..4)
         .map(|b| u32::from_ne_bytes([b[0], b[1], b[2], b[3]]))
 }
 
 /// The (type, payload) attributes of a buffer, up to the first malformed one.
-fn nlas(mut buffer: &[u8]) -> impl Iterator<Item = (u16, &[u8])> {
+pub(super) fn nlas(mut buffer: &[u8]) -> impl Iterator<Item = (u16, &[u8])> {
     std::iter::from_fn(move || {
         let header = buffer.get(..4)?;
         let len = usize::from(u16::from_ne_bytes([header[0], header[1]]));

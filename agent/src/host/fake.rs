@@ -227,6 +227,7 @@ impl Host for Fake {
         }
         Ok(vec![
             ("state".into(), "ENABLED".into()),
+            ("freq".into(), "2437".into()),
             ("channel".into(), "6".into()),
         ])
     }

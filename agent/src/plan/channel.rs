@@ -9,9 +9,13 @@ use serde::Serialize;
 use crate::config::WifiBand;
 use crate::facts::{Band, BandId, Channel, Phy};
 
+use super::acs::{self, Acs};
 use super::blocks::{block_5, block_6, pair_2g, secondary_of, ORDER_2G, ORDER_5};
 use super::caps::{self, Mode, Secondary};
+use super::modes::{mode_at, mode_for, width_cap};
 use super::phy::PhyFit;
+use super::quiet::{self, Heard};
+pub use super::usable::{band_name, unusable};
 use super::Topic;
 
 /// The beacon interval rendered into hostapd.conf, in TUs. 100 is what nearly
@@ -32,6 +36,8 @@ pub struct LinkWish {
     pub dfs: bool,
     /// A fixed primary channel (2.4 or 5 GHz numbering).
     pub channel: Option<u16>,
+    /// `channel = "auto"`: hostapd's ACS picks the primary.
+    pub acs: bool,
 }
 
 /// The one band a configured `band` names; `None` for `auto`.
@@ -81,6 +87,10 @@ pub struct ChannelChoice {
     pub mode: Mode,
     /// The PHY rate a two-stream client reaches, in Mbit/s.
     pub rate_mbps: f64,
+    /// `channel = "auto"`: hostapd's ACS picks the primary among these;
+    /// `number` is then only the first it may pick.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub acs: Option<Acs>,
 }
 
 impl ChannelChoice {
@@ -89,6 +99,15 @@ impl ChannelChoice {
         match self.mode {
             Mode::Legacy => "legacy (802.11a/g)".into(),
             m => format!("{}{}", m.name(), self.width_mhz),
+        }
+    }
+
+    /// Whether an AP running on `primary` runs this choice: the planned
+    /// primary, or under ACS any primary hostapd may pick.
+    pub fn runs_on(&self, primary: u16) -> bool {
+        match &self.acs {
+            Some(a) => a.chanlist.contains(&primary),
+            None => primary == self.number,
         }
     }
 
@@ -105,48 +124,6 @@ impl ChannelChoice {
 
 /// A decision about the link, for the plan's notes: (topic, text).
 pub type LinkNote = (Topic, String);
-
-/// Why a channel cannot carry the AP, or `None` when it can.
-pub fn unusable(band: BandId, ch: &Channel, country: Option<&str>, dfs: bool) -> Option<String> {
-    if ch.disabled {
-        return Some("disabled".into());
-    }
-    if ch.no_ir {
-        return Some("no-IR (passive scan only: no beaconing allowed)".into());
-    }
-    if ch.radar && !dfs {
-        return Some("radar (DFS required; set dfs = true to use it)".into());
-    }
-    match band {
-        BandId::Band2G4 => {
-            if country.is_none() && ch.number > 11 {
-                return Some(
-                    "outside 1-11, allowed only with a country code that permits it".into(),
-                );
-            }
-            None
-        }
-        BandId::Band5G | BandId::Band6G => {
-            if country.is_none() {
-                return Some(format!(
-                    "{}, which needs a country code (set `country` in softap.toml)",
-                    band_name(band)
-                ));
-            }
-            None
-        }
-        BandId::Band60G => Some("60 GHz, not supported for the AP by this agent".into()),
-    }
-}
-
-pub fn band_name(band: BandId) -> &'static str {
-    match band {
-        BandId::Band2G4 => "2.4 GHz",
-        BandId::Band5G => "5 GHz",
-        BandId::Band6G => "6 GHz",
-        BandId::Band60G => "60 GHz",
-    }
-}
 
 /// One way to run the AP: a primary at a width, in a mode, at a rate.
 #[derive(Debug, Clone)]
@@ -248,51 +225,6 @@ fn width_possible(
         }
     }
     Ok((center, secondary))
-}
-
-/// The mode the primary allows: HE where the card offers it to an AP and
-/// the channel permits it, VHT on 5 GHz, HT, else legacy.
-fn mode_for(band: &Band, primary: &Channel) -> Mode {
-    if band.he_ap.is_some() && !primary.no_he {
-        Mode::He
-    } else if band.band == BandId::Band5G && band.vht {
-        Mode::Vht
-    } else if band.ht {
-        Mode::Ht
-    } else {
-        Mode::Legacy
-    }
-}
-
-/// The widest mode that runs `width` MHz: HE only where the card lists HE
-/// at that width (hwsim's HE, say, is 20 MHz only on 2.4 GHz), else VHT or
-/// HT, whose widths `width_possible` has checked.
-fn mode_at(band: &Band, widest: Mode, width: u32) -> Mode {
-    let he_width = band
-        .he_ap
-        .as_ref()
-        .is_some_and(|h| match (band.band, width) {
-            (_, 20) => true,
-            (BandId::Band2G4, _) => h.he40_2g() && width == 40,
-            (_, 40 | 80) => h.he80(),
-            _ => h.he160(),
-        });
-    match widest {
-        Mode::He if !he_width && band.band == BandId::Band5G && band.vht => Mode::Vht,
-        Mode::He if !he_width => Mode::Ht,
-        m => m,
-    }
-}
-
-/// The default widest width of a band, and the widest the wish allows.
-fn width_cap(band: &Band, wish: &LinkWish, follow: Option<u32>) -> u32 {
-    let default = match band.band {
-        BandId::Band2G4 => 20,
-        BandId::Band5G => 80,
-        _ => 160,
-    };
-    let cap = wish.width.unwrap_or(default);
-    follow.map_or(cap, |f| cap.min(f))
 }
 
 /// The best candidate with this primary (widest possible width), and why
@@ -419,7 +351,67 @@ fn to_choice(phy: &Phy, c: &Candidate) -> ChannelChoice {
         dfs: c.dfs,
         mode: c.mode,
         rate_mbps: c.rate,
+        acs: None,
     }
+}
+
+/// The primary of the chosen block (on 2.4 GHz at 20 MHz, of 1, 6 and 11)
+/// with the fewest networks heard, at the same width and mode, and why.
+fn quieter(
+    phy: &Phy,
+    best: &Candidate,
+    ctx: &Ctx<'_>,
+    heard: &Heard<'_>,
+) -> Option<(Candidate, String)> {
+    let band = phy.bands.iter().find(|b| b.band == best.band)?;
+    let same: Vec<Candidate> = primaries(band)
+        .into_iter()
+        .filter_map(|c| best_at(band, c, best.width, ctx).map(|(k, _)| k))
+        .filter(|k| k.width == best.width && k.mode == best.mode)
+        .filter(|k| match (k.band, k.width) {
+            (BandId::Band2G4, 20) => ORDER_2G.contains(&k.primary),
+            _ => k.center == best.center,
+        })
+        .collect();
+    let pairs: Vec<(u16, u32)> = same.iter().map(|k| (k.primary, k.freq_mhz)).collect();
+    let (pick, why) = quiet::quietest(&pairs, heard)?;
+    Some((same.into_iter().find(|k| k.primary == pick)?, why))
+}
+
+/// `channel = "auto"`: the primaries ACS may pick at the planned band,
+/// width and mode, and the choice rendered for it (the planned primary if
+/// ACS may pick it, else the first it may in order of preference, with no
+/// centre: hostapd sets it). `None` when ACS may pick none of them.
+fn acs_choice(phy: &Phy, planned: &ChannelChoice, ctx: &Ctx<'_>) -> Option<ChannelChoice> {
+    let band = phy.bands.iter().find(|b| b.band == planned.band)?;
+    let carries = |c: &Channel| {
+        best_at(band, c, planned.width_mhz, ctx)
+            .map(|(k, _)| k)
+            .filter(|k| k.width == planned.width_mhz && k.mode == planned.mode)
+    };
+    let list = acs::primaries(band, planned.width_mhz, |c| carries(c).is_some());
+    let first = primaries(band)
+        .into_iter()
+        .filter(|c| list.contains(&c.number))
+        .find(|c| c.number == planned.number)
+        .or_else(|| {
+            primaries(band)
+                .into_iter()
+                .find(|c| list.contains(&c.number))
+        })?;
+    let mut choice = to_choice(phy, &carries(first)?);
+    choice.center_channel = None;
+    // A block's radar channels count, not only its primary.
+    let radar = list.iter().any(|p| {
+        let block = match band.band {
+            BandId::Band5G => block_5(*p, planned.width_mhz),
+            BandId::Band6G => block_6(*p, planned.width_mhz),
+            _ => None,
+        };
+        block.is_some_and(|(chs, _)| chs.iter().any(|n| find(band, *n).is_some_and(|c| c.radar)))
+    });
+    choice.acs = Some(Acs::new(list, ctx.dfs, radar));
+    Some(choice)
 }
 
 /// The notes that explain a choice: mode and rate, and why nothing wider.
@@ -451,13 +443,15 @@ fn explain(choice: &ChannelChoice, wider: Option<String>, notes: &mut Vec<LinkNo
 /// Picks band, channel and width on `phy`. Ok carries the choice and the
 /// notes that explain it; Err the reason the phy cannot host the AP (it
 /// becomes the phy's rejection). `upstream_width` is the operating width
-/// of the station the AP must follow, when it must.
+/// of the station the AP must follow, when it must; `heard` the networks
+/// around, which pick the primary within the chosen block.
 pub fn choose(
     phy: &Phy,
     fit: &PhyFit,
     wish: &LinkWish,
     country: Option<&str>,
     upstream_width: Option<u32>,
+    heard: &Heard<'_>,
 ) -> Result<(ChannelChoice, Vec<LinkNote>), String> {
     let ctx = Ctx {
         country,
@@ -489,7 +483,7 @@ pub fn choose(
             ));
         }
         let up = upstream_width.unwrap_or(20);
-        let cap = width_cap(band, wish, Some(up)).max(20);
+        let cap = width_cap(band, wish.width, Some(up)).max(20);
         let (best, wider) = best_at(band, ch, cap, &ctx)
             .ok_or_else(|| format!("channel {} cannot carry an AP here", ch.number))?;
         let choice = to_choice(phy, &best);
@@ -502,6 +496,9 @@ pub fn choose(
                 " (the configured channel {} is ignored)",
                 wish.channel.unwrap_or_default()
             ));
+        }
+        if wish.acs {
+            why.push_str(" (channel = \"auto\" is ignored: hostapd may not choose)");
         }
         notes.push((Topic::Channel, why));
         explain(&choice, wider.filter(|_| choice.width_mhz < up), &mut notes);
@@ -527,7 +524,7 @@ pub fn choose(
                 ch.freq_mhz
             ));
         }
-        let cap = width_cap(band, wish, None);
+        let cap = width_cap(band, wish.width, None);
         let (best, wider) = best_at(band, ch, cap, &ctx)
             .ok_or_else(|| format!("the configured channel {number} cannot carry an AP here"))?;
         let choice = to_choice(phy, &best);
@@ -543,7 +540,7 @@ pub fn choose(
     let mut per_band: Vec<(Candidate, Option<String>)> = Vec::new();
     let mut band_refusals: Vec<String> = Vec::new();
     for band in wanted_bands(phy, wish) {
-        let cap = width_cap(band, wish, None);
+        let cap = width_cap(band, wish.width, None);
         let mut best: Option<(Candidate, Option<String>)> = None;
         let mut first_refusal = None;
         for ch in primaries(band) {
@@ -605,8 +602,15 @@ pub fn choose(
         };
         return Err(why);
     };
-    let (best, wider) = per_band.swap_remove(pos);
-    let choice = to_choice(phy, &best);
+    let (mut best, wider) = per_band.swap_remove(pos);
+    let quiet_note = quieter(phy, &best, &ctx, heard).map(|(q, why)| {
+        best = q;
+        why
+    });
+    let mut choice = to_choice(phy, &best);
+    if let Some(c) = wish.acs.then(|| acs_choice(phy, &choice, &ctx)).flatten() {
+        choice = c;
+    }
     // The preferred primaries passed over on the way, and why.
     let passed: Vec<String> = phy
         .bands
@@ -620,24 +624,42 @@ pub fn choose(
         })
         .take(4)
         .collect();
+    let acs_note = choice
+        .acs
+        .as_ref()
+        .map(|a| acs::note(choice.band, choice.width_mhz, a))
+        .or_else(|| {
+            quiet_note.map(|why| {
+                let among = match (choice.band, choice.width_mhz) {
+                    (BandId::Band2G4, 20) => "of 6, 1 and 11 (the channels that do not overlap)",
+                    _ => "of the first usable block in order of preference",
+                };
+                format!(
+                    "channel {} ({} MHz), {among}: {why}",
+                    choice.number, choice.freq_mhz
+                )
+            })
+        });
     notes.push((
         Topic::Channel,
-        format!(
-            "channel {} ({} MHz), the first usable in {}'s order of preference{}{}",
-            choice.number,
-            choice.freq_mhz,
-            band_name(choice.band),
-            if choice.band == BandId::Band2G4 && choice.number == 6 {
-                " (6, 1, 11: the channels that do not overlap)"
-            } else {
-                ""
-            },
-            if passed.is_empty() {
-                String::new()
-            } else {
-                format!(": {}", passed.join("; "))
-            }
-        ),
+        acs_note.unwrap_or_else(|| {
+            format!(
+                "channel {} ({} MHz), the first usable in {}'s order of preference{}{}",
+                choice.number,
+                choice.freq_mhz,
+                band_name(choice.band),
+                if choice.band == BandId::Band2G4 && choice.number == 6 {
+                    " (6, 1, 11: the channels that do not overlap)"
+                } else {
+                    ""
+                },
+                if passed.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {}", passed.join("; "))
+                }
+            )
+        }),
     ));
     let mut band_why = format!(
         "{}: {} Mbit/s for a two-stream client",

@@ -2,14 +2,18 @@
 //! decides phy, channel, subnet, bridge and security, explaining every choice
 //! and every rejection.
 
+pub mod acs;
 pub mod blocks;
 pub mod caps;
 pub mod channel;
 pub mod lan;
+mod modes;
 mod note;
 pub mod phy;
+mod quiet;
 pub mod ra;
 pub mod subnet;
+mod usable;
 pub mod wish;
 pub mod wpa;
 
@@ -96,6 +100,7 @@ impl Plan {
             }),
             bridge: Some(self.bridge.clone()),
             channel: Some(self.channel.number),
+            running: None,
             ssid: Some(self.ssid.clone()),
             security: Some(self.security),
             interface: Some(self.interface.clone()),
@@ -115,7 +120,10 @@ impl Plan {
             self.ssid,
             self.phy.name,
             self.interface,
-            self.channel.number,
+            match &self.channel.acs {
+                Some(a) => format!("picked by ACS among {}", a.chanlist_text()),
+                None => self.channel.number.to_string(),
+            },
             channel::band_name(self.channel.band),
             self.channel.mode_text(),
             self.channel.rate_mbps,
@@ -284,7 +292,7 @@ pub fn plan(facts: &Facts, cfg: &Config, previous: &State) -> Result<Plan, PlanE
     }
     decisions.push(note(
         Topic::Country,
-        wish::country_text(cfg, phy, country.as_deref()),
+        wish::country_text(cfg, phy, &facts.scan, country.as_deref()),
     ));
 
     let security = wpa::choose(cfg.security, phy, channel.band, &mut decisions)?;
@@ -472,7 +480,7 @@ fn choose_phy<'a>(
     let wish = wish::link_wish(cfg);
     let try_phy = |p: &'a Phy| -> Result<PhyPick<'a>, String> {
         let fit = phy::evaluate(facts, p, &cfg.interface)?;
-        let country = wish::country_for(cfg, p);
+        let country = wish::country_for(cfg, p, &facts.scan);
         let upstream_width = fit.follow.as_ref().and_then(|(iface, _, _)| {
             facts
                 .interfaces
@@ -480,7 +488,11 @@ fn choose_phy<'a>(
                 .find(|i| &i.name == iface)
                 .and_then(|i| i.width_mhz)
         });
-        let ch = channel::choose(p, &fit, &wish, country.as_deref(), upstream_width)?;
+        let heard = quiet::Heard {
+            scan: &facts.scan,
+            previous: previous.channel,
+        };
+        let ch = channel::choose(p, &fit, &wish, country.as_deref(), upstream_width, &heard)?;
         Ok((p, fit, ch, country))
     };
     if let Some(wanted) = &cfg.phy {
