@@ -43,7 +43,7 @@
 //! subnet and the station reaches it by name again. Last, with
 //! `isolate_clients = true` (a credential, the agent restarted) the stations
 //! no longer reach each other but still reach the gateway and the upstream.
-//! Then the crowd (guest side `crowd.sh`): 16 stations, every second one
+//! Then the crowd (guest side `crowd.sh`): 16 stations, every fourth one
 //! with SAE, start associating within the same seconds; each must get a
 //! lease, reach the gateway and the upstream, and be listed by `status
 //! --json`; after rounds of all leaving and rejoining, hostapd, libvirt's
