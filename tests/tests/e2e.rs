@@ -14,8 +14,8 @@
 //!
 //! Scenario a, booted with Secure Boot
 //! enforced (OVMF with Microsoft's keys; the kernel must report it): the upstream QEMU provides
-//! overlaps the default pool (`net=172.16.0.0/16`); nineteen hwsim radios, all
-//! but one moved into network namespaces (two stations and a crowd of 16). The agent must bring the AP up on the
+//! overlaps the default pool (`net=172.16.0.0/16`); three hwsim radios, two of
+//! them moved into network namespaces. The agent must bring the AP up on the
 //! radio left to it (hostapd `state=ENABLED`, WPA3 transition; `detect`
 //! names its driver and module, `mac80211_hwsim`, and the disk's coverage
 //! report lists that driver), a WPA2 and an
@@ -43,12 +43,6 @@
 //! subnet and the station reaches it by name again. Last, with
 //! `isolate_clients = true` (a credential, the agent restarted) the stations
 //! no longer reach each other but still reach the gateway and the upstream.
-//! Then the crowd (guest side `crowd.sh`): 16 stations, every fourth one
-//! with SAE, start associating within the same seconds; each must get a
-//! lease, reach the gateway and the upstream, and be listed by `status
-//! --json`; after rounds of all leaving and rejoining, hostapd, libvirt's
-//! dnsmasq and the agent must be the same processes, their VmRSS within
-//! twice what it was (times and memory printed, only loosely bounded).
 //!
 //! Scenario b boots a's stick again, under faults (`tests/src/faults.rs`,
 //! guest side `overlays/e2e/usr/lib/softap-e2e/faults.sh`). Before the boot
