@@ -4,7 +4,7 @@
 
 use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 /// Where hostapd.conf's `ctrl_interface` points.
@@ -36,6 +36,8 @@ pub struct Ctrl {
     sock: UnixDatagram,
     path: PathBuf,
     local: PathBuf,
+    /// Whether hostapd counts this socket among its event monitors.
+    attached: AtomicBool,
 }
 
 static COUNTER: AtomicU32 = AtomicU32::new(0);
@@ -61,6 +63,7 @@ impl Ctrl {
             sock,
             path: path.to_path_buf(),
             local,
+            attached: AtomicBool::new(false),
         };
         ctrl.sock.connect(path).map_err(io("connect"))?;
         Ok(ctrl)
@@ -150,6 +153,7 @@ impl Ctrl {
     pub fn attach(&self, timeout: Duration) -> Result<(), CtrlError> {
         let a = self.request("ATTACH", timeout)?;
         if a.trim() == "OK" {
+            self.attached.store(true, Ordering::Relaxed);
             Ok(())
         } else {
             Err(CtrlError::Unexpected {
@@ -179,6 +183,17 @@ impl Ctrl {
 
 impl Drop for Ctrl {
     fn drop(&mut self) {
+        // hostapd keeps an attached socket as a monitor until sending it an
+        // event fails; `watch` attaches every probe, so without DETACH a
+        // quiet AP collects one stale monitor per probe and then, with the
+        // next burst of events (a crowd of stations joining), tries each of
+        // them for every event. No wait for the answer: a busy hostapd
+        // must not hold up the caller, and an unanswered DETACH costs it
+        // no more than the stale monitor would.
+        if self.attached.load(Ordering::Relaxed) {
+            let _ = self.sock.set_nonblocking(true);
+            let _ = self.sock.send(b"DETACH");
+        }
         let _ = std::fs::remove_file(&self.local);
     }
 }

@@ -1,6 +1,8 @@
 //! What `watch` does between re-plans to keep the AP serving: a hostapd
 //! that stopped serving (killed, crashed) is restarted and checked enabled,
-//! and repeated crashes back off instead of looping; a radio that went away
+//! and repeated crashes back off instead of looping; a hostapd that runs but
+//! answers late (busy with many stations at once) is left alone until its
+//! silence is too long to be busy; a radio that went away
 //! has its hostapd stopped cleanly, and the next plan that finds a radio
 //! brings the AP back. Every action goes through the [`Host`] and time is
 //! passed in, so the fake host and a made-up clock test it.
@@ -9,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use crate::apply::Timeouts;
 use crate::host::Host;
+use crate::hostapd::CtrlError;
 use crate::runtime::HOSTAPD_UNIT;
 
 /// How often `watch` asks hostapd whether it still serves: with the restart
@@ -16,6 +19,13 @@ use crate::runtime::HOSTAPD_UNIT;
 pub const CHECK_EVERY: Duration = Duration::from_secs(2);
 /// How long one probe waits for hostapd's answer.
 const PROBE: Duration = Duration::from_secs(1);
+/// How long hostapd may leave the probes unanswered before it counts as
+/// hung and is restarted. Seen under TCG with 16 stations leaving at once:
+/// hostapd answered no probe for over a second, and the restart that
+/// followed dropped every station. A hostapd that was killed or crashed is
+/// not silent: its socket refuses the connection (or is gone), and that is
+/// a crash at once.
+const SILENT_LIMIT: Duration = Duration::from_secs(30);
 /// Crashes this close together count as a series.
 const SERIES: Duration = Duration::from_secs(120);
 /// Restarts in a series before the back-off starts.
@@ -37,12 +47,15 @@ pub enum Check {
     Down { message: String, retry_at: Instant },
     /// Still down, still waiting (already reported).
     Waiting { retry_at: Instant },
+    /// hostapd runs but did not answer in time: busy, asked again at the
+    /// next check.
+    Busy,
 }
 
 impl Check {
     pub fn message(&self) -> Option<&str> {
         match self {
-            Check::Serving | Check::Waiting { .. } => None,
+            Check::Serving | Check::Waiting { .. } | Check::Busy => None,
             Check::Restarted { message } | Check::Down { message, .. } => Some(message),
         }
     }
@@ -57,6 +70,8 @@ pub struct Supervisor {
     last_crash: Option<Instant>,
     /// No restart before this (the back-off).
     not_before: Option<Instant>,
+    /// Since when hostapd has left the probes unanswered.
+    silent_since: Option<Instant>,
 }
 
 /// The wait before the restart after the `n`th crash of a series.
@@ -80,13 +95,33 @@ impl Supervisor {
         timeouts: &Timeouts,
         now: Instant,
     ) -> Check {
-        let why = match host.wait_ap_enabled(iface, PROBE) {
+        let e = match host.wait_ap_enabled(iface, PROBE) {
             Ok(_) => {
                 self.not_before = None;
+                self.silent_since = None;
                 return Check::Serving;
             }
-            Err(e) => e.to_string(),
+            Err(e) => e,
         };
+        let why = match (&e, self.silent_since) {
+            (CtrlError::Timeout { .. }, None) => {
+                self.silent_since = Some(now);
+                tracing::debug!("hostapd is busy: {e}");
+                return Check::Busy;
+            }
+            (CtrlError::Timeout { .. }, Some(since))
+                if now.saturating_duration_since(since) < SILENT_LIMIT =>
+            {
+                tracing::debug!("hostapd is busy: {e}");
+                return Check::Busy;
+            }
+            (CtrlError::Timeout { .. }, Some(since)) => format!(
+                "{e}; no answer for {} s",
+                now.saturating_duration_since(since).as_secs()
+            ),
+            _ => e.to_string(),
+        };
+        self.silent_since = None;
         if let Some(at) = self.not_before.filter(|t| now < *t) {
             tracing::debug!("hostapd still does not serve {iface} ({why})");
             return Check::Waiting { retry_at: at };
@@ -210,6 +245,36 @@ mod tests {
             host.commands(),
             vec![format!("systemctl restart {HOSTAPD_UNIT}")]
         );
+    }
+
+    #[test]
+    fn a_busy_hostapd_is_not_restarted_until_its_silence_is_too_long() {
+        let dir = tempfile::tempdir().unwrap();
+        let t0 = Instant::now();
+        let mut s = Supervisor::default();
+        // Unanswered probes within the limit: left alone.
+        let host = Fake::new(dir.path()).ap_silent_for(2);
+        for t in [t0, t0 + SILENT_LIMIT - Duration::from_secs(1)] {
+            assert_eq!(s.check(&host, "softap", &timeouts(), t), Check::Busy);
+        }
+        assert!(host.commands().is_empty(), "{:?}", host.commands());
+        // An answer ends the silence: the next one starts a new count.
+        let t1 = t0 + SILENT_LIMIT;
+        assert_eq!(s.check(&host, "softap", &timeouts(), t1), Check::Serving);
+        let host = Fake::new(dir.path()).ap_silent_for(2);
+        let t2 = t1 + Duration::from_secs(2);
+        assert_eq!(s.check(&host, "softap", &timeouts(), t2), Check::Busy);
+        // Silent for the whole limit: hung, restarted.
+        let c = s.check(&host, "softap", &timeouts(), t2 + SILENT_LIMIT);
+        let Check::Restarted { message } = &c else {
+            panic!("{c:?}");
+        };
+        assert!(message.contains("no answer for 30 s"), "{message}");
+        assert_eq!(
+            host.commands(),
+            vec![format!("systemctl restart {HOSTAPD_UNIT}")]
+        );
+        assert_eq!(c.message(), Some(message.as_str()));
     }
 
     #[test]

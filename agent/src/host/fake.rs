@@ -54,6 +54,9 @@ pub struct Fake {
     shown: RefCell<Vec<Shown>>,
     /// How many more waits for the AP fail (a hostapd that is down).
     ap_down: std::cell::Cell<u32>,
+    /// How many more waits for the AP go unanswered (a hostapd that runs
+    /// but is busy).
+    ap_silent: std::cell::Cell<u32>,
 }
 
 impl Fake {
@@ -68,12 +71,21 @@ impl Fake {
             envs: RefCell::new(Vec::new()),
             shown: RefCell::new(Vec::new()),
             ap_down: std::cell::Cell::new(0),
+            ap_silent: std::cell::Cell::new(0),
         }
     }
 
-    /// The next `n` waits for the AP fail, as with a killed hostapd.
+    /// The next `n` waits for the AP fail, as with a killed hostapd: its
+    /// socket refuses the connection.
     pub fn ap_down_for(self, n: u32) -> Fake {
         self.ap_down.set(n);
+        self
+    }
+
+    /// The next `n` waits for the AP get no answer in time, as with a
+    /// hostapd busy with many stations at once.
+    pub fn ap_silent_for(self, n: u32) -> Fake {
+        self.ap_silent.set(n);
         self
     }
 
@@ -214,13 +226,23 @@ impl Host for Fake {
         iface: &str,
         timeout: Duration,
     ) -> Result<Vec<(String, String)>, CtrlError> {
+        let path = PathBuf::from(crate::hostapd::CTRL_DIR).join(iface);
         let down = self.ap_down.get();
         if down > 0 {
             self.ap_down.set(down - 1);
+            return Err(CtrlError::Io {
+                path,
+                action: "connect",
+                source: std::io::ErrorKind::ConnectionRefused.into(),
+            });
         }
-        if self.faults.contains(&Fault::Ap) || down > 0 {
+        let silent = self.ap_silent.get();
+        if silent > 0 {
+            self.ap_silent.set(silent - 1);
+        }
+        if self.faults.contains(&Fault::Ap) || silent > 0 {
             return Err(CtrlError::Timeout {
-                path: PathBuf::from(crate::hostapd::CTRL_DIR).join(iface),
+                path,
                 command: "STATUS".into(),
                 timeout,
             });
