@@ -9,7 +9,7 @@ use crate::config::{self, Layer};
 use crate::facts::Facts;
 use crate::plan::{self, Plan, PlanError};
 use crate::render::{self, RenderedFile, Templates};
-use crate::state::{self, State};
+use crate::state::{self, ConfigFallback, ConfigProblem, State};
 
 /// Everything a command can fail with, each with its exit status.
 #[derive(Debug, thiserror::Error)]
@@ -140,7 +140,7 @@ impl Context {
         let t = StepTimer::start("config");
         let mut c = config::load(&self.config_sources)?;
         if let Some(problem) = esp_problem(&c) {
-            tracing::warn!("{problem}");
+            tracing::warn!("{}", problem.text);
         }
         // The facts name phys, not their addresses: on the live system a
         // `phy = "aa:bb:..."` is resolved through sysfs to the phy that
@@ -369,36 +369,73 @@ pub fn facts_from_iw(list: &Path, dev: Option<&Path>) -> Result<Facts, AgentErro
     Ok(facts)
 }
 
+/// The largest kept configuration hashed for `status`: the configuration
+/// files' own limit is far below.
+const KEPT_CAP: u64 = 4 << 20;
+
 /// Why the ESP file was not used and what runs instead, when it was not:
-/// shown on the console, logged and kept for `status`. The file is edited by
-/// hand, so its text is shown escaped.
-pub fn esp_problem(cfg: &config::Config) -> Option<String> {
+/// shown on the console (its `text`), logged and kept for `status`. The
+/// file is edited by hand, so its text is shown escaped.
+pub fn esp_problem(cfg: &config::Config) -> Option<ConfigProblem> {
     let config::EspLayer::Replaced {
         path,
         problem,
+        place,
         fallback,
     } = &cfg.esp
     else {
         return None;
     };
-    let instead = match fallback {
-        Some(kept) => format!(
-            "the last configuration that worked, kept in {}",
-            kept.display()
+    let (instead, kind) = match fallback {
+        Some(kept) => (
+            format!(
+                "the last configuration that worked, kept in {}",
+                kept.display()
+            ),
+            ConfigFallback::LastGood {
+                path: kept.display().to_string(),
+                sha256: crate::input::read_capped(kept, KEPT_CAP, "the kept configuration")
+                    .map_err(|e| tracing::warn!("{e}"))
+                    .ok()
+                    .map(state::content_hash),
+            },
         ),
-        None => format!(
-            "the image's defaults (/{}): no earlier version of the file worked",
-            config::ETC_CONFIG
+        None => (
+            format!(
+                "the image's defaults (/{}): no earlier version of the file worked",
+                config::ETC_CONFIG
+            ),
+            ConfigFallback::Defaults {
+                path: format!("/{}", config::ETC_CONFIG),
+            },
         ),
     };
     // The parser's message may span lines; the console shows one.
     let problem: Vec<&str> = problem.lines().map(str::trim).collect();
     let problem = problem.join("; ");
-    Some(crate::console::printable(&format!(
+    let text = crate::console::printable(&format!(
         "{problem}. Until {} is fixed (then `softap-agent apply` or a reboot reads it again), \
          the access point runs on {instead}.",
         path.display()
-    )))
+    ));
+    Some(ConfigProblem::new(place, kind, text))
+}
+
+/// A configuration that cannot be loaded at all (a broken
+/// `/etc/softap/softap.toml`, credential or flag; a broken ESP file falls
+/// back instead): nothing new is applied, so what runs is what `state`
+/// says was applied last.
+pub fn unusable_config(e: &config::ConfigError, state: &State) -> ConfigProblem {
+    let text = crate::console::printable(&format!(
+        "{e}. Nothing new is applied until it is fixed; the access point keeps what was applied last."
+    ));
+    ConfigProblem::new(
+        &e.place(),
+        ConfigFallback::LastApplied {
+            config_hash: state.config_hash.clone(),
+        },
+        text,
+    )
 }
 
 /// Keeps the ESP file's text once a configuration made from it has been
@@ -431,7 +468,7 @@ pub struct Applied {
     pub outcome: crate::apply::Outcome,
     pub passphrase: Option<String>,
     /// Why the ESP file was not used, when it was not.
-    pub config_problem: Option<String>,
+    pub config_problem: Option<ConfigProblem>,
 }
 
 /// Decides the plan (timed, for the bring-up's step timings).
@@ -496,7 +533,7 @@ pub fn apply_plan_on(
     new.save(host.root())?;
     keep_last_good_esp(ctx, cfg)?;
     if let Some(problem) = &problem {
-        host.show(&format!("\nsoftap: {problem}\n"));
+        host.show(&format!("\nsoftap: {}\n", problem.text));
     }
     if outcome.hostapd_started {
         let mut text = crate::console::banner(
@@ -591,6 +628,50 @@ mod tests {
         let host = Fake::new(&ctx.root);
         let again = apply_plan_on(&host, &ctx, &cfg, &prev, p).unwrap();
         assert_eq!(again.passphrase.as_deref(), Some(pass.as_str()));
+    }
+
+    /// A broken ESP file: the state keeps the problem as fields (file,
+    /// line, column, message) with what runs instead, and the console
+    /// shows its sentence.
+    #[test]
+    fn a_replaced_esp_file_is_recorded_with_its_place_and_fallback() {
+        let (_dir, ctx, facts) = setup();
+        let kept = ctx.root.join(config::LAST_GOOD_ESP_FILE);
+        std::fs::create_dir_all(kept.parent().unwrap()).unwrap();
+        std::fs::write(&kept, "ssid = \"kept\"\n").unwrap();
+        let esp = ctx.root.join("boot/efi/softap.toml");
+        let place = config::ErrorPlace {
+            file: Some(esp.clone()),
+            line: Some(4),
+            column: Some(10),
+            key: Some("channel".into()),
+            message: "`channel`: invalid number".into(),
+        };
+        let replaced = |fallback| config::Config {
+            esp: config::EspLayer::Replaced {
+                path: esp.clone(),
+                problem: "softap.toml:4:10: `channel`: invalid number".into(),
+                place: place.clone(),
+                fallback,
+            },
+            ..config::Config::default()
+        };
+        let cfg = replaced(Some(kept.clone()));
+        let p = plan(&facts, &cfg, &State::default()).unwrap();
+        let host = Fake::new(&ctx.root);
+        apply_plan_on(&host, &ctx, &cfg, &State::default(), p).unwrap();
+        let got = ctx.state().unwrap().config_problem.unwrap();
+        let fallback = ConfigFallback::LastGood {
+            path: kept.display().to_string(),
+            sha256: Some(state::content_hash("ssid = \"kept\"\n")),
+        };
+        assert_eq!(got, ConfigProblem::new(&place, fallback, got.text.clone()));
+        assert!(got.text.contains("the last configuration that worked"));
+        assert!(host.shown().iter().any(|s| s.text.contains(&got.text)));
+        // No earlier version worked: the image's defaults.
+        let path = format!("/{}", config::ETC_CONFIG);
+        let got = esp_problem(&replaced(None)).unwrap().fallback;
+        assert_eq!(got, ConfigFallback::Defaults { path });
     }
 
     #[test]

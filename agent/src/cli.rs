@@ -199,7 +199,7 @@ pub fn apply_summary(ctx: &Context, a: &Applied) -> String {
         }
     );
     if let Some(problem) = &a.config_problem {
-        s.push_str(&format!("  warning:  {problem}\n"));
+        s.push_str(&format!("  warning:  {}\n", problem.text));
     }
     for st in &a.outcome.steps {
         s.push_str(&format!(
@@ -228,13 +228,16 @@ pub fn apply_summary(ctx: &Context, a: &Applied) -> String {
 
 fn cmd_status(ctx: &Context, json: bool) -> Result<(), AgentError> {
     let st = ctx.state()?;
-    // A broken configuration does not hide what runs; it is said, and the
-    // passphrase shown is the stored one.
-    let cfg = match config::load(&ctx.config_sources) {
-        Ok(c) => Some(c),
+    // A broken configuration does not hide what runs; it is said (in the
+    // status too), and the passphrase shown is the stored one.
+    let (cfg, problem) = match config::load(&ctx.config_sources) {
+        Ok(c) => {
+            let problem = crate::bringup::esp_problem(&c);
+            (Some(c), problem)
+        }
         Err(e) => {
             tracing::warn!("{e}");
-            None
+            (None, Some(crate::bringup::unusable_config(&e, &st)))
         }
     };
     let pass = match &cfg {
@@ -242,7 +245,7 @@ fn cmd_status(ctx: &Context, json: bool) -> Result<(), AgentError> {
         None => crate::passphrase::known(None, &ctx.root),
     };
     let path = ctx.root.join(state::STATE_FILE);
-    let status = ctx.with_host(|h| crate::status::gather(h, &st, pass, path))?;
+    let status = ctx.with_host(|h| crate::status::gather(h, &st, pass, path, problem))?;
     if json {
         emit(&json_text(&status));
     } else {

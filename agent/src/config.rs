@@ -5,7 +5,7 @@
 
 pub use softap_config::{
     credentials_layer, default_domain, default_subnet_pool, from_layer, keys, load, network,
-    parse_layer, parse_located, paths, ChannelSetting, Combine, Config, ConfigError, EspLayer,
-    FixedRange, HostEntry, KeySpec, Layer, Located, Origin, Origins, Security, Sources, ValueError,
-    Violation, WifiBand, ESP_FILE, ETC_CONFIG, KEYS, LAST_GOOD_ESP_FILE,
+    parse_layer, parse_located, paths, ChannelSetting, Combine, Config, ConfigError, ErrorPlace,
+    EspLayer, FixedRange, HostEntry, KeySpec, Layer, Located, Origin, Origins, Security, Sources,
+    ValueError, Violation, WifiBand, ESP_FILE, ETC_CONFIG, KEYS, LAST_GOOD_ESP_FILE,
 };

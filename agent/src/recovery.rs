@@ -42,9 +42,16 @@ pub enum Check {
     /// hostapd serves the AP.
     Serving,
     /// hostapd had stopped serving; it was restarted and serves again.
-    Restarted { message: String },
-    /// hostapd does not serve, and the restart failed or must wait.
-    Down { message: String, retry_at: Instant },
+    /// `crashes`: in the current series.
+    Restarted { message: String, crashes: u32 },
+    /// hostapd does not serve, and the restart failed (`failed`) or must
+    /// wait (the back-off).
+    Down {
+        message: String,
+        retry_at: Instant,
+        crashes: u32,
+        failed: bool,
+    },
     /// Still down, still waiting (already reported).
     Waiting { retry_at: Instant },
     /// hostapd runs but did not answer in time: busy, asked again at the
@@ -56,7 +63,7 @@ impl Check {
     pub fn message(&self) -> Option<&str> {
         match self {
             Check::Serving | Check::Waiting { .. } | Check::Busy => None,
-            Check::Restarted { message } | Check::Down { message, .. } => Some(message),
+            Check::Restarted { message, .. } | Check::Down { message, .. } => Some(message),
         }
     }
 }
@@ -148,6 +155,8 @@ impl Supervisor {
                         wait.as_secs()
                     ),
                     retry_at: at,
+                    crashes: self.crashes,
+                    failed: false,
                 };
             }
         }
@@ -160,6 +169,7 @@ impl Supervisor {
             });
         match restarted {
             Ok(_) => Check::Restarted {
+                crashes: self.crashes,
                 message: format!(
                     "hostapd stopped serving {iface} ({why}); restarted it, the AP is enabled \
                      again (crash {} within {} s)",
@@ -177,6 +187,8 @@ impl Supervisor {
                         at.saturating_duration_since(now).as_secs()
                     ),
                     retry_at: at,
+                    crashes: self.crashes,
+                    failed: true,
                 }
             }
         }
@@ -234,13 +246,14 @@ mod tests {
         let host = Fake::new(dir.path()).ap_down_for(1);
         let mut s = Supervisor::default();
         let c = s.check(&host, "softap", &timeouts(), Instant::now());
-        let Check::Restarted { message } = &c else {
+        let Check::Restarted { message, crashes } = &c else {
             panic!("{c:?}");
         };
         assert!(
             message.contains("restarted it, the AP is enabled again"),
             "{message}"
         );
+        assert_eq!(*crashes, 1);
         assert_eq!(
             host.commands(),
             vec![format!("systemctl restart {HOSTAPD_UNIT}")]
@@ -266,7 +279,7 @@ mod tests {
         assert_eq!(s.check(&host, "softap", &timeouts(), t2), Check::Busy);
         // Silent for the whole limit: hung, restarted.
         let c = s.check(&host, "softap", &timeouts(), t2 + SILENT_LIMIT);
-        let Check::Restarted { message } = &c else {
+        let Check::Restarted { message, .. } = &c else {
             panic!("{c:?}");
         };
         assert!(message.contains("no answer for 30 s"), "{message}");
@@ -303,7 +316,13 @@ mod tests {
         let host = Fake::new(dir.path()).ap_down_for(10);
         let t3 = t0 + Duration::from_secs(15);
         let c = s.check(&host, "softap", &timeouts(), t3);
-        let Check::Down { message, retry_at } = &c else {
+        let Check::Down {
+            message,
+            retry_at,
+            crashes: 3,
+            failed: false,
+        } = &c
+        else {
             panic!("{c:?}");
         };
         assert_eq!(*retry_at, t3 + FIRST_BACKOFF);
@@ -354,7 +373,13 @@ mod tests {
         let mut s = Supervisor::default();
         let t0 = Instant::now();
         let c = s.check(&host, "softap", &timeouts(), t0);
-        let Check::Down { message, retry_at } = &c else {
+        let Check::Down {
+            message,
+            retry_at,
+            failed: true,
+            ..
+        } = &c
+        else {
             panic!("{c:?}");
         };
         assert!(message.contains("restarting it failed"), "{message}");

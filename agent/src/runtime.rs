@@ -31,3 +31,7 @@ pub const ACCEPT_RA_BEFORE_DIR: &str = "/var/lib/softap/host/accept_ra-before";
 pub fn accept_ra_key(link: &str) -> String {
     format!("net/ipv6/conf/{link}/accept_ra")
 }
+
+/// What a waiting `watch` waits for (a radio, a free subnet...), while it
+/// waits; `status` reads it.
+pub const WAITING_FILE: &str = "/run/softap/waiting.json";

@@ -4,6 +4,7 @@
 //! appeared or went, the upstream station changed channel on a one-channel
 //! radio). Without a usable phy it says so on the console and waits for one.
 
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use crate::bringup::{self, apply_plan, AgentError, Context};
@@ -11,8 +12,8 @@ use crate::facts::events::ChangeWatcher;
 use crate::facts::Facts;
 use crate::host::Host;
 use crate::plan::{Plan, PlanError};
-use crate::recovery::{Supervisor, CHECK_EVERY};
-use crate::state::State;
+use crate::recovery::{Check, Supervisor, CHECK_EVERY};
+use crate::state::{State, Waiting, WaitingFor, WatchAction, WatchNote};
 
 /// Changes arrive in bursts (a DHCP lease adds an address and routes): wait
 /// this long after the first for the rest before re-planning.
@@ -84,6 +85,7 @@ pub fn run(
     let mut supervisor = Supervisor::default();
     let mut first = true;
     let mut last_problem: Option<String> = None;
+    let mut waiting = WaitRecord::new(&ctx.root);
     // The AP interface hostapd serves, while the AP is up.
     let mut serving: Option<String> = None;
     // The radio went away: the next plan is applied even if it matches
@@ -106,6 +108,7 @@ pub fn run(
                     say(host.as_ref(), &text);
                     last_problem = Some(text);
                 }
+                waiting.set(WaitingFor::Configuration, &e.to_string());
                 wait_for_change(&mut watcher, Some(RETRY))?;
                 continue;
             }
@@ -125,13 +128,20 @@ pub fn run(
                     tracing::info!("applying: {reason}");
                     match apply_plan(ctx, &cfg, &applied, p) {
                         Ok(a) => {
+                            waiting.clear();
                             if radio_lost {
                                 let text = format!(
                                     "the access point is back on {} (channel {})",
                                     a.plan.phy.name, a.plan.channel.number
                                 );
                                 say(host.as_ref(), &text);
-                                note(ctx, &text);
+                                note(
+                                    ctx,
+                                    WatchNote {
+                                        phy: Some(a.plan.phy.name.clone()),
+                                        ..new_note(WatchAction::RadioBack, text)
+                                    },
+                                );
                             }
                             first = false;
                             radio_lost = false;
@@ -158,10 +168,12 @@ pub fn run(
                                 say(host.as_ref(), &text);
                                 last_problem = Some(text);
                             }
+                            waiting.set(WaitingFor::Retry, &e.to_string());
                         }
                     }
                 } else {
                     tracing::debug!("plan unchanged");
+                    waiting.clear();
                 }
             }
             Err(e) => {
@@ -176,7 +188,13 @@ pub fn run(
                     if let Some(gone) = radio_gone(&applied, &facts, &e) {
                         let text = crate::recovery::radio_gone(host.as_ref(), &gone, &iface);
                         say(host.as_ref(), &text);
-                        note(ctx, &text);
+                        note(
+                            ctx,
+                            WatchNote {
+                                phy: Some(gone),
+                                ..new_note(WatchAction::RadioGone, text)
+                            },
+                        );
                         radio_lost = true;
                     }
                 }
@@ -185,6 +203,7 @@ pub fn run(
                     say(host.as_ref(), &text);
                     last_problem = Some(text);
                 }
+                waiting.set(waiting_for(&e), &e.to_string());
             }
         }
         match (&serving, failed) {
@@ -198,7 +217,9 @@ pub fn run(
                         supervisor.check(host.as_ref(), iface, &ctx.timeouts, Instant::now());
                     if let Some(text) = check.message() {
                         say(host.as_ref(), text);
-                        note(ctx, text);
+                    }
+                    if let Some(n) = check_note(&check) {
+                        note(ctx, n);
                     }
                     if changed_within(&mut watcher, CHECK_EVERY)? {
                         break;
@@ -230,14 +251,110 @@ fn radio_gone(applied: &State, facts: &Facts, e: &PlanError) -> Option<String> {
     (missing && no_radio).then(|| phy.name.clone())
 }
 
+/// What the plan's error makes the agent wait for.
+fn waiting_for(e: &PlanError) -> WaitingFor {
+    match e {
+        PlanError::PoolExhausted(_) => WaitingFor::FreeSubnet,
+        // On the live system the phy named by its address is not there
+        // (yet): a radio to plug in, as with a name.
+        PlanError::NoUsablePhy(_)
+        | PlanError::PhyByMacUnsupported(_)
+        | PlanError::PhyNotFound { .. }
+        | PlanError::ConfiguredPhyUnusable { .. }
+        | PlanError::SaeUnsupported { .. } => WaitingFor::Radio,
+    }
+}
+
+/// A note of `action`, now.
+fn new_note(action: WatchAction, text: String) -> WatchNote {
+    WatchNote {
+        action,
+        at: Some(crate::state::now_rfc3339()),
+        phy: None,
+        crashes: None,
+        text,
+    }
+}
+
+/// What a hostapd check did, when it did something.
+fn check_note(check: &Check) -> Option<WatchNote> {
+    let (action, crashes, text) = match check {
+        Check::Serving | Check::Waiting { .. } | Check::Busy => return None,
+        Check::Restarted { message, crashes } => (WatchAction::RestartedHostapd, *crashes, message),
+        Check::Down {
+            message,
+            crashes,
+            failed,
+            ..
+        } => {
+            let action = if *failed {
+                WatchAction::HostapdRestartFailed
+            } else {
+                WatchAction::HostapdBackingOff
+            };
+            (action, *crashes, message)
+        }
+    };
+    Some(WatchNote {
+        crashes: Some(crashes),
+        ..new_note(action, text.clone())
+    })
+}
+
 /// Keeps what `watch` did on its own in the state, for `status`.
-fn note(ctx: &Context, text: &str) {
+fn note(ctx: &Context, note: WatchNote) {
+    let text = note.text.clone();
     let saved = ctx.state().and_then(|mut st| {
-        st.watch_note = Some(text.to_string());
+        st.watch_note = Some(note);
         Ok(st.save(&ctx.root)?)
     });
     if let Err(e) = saved {
         tracing::warn!("cannot record \"{text}\" in the state: {e}");
+    }
+}
+
+/// The waiting record under `/run/softap`: written when what the agent
+/// waits for changes, removed when it waits no more. A record that cannot
+/// be written is logged: the console has said it already.
+struct WaitRecord {
+    root: PathBuf,
+    current: Option<(WaitingFor, String)>,
+}
+
+impl WaitRecord {
+    /// Starts with no record: one left by an earlier agent of this boot
+    /// says nothing about this one.
+    fn new(root: &std::path::Path) -> Self {
+        if let Err(e) = Waiting::clear(root) {
+            tracing::warn!("cannot remove an earlier record of what the agent waited for: {e}");
+        }
+        WaitRecord {
+            root: root.to_path_buf(),
+            current: None,
+        }
+    }
+
+    fn set(&mut self, what: WaitingFor, reason: &str) {
+        if self
+            .current
+            .as_ref()
+            .is_some_and(|(w, r)| *w == what && r == reason)
+        {
+            return;
+        }
+        if let Err(e) = Waiting::new(what, reason.to_string()).save(&self.root) {
+            tracing::warn!("cannot record what the agent waits for: {e}");
+        }
+        self.current = Some((what, reason.to_string()));
+    }
+
+    fn clear(&mut self) {
+        if self.current.take().is_none() {
+            return;
+        }
+        if let Err(e) = Waiting::clear(&self.root) {
+            tracing::warn!("cannot remove the record of what the agent waited for: {e}");
+        }
     }
 }
 
@@ -388,6 +505,79 @@ mod tests {
         }
         let p = crate::plan::plan(&after, &cfg, &on_second).unwrap();
         assert_eq!(p.phy.name, "phy2");
+    }
+
+    /// What the hostapd checks did, as the typed note `status` shows.
+    #[test]
+    fn hostapd_checks_become_typed_notes() {
+        use crate::host::fake::{Fake, Fault};
+        let dir = tempfile::tempdir().unwrap();
+        let timeouts = crate::apply::Timeouts::default();
+        let mut sup = Supervisor::default();
+        let host = Fake::new(dir.path());
+        let c = sup.check(&host, "softap", &timeouts, Instant::now());
+        assert_eq!(check_note(&c), None);
+        let host = Fake::new(dir.path()).ap_down_for(1);
+        let c = sup.check(&host, "softap", &timeouts, Instant::now());
+        let n = check_note(&c).unwrap();
+        assert_eq!(n.action, WatchAction::RestartedHostapd);
+        assert_eq!(n.crashes, Some(1));
+        assert!(n.text.contains("restarted it"), "{}", n.text);
+        assert!(n.at.is_some());
+        let host = Fake::new(dir.path())
+            .fail(Fault::Command("systemctl restart".into()))
+            .ap_down_for(u32::MAX);
+        let c = sup.check(&host, "softap", &timeouts, Instant::now());
+        let n = check_note(&c).unwrap();
+        assert_eq!(n.action, WatchAction::HostapdRestartFailed);
+        assert_eq!(n.crashes, Some(2));
+    }
+
+    #[test]
+    fn no_radio_is_waiting_for_a_radio() {
+        assert_eq!(
+            waiting_for(&PlanError::NoUsablePhy(vec![])),
+            WaitingFor::Radio
+        );
+        assert_eq!(
+            waiting_for(&PlanError::PhyNotFound {
+                wanted: "phy3".into(),
+                present: "none".into()
+            }),
+            WaitingFor::Radio
+        );
+        assert_eq!(
+            waiting_for(&PlanError::PoolExhausted(vec![])),
+            WaitingFor::FreeSubnet
+        );
+    }
+
+    /// The record is written when what the agent waits for changes, and
+    /// removed when it waits no more; one left from before is removed at
+    /// the start.
+    #[test]
+    fn the_waiting_record_follows_the_wait() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        let file = crate::fsutil::under(root, crate::runtime::WAITING_FILE);
+        Waiting::new(WaitingFor::Retry, "old".into())
+            .save(root)
+            .unwrap();
+        let mut w = WaitRecord::new(root);
+        assert!(!file.exists());
+        w.set(WaitingFor::Radio, "no wireless phy was found");
+        let got = Waiting::load(root).unwrap().unwrap();
+        assert_eq!(got.waiting_for, WaitingFor::Radio);
+        assert_eq!(got.reason, "no wireless phy was found");
+        assert_eq!(got.pid, std::process::id());
+        w.set(WaitingFor::Configuration, "softap.toml:1:1: bad");
+        assert_eq!(
+            Waiting::load(root).unwrap().unwrap().waiting_for,
+            WaitingFor::Configuration
+        );
+        w.clear();
+        assert!(!file.exists());
+        w.clear();
     }
 
     #[test]

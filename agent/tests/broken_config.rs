@@ -82,10 +82,19 @@ fn a_broken_esp_file_falls_back_to_the_last_good_one_and_a_fix_is_picked_up() {
     );
     let (human, json) = status(root);
     assert!(human.contains(&format!("Config:     {place}")), "{human}");
-    assert!(
-        json["config_problem"].as_str().unwrap().contains(&place),
+    let problem = &json["config_problem"];
+    assert!(problem["text"].as_str().unwrap().contains(&place), "{json}");
+    // The same as fields, for scripts: no sentence to parse.
+    assert_eq!(problem["file"], esp.display().to_string(), "{json}");
+    assert_eq!(problem["line"], 1, "{json}");
+    assert!(problem["column"].as_u64().is_some(), "{json}");
+    assert_eq!(problem["fallback"]["kind"], "last_good", "{json}");
+    assert_eq!(
+        problem["fallback"]["path"],
+        kept.display().to_string(),
         "{json}"
     );
+    assert!(problem["fallback"]["sha256"].is_string(), "{json}");
     assert_eq!(json["ssid"], "from-stick");
 
     // An unknown key and a bad value: named with line and column.
@@ -142,13 +151,30 @@ fn a_broken_esp_file_on_the_first_boot_gives_the_image_defaults_never_open() {
 }
 
 /// Errors outside the ESP file (the image's own file, `--config`) still
-/// stop the command: nothing sensible stands in for them.
+/// stop the command: nothing sensible stands in for them. `status` says so
+/// with the same fields, and that what runs is what was applied last.
 #[test]
 fn other_configuration_errors_still_fail() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
     image(root);
+    apply(root);
     std::fs::write(root.join("etc/softap/softap.toml"), "ssid = \n").unwrap();
+    let (human, json) = status(root);
+    let problem = &json["config_problem"];
+    assert_eq!(
+        problem["file"],
+        root.join("etc/softap/softap.toml").display().to_string(),
+        "{json}"
+    );
+    assert_eq!(
+        (problem["line"].as_u64(), problem["column"].as_u64()),
+        (Some(1), Some(8)),
+        "{json}"
+    );
+    assert_eq!(problem["fallback"]["kind"], "last_applied", "{json}");
+    assert!(problem["fallback"]["config_hash"].is_string(), "{json}");
+    assert!(human.contains("Config:     "), "{human}");
     let out = agent()
         .args(["apply", "--facts"])
         .arg(data("guest.json"))

@@ -212,7 +212,7 @@ fn status_escapes_control_characters() {
         "subnet": "172.16.0.0/16",
         "security": "wpa2",
         "bridge": "br\u{1b}[31m",
-        "watch_note": "hostapd restarted\u{1b}[2J",
+        "watch_note": {"action": "restarted_hostapd", "text": "hostapd restarted\u{1b}[2J"},
     });
     std::fs::write(state.join("state.json"), s.to_string()).unwrap();
     std::fs::write(state.join("passphrase"), "pass\u{1b}[8mword\n").unwrap();

@@ -76,6 +76,8 @@ pub enum EspLayer {
     Replaced {
         path: PathBuf,
         problem: String,
+        /// The same problem as fields.
+        place: crate::error::ErrorPlace,
         fallback: Option<PathBuf>,
     },
 }

@@ -49,6 +49,97 @@ pub enum ConfigError {
     },
 }
 
+/// An error taken apart for readers that want fields instead of a sentence
+/// (`softap-agent status --json`): the file, where in it, the key and the
+/// message without the place.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ErrorPlace {
+    /// The file or credential the error is in; none for a command-line flag.
+    pub file: Option<PathBuf>,
+    /// Line and column, counted from 1, where the error lies in a TOML file.
+    pub line: Option<usize>,
+    pub column: Option<usize>,
+    /// The key whose value is wrong, where the error lies in a value.
+    pub key: Option<String>,
+    /// What is wrong: the error's text after its place (file, line and
+    /// column), so place and message together say what the text says.
+    pub message: String,
+}
+
+impl ConfigError {
+    /// Where the error lies and what it says, as fields.
+    pub fn place(&self) -> ErrorPlace {
+        match self {
+            ConfigError::Read { path, source } => ErrorPlace {
+                file: Some(path.clone()),
+                message: format!("cannot read: {source}"),
+                ..ErrorPlace::default()
+            },
+            ConfigError::TooLarge { path, cap } => ErrorPlace {
+                file: Some(path.clone()),
+                message: format!("larger than {cap} bytes, the limit for a configuration file"),
+                ..ErrorPlace::default()
+            },
+            ConfigError::Parse {
+                path,
+                line,
+                column,
+                key,
+                source,
+            } => ErrorPlace {
+                file: Some(path.clone()),
+                line: Some(*line),
+                column: Some(*column),
+                key: key.map(str::to_owned),
+                message: format!(
+                    "{}{}",
+                    key.map(|k| format!("`{k}`: ")).unwrap_or_default(),
+                    source.message().trim()
+                ),
+            },
+            ConfigError::Credential { path, source } => ErrorPlace {
+                file: Some(path.clone()),
+                key: Some(source.key().to_owned()),
+                message: source.to_string(),
+                ..ErrorPlace::default()
+            },
+            ConfigError::Invalid {
+                key,
+                item,
+                origin,
+                message,
+            } => {
+                let (file, line, column) = match origin {
+                    Origin::File { path, line, column } => {
+                        (Some(path.clone()), Some(*line), Some(*column))
+                    }
+                    Origin::Credential { path } => (Some(path.clone()), None, None),
+                    _ => (None, None, None),
+                };
+                ErrorPlace {
+                    file,
+                    line,
+                    column,
+                    key: Some((*key).to_owned()),
+                    message: format!("`{key}{item}`: {message}"),
+                }
+            }
+        }
+    }
+}
+
+impl ValueError {
+    /// The key whose text is not of its type.
+    pub fn key(&self) -> &'static str {
+        match self {
+            ValueError::NotANumber { key, .. }
+            | ValueError::NotABoolean { key, .. }
+            | ValueError::NoTextForm { key }
+            | ValueError::Invalid { key, .. } => key,
+        }
+    }
+}
+
 /// A value given as text (a credential, a command-line flag) that is not of
 /// its key's type.
 #[derive(Debug, thiserror::Error)]

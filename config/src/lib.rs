@@ -32,7 +32,7 @@ pub mod security;
 pub mod time;
 
 pub use config::{default_domain, default_subnet_pool, from_layer, Config, EspLayer};
-pub use error::{ConfigError, ValueError};
+pub use error::{ConfigError, ErrorPlace, ValueError};
 pub use keys::{KeySpec, ValueKind, KEYS};
 pub use layer::{parse_layer, parse_located, Combine, Layer, Located};
 pub use link::{ChannelSetting, WifiBand, WIDTHS};

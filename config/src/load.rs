@@ -167,6 +167,7 @@ pub fn load(src: &Sources) -> Result<Config, ConfigError> {
     cfg.esp = EspLayer::Replaced {
         path: broken,
         problem: e.to_string(),
+        place: e.place(),
         fallback: fallback.map(Path::to_path_buf),
     };
     Ok(cfg)
@@ -352,6 +353,7 @@ mod tests {
             let EspLayer::Replaced {
                 path,
                 problem,
+                place: at,
                 fallback,
             } = &c.esp
             else {
@@ -362,6 +364,17 @@ mod tests {
                 problem.starts_with(&format!("{}{place}", esp.display())),
                 "{problem}"
             );
+            // The same as fields: the file, its line and column, and the
+            // message without them.
+            assert_eq!(at.file.as_ref(), Some(&esp));
+            let want = format!(
+                "{}:{}:{}:",
+                esp.display(),
+                at.line.unwrap(),
+                at.column.unwrap()
+            );
+            assert!(problem.starts_with(&want), "{problem} {at:?}");
+            assert!(problem.ends_with(&at.message), "{problem} {at:?}");
             // With a text that worked before, that text.
             std::fs::create_dir_all(last_good.parent().unwrap()).unwrap();
             std::fs::write(&last_good, "ssid = \"esp-before\"\n").unwrap();

@@ -54,7 +54,7 @@ status_problem() {
 	if ! agent_status; then
 		printf 'softap-agent status --json failed: %s' "$(tr '\n' ' ' <"$E2E_RUN/status.err")"
 	else
-		printf 'softap-agent status --json: %s' "$(jq -c '{subnet, gateway, bridge, interface, security, changed_files}' "$STATUS_JSON" 2>&1)"
+		printf 'softap-agent status --json: %s' "$(jq -c '{subnet, gateway, bridge, interface, security, changed_files, waiting_for, waiting_reason, watch_action}' "$STATUS_JSON" 2>&1)"
 	fi
 }
 

@@ -3,8 +3,9 @@
 # on the ESP (the harness writes it before the boot), hostapd killed, the
 # radio's driver unloaded and loaded again.
 
-# The check script starts after the agent; give the agent time to look.
-FAULTS_WAIT_LINE="no wireless phy was found"
+# The agent's report is read from its typed status fields (agent.sh's
+# status_value), never from its sentences, which are for people and may
+# change; the sentences are printed beside the results.
 
 # How soon the AP must serve again after a radio appeared or hostapd died.
 # The target is 10 s (BENCHMARKS.md keeps the measured figures); the check
@@ -55,18 +56,20 @@ faults_load_radios() {
 # Before the AP: the agent found no radio, said so, waits; a radio plugged
 # in brings the AP up within 10 s.
 faults_hotplug() {
-	local line t
+	local why t
 	if [ -n "$(phys_here)" ]; then
 		fail hotplug-wait "radios at boot ($(phys_here | tr '\n' ' ')), but this boot must start without any"
 		return 1
 	fi
-	if ! wait_for 180 sh -c "journalctl -b -u softap-agent --no-pager | grep -q '$FAULTS_WAIT_LINE'"; then
-		fail hotplug-wait "the agent never said '$FAULTS_WAIT_LINE' in 180 s: $(journalctl -b -u softap-agent --no-pager | tail -n 3 | tr '\n' ' ')"
+	# The check script starts after the agent; give the agent time to look.
+	waits_for_radio() { agent_status --root / && [ "$(status_value .waiting_for)" = radio ]; }
+	if ! wait_for 180 waits_for_radio; then
+		fail hotplug-wait "the agent's status never said waiting_for=radio in 180 s: $(status_problem); waiting_for '$(status_value .waiting_for)': $(status_value .waiting_reason)"
 		return 1
 	fi
-	line=$(journalctl -b -u softap-agent --no-pager -o cat | grep -m1 "$FAULTS_WAIT_LINE")
+	why=$(status_value .waiting_reason)
 	if systemctl is-active -q softap-agent.service && ! systemctl is-active -q softap-hostapd.service; then
-		ok hotplug-wait "no radio; the agent runs and says: $line"
+		ok hotplug-wait "no radio; the agent runs, waiting_for=radio since $(status_value .waiting_since): $why"
 	else
 		fail hotplug-wait "the agent is $(systemctl is-active softap-agent.service), hostapd $(systemctl is-active softap-hostapd.service) with no radio"
 	fi
@@ -80,7 +83,11 @@ faults_hotplug() {
 	t=$(secs_between "$FAULTS_APPEARED" "$(enabled_after "$FAULTS_APPEARED")")
 	wait_for 30 agent_ready
 	info hotplug-seconds "$t"
-	if in_time "$t"; then
+	# Up: the agent waits for nothing any more.
+	no_wait() { agent_status --root / && [ -z "$(status_value .waiting_for)" ]; }
+	if ! wait_for 10 no_wait; then
+		fail hotplug "the AP is up, but status still says waiting_for=$(status_value .waiting_for)"
+	elif in_time "$t"; then
 		ok hotplug "hostapd AP-ENABLED on $AG_IFACE ($AG_PHY) $t s after the radio appeared (limit $FAULT_SECONDS s)"
 	else
 		fail hotplug "hostapd AP-ENABLED only $t s after the radio appeared (limit $FAULT_SECONDS s)"
@@ -90,22 +97,27 @@ faults_hotplug() {
 # After b's station got its lease: the broken ESP file was reported, with
 # file, line and column, and the AP runs on the kept configuration.
 faults_config() {
-	local problem
+	local file line column kind kept fields
 	agent_status --root / || { fail esp-fallback "no status: $(status_problem)"; return 1; }
-	problem=$(status_value .config_problem)
-	if grep -Eq 'softap\.toml:[0-9]+:[0-9]+' <<<"$problem" && grep -q 'last configuration that worked' <<<"$problem" &&
-		[ "$AG_SECURITY" = wpa3-transition ]; then
-		ok esp-fallback "security=$AG_SECURITY; status says: $problem"
+	file=$(status_value .config_problem.file)
+	line=$(status_value .config_problem.line)
+	column=$(status_value .config_problem.column)
+	kind=$(status_value .config_problem.fallback.kind)
+	kept=$(status_value .config_problem.fallback.path)
+	fields=$(jq -c '.config_problem | {file, line, column, key, message, fallback}' "$STATUS_JSON" 2>&1)
+	if [ "${file##*/}" = softap.toml ] && [[ $line =~ ^[0-9]+$ ]] && [[ $column =~ ^[0-9]+$ ]] &&
+		[ "$kind" = last_good ] && [ -n "$kept" ] && [ "$AG_SECURITY" = wpa3-transition ]; then
+		ok esp-fallback "security=$AG_SECURITY; $file:$line:$column, running on the last good configuration $kept; status: $fields"
 	else
-		fail esp-fallback "security=$AG_SECURITY; status config_problem: '$problem'"
+		fail esp-fallback "security=$AG_SECURITY; status config_problem: $fields"
 	fi
-	info config-problem "$problem"
+	info config-problem "$(status_value .config_problem.text)"
 }
 
 # hostapd killed: the agent restarts it within 10 s (systemd does not:
 # Restart=no), says so in status, and the station gets a lease again.
 faults_hostapd_crash() {
-	local pid start t note restarts
+	local pid start t note action restarts
 	pid=$(systemctl show -P MainPID softap-hostapd.service)
 	if [ -z "$pid" ] || [ "$pid" = 0 ]; then
 		fail hostapd-crash "softap-hostapd.service has no main process"
@@ -125,12 +137,15 @@ faults_hostapd_crash() {
 	t=$(secs_between "$start" "$(enabled_after "$start")")
 	info crash-seconds "$t"
 	restarts=$(systemctl show -P NRestarts softap-hostapd.service)
-	agent_status --root /
+	# The agent records the restart just after hostapd reports the AP enabled.
+	noted() { agent_status --root / && [ "$(status_value .watch_action)" = restarted_hostapd ]; }
+	wait_for 10 noted
+	action=$(status_value .watch_action)
 	note=$(status_value .watch_note)
-	if in_time "$t" && [ "$restarts" = 0 ] && grep -q 'restarted it' <<<"$note"; then
-		ok hostapd-crash "kill -9 $pid: AP-ENABLED again after $t s (limit $FAULT_SECONDS s), restarted by the agent (systemd restarts: $restarts); status: $note"
+	if in_time "$t" && [ "$restarts" = 0 ] && [ "$action" = restarted_hostapd ]; then
+		ok hostapd-crash "kill -9 $pid: AP-ENABLED again after $t s (limit $FAULT_SECONDS s), restarted by the agent (systemd restarts: $restarts; watch_action=$action, watch_crashes=$(status_value .watch_crashes)); status: $note"
 	else
-		fail hostapd-crash "kill -9 $pid: AP-ENABLED again after $t s (limit $FAULT_SECONDS s); systemd restarts: $restarts (want 0); status watch_note: '$note'"
+		fail hostapd-crash "kill -9 $pid: AP-ENABLED again after $t s (limit $FAULT_SECONDS s); systemd restarts: $restarts (want 0); status watch_action '$action' (want restarted_hostapd): '$note'"
 	fi
 	# The station notices when its AP went silent; make it look now.
 	ip netns exec sta1 wpa_cli -p "$E2E_RUN/wpa-wpa2" -i "$(netns_iface sta1)" reassociate >/dev/null 2>&1
@@ -163,7 +178,7 @@ faults_stop_stations() {
 # stops hostapd and leaves no AP interface; loaded again, the AP comes back
 # on the same radio.
 faults_radio_gone_and_back() {
-	local mac start t note iface=${AG_IFACE:-softap} newmac
+	local mac start t note action phy iface=${AG_IFACE:-softap} newmac
 	mac=$(cat "/sys/class/ieee80211/$AG_PHY/macaddress" 2>/dev/null)
 	faults_stop_stations
 	start=$(uptime_s)
@@ -172,14 +187,14 @@ faults_radio_gone_and_back() {
 		return 1
 	fi
 	gone() {
-		agent_status --root / && grep -q 'is gone' <<<"$(status_value .watch_note)" &&
+		agent_status --root / && [ "$(status_value .watch_action)" = radio_gone ] &&
 			! ip link show "$iface" && [ -z "$(hostapd_pids)" ] && ! systemctl is-active -q softap-hostapd.service
 	}
 	if wait_for 60 gone; then
 		t=$(secs_between "$start" "$(uptime_s)")
-		ok radio-gone "$t s after rmmod: no $iface, no hostapd; status: $(status_value .watch_note)"
+		ok radio-gone "$t s after rmmod: no $iface, no hostapd; watch_action=radio_gone watch_phy=$(status_value .watch_phy); status: $(status_value .watch_note)"
 	else
-		fail radio-gone "60 s after rmmod: $iface $(ip -br link show "$iface" 2>&1 | tr '\n' ' '); hostapd pids '$(hostapd_pids)'; unit $(systemctl is-active softap-hostapd.service); status watch_note '$(status_value .watch_note)'"
+		fail radio-gone "60 s after rmmod: $iface $(ip -br link show "$iface" 2>&1 | tr '\n' ' '); hostapd pids '$(hostapd_pids)'; unit $(systemctl is-active softap-hostapd.service); status watch_action '$(status_value .watch_action)' (want radio_gone): '$(status_value .watch_note)'"
 		return 1
 	fi
 	faults_load_radios radio-back || return 1
@@ -191,11 +206,15 @@ faults_radio_gone_and_back() {
 	wait_for 30 agent_ready
 	info radio-back-seconds "$t"
 	newmac=$(cat "/sys/class/ieee80211/$AG_PHY/macaddress" 2>/dev/null)
+	back_noted() { agent_status --root / && [ "$(status_value .watch_action)" = radio_back ]; }
+	wait_for 10 back_noted
+	action=$(status_value .watch_action)
+	phy=$(status_value .watch_phy)
 	note=$(status_value .watch_note)
-	if [ "$newmac" = "$mac" ] && in_time "$t"; then
-		ok radio-back "AP-ENABLED on $AG_PHY $t s after the radio appeared (limit $FAULT_SECONDS s), the same radio as before ($mac); status: $note"
+	if [ "$newmac" = "$mac" ] && in_time "$t" && [ "$action" = radio_back ] && [ "$phy" = "$AG_PHY" ]; then
+		ok radio-back "AP-ENABLED on $AG_PHY $t s after the radio appeared (limit $FAULT_SECONDS s), the same radio as before ($mac); watch_action=$action watch_phy=$phy; status: $note"
 	else
-		fail radio-back "AP-ENABLED on $AG_PHY ($newmac; before: $mac) $t s after the radio appeared (want the same radio, within $FAULT_SECONDS s)"
+		fail radio-back "AP-ENABLED on $AG_PHY ($newmac; before: $mac) $t s after the radio appeared (want the same radio, within $FAULT_SECONDS s); status watch_action '$action' (want radio_back) watch_phy '$phy' (want $AG_PHY): '$note'"
 	fi
 	join back sta1 wpa2 && lease back sta1 back
 }

@@ -14,7 +14,9 @@ use crate::hostapd::{self, Ctrl, Station};
 use crate::libvirt::Libvirt;
 use crate::members::{self, Member};
 use crate::plan::{SecurityMode, SubnetChoice};
-use crate::state::{content_hash, State, STATE_FILE};
+use crate::state::{
+    content_hash, ConfigProblem, State, Waiting, WaitingFor, WatchAction, STATE_FILE,
+};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct HostapdStatus {
@@ -30,6 +32,9 @@ pub struct HostapdStatus {
 }
 
 /// Flat on purpose: scripts read `.ssid`, `.subnet`, `.passphrase`...
+/// Everything a script decides on is a typed field with a stable
+/// snake_case name; the sentences (`watch_note`, `config_problem.text`,
+/// `waiting_reason`) are for people and may change.
 #[derive(Debug, Clone, Serialize)]
 pub struct Status {
     pub ssid: Option<String>,
@@ -64,12 +69,42 @@ pub struct Status {
     pub members_errors: Vec<String>,
     /// The `WIFI:` text the QR code encodes.
     pub wifi: Option<String>,
-    /// Why the configuration file on the EFI system partition was not used.
+    /// A configuration that could not be used: `file`, `line`, `column`,
+    /// `key`, `message`, and `fallback` (what runs instead: `kind`
+    /// `last_good` with `path` and `sha256`, `defaults` with `path`, or
+    /// `last_applied` with `config_hash`), and `text`, the console's
+    /// sentence. The configuration as it reads now wins over the problem
+    /// recorded at the last apply; absent when there is none.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub config_problem: Option<String>,
-    /// What `watch` last did on its own (hostapd restarted, radio gone).
+    pub config_problem: Option<ConfigProblem>,
+    /// What `watch` last did on its own: `restarted_hostapd`,
+    /// `hostapd_backing_off`, `hostapd_restart_failed`, `radio_gone`,
+    /// `radio_back`; null when nothing.
+    pub watch_action: Option<WatchAction>,
+    /// The console's sentence for `watch_action`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub watch_note: Option<String>,
+    /// When `watch_action` happened (RFC 3339, UTC).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub watch_at: Option<String>,
+    /// The radio that went (`radio_gone`) or that the AP is back on
+    /// (`radio_back`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub watch_phy: Option<String>,
+    /// For the hostapd actions: hostapd's crashes in the current series
+    /// (crashes less than two minutes apart).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub watch_crashes: Option<u32>,
+    /// What the running agent waits for before it can (again) bring the AP
+    /// up: `radio`, `free_subnet`, `configuration`, `retry`; null when it
+    /// waits for nothing.
+    pub waiting_for: Option<WaitingFor>,
+    /// Why it waits (the plan's or the bring-up's error), for people.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub waiting_reason: Option<String>,
+    /// Since when (RFC 3339, UTC).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub waiting_since: Option<String>,
     /// The last kernel crash systemd-pstore archived (null: none on record).
     pub previous_crash: Option<crate::crash::Crash>,
     /// The agent's files (by absolute path on the target) whose content is
@@ -85,17 +120,31 @@ pub struct NotApplied {
     pub path: PathBuf,
 }
 
-/// Builds the status from the state, the passphrase and, unless `host` is
-/// a dry run, hostapd's control socket, systemd's units and libvirt.
+/// Builds the status from the state, the passphrase, `config_problem`
+/// (the configuration's as it reads now, if any), what a running `watch`
+/// waits for and, unless `host` is a dry run, hostapd's control socket,
+/// systemd's units and libvirt. Before the first apply there is a status
+/// only while `watch` waits (for a radio, say): it says what for.
 pub fn gather(
     host: &dyn Host,
     state: &State,
     passphrase: Option<String>,
     state_path: PathBuf,
+    config_problem: Option<ConfigProblem>,
 ) -> Result<Status, NotApplied> {
     let dry_run = host.dry_run();
+    let waiting = root_of(&state_path).and_then(|root| match Waiting::load(root) {
+        Ok(w) => w,
+        Err(e) => {
+            tracing::warn!("what the agent waits for is unknown: {e}");
+            None
+        }
+    });
     let Some(net) = state.subnet else {
-        return Err(NotApplied { path: state_path });
+        return match waiting {
+            Some(w) => Ok(unset(state, Some(w), config_problem)),
+            None => Err(NotApplied { path: state_path }),
+        };
     };
     // States written before the network was recorded had the default
     // split.
@@ -202,11 +251,57 @@ pub fn gather(
         members,
         members_errors,
         wifi,
-        config_problem: state.config_problem.clone(),
-        watch_note: state.watch_note.clone(),
         previous_crash: root_of(&state_path).and_then(crate::crash::last_on),
         changed_files,
+        ..unset(state, waiting, config_problem)
     })
+}
+
+/// A status with nothing set up: only what the agent did and waits for,
+/// and the configuration's problem. Before the first apply, that is all
+/// there is.
+fn unset(state: &State, waiting: Option<Waiting>, config_problem: Option<ConfigProblem>) -> Status {
+    let note = state.watch_note.as_ref();
+    Status {
+        ssid: None,
+        passphrase: None,
+        security: None,
+        phy: None,
+        channel: None,
+        channel_auto: false,
+        subnet: None,
+        gateway: None,
+        dhcp_start: None,
+        dhcp_end: None,
+        network: None,
+        domain: None,
+        ipv6: None,
+        bridge: None,
+        interface: None,
+        hostapd: HostapdStatus {
+            socket: String::new(),
+            reachable: false,
+            state: None,
+            error: Some("no access point yet".into()),
+            link: None,
+        },
+        services: std::collections::BTreeMap::new(),
+        clients: Vec::new(),
+        members: Vec::new(),
+        members_errors: Vec::new(),
+        wifi: None,
+        config_problem: config_problem.or_else(|| state.config_problem.clone()),
+        watch_action: note.map(|n| n.action),
+        watch_note: note.map(|n| n.text.clone()),
+        watch_at: note.and_then(|n| n.at.clone()),
+        watch_phy: note.and_then(|n| n.phy.clone()),
+        watch_crashes: note.and_then(|n| n.crashes),
+        waiting_for: waiting.as_ref().map(|w| w.waiting_for),
+        waiting_reason: waiting.as_ref().map(|w| w.reason.clone()),
+        waiting_since: waiting.and_then(|w| w.since),
+        previous_crash: None,
+        changed_files: Vec::new(),
+    }
 }
 
 /// The root a state file lies under (`<root>/var/lib/softap/state.json`).
@@ -316,8 +411,17 @@ impl Status {
                 .collect();
             s.push_str(&format!("Services:   {}\n", list.join(", ")));
         }
+        if let (Some(what), Some(why)) = (self.waiting_for, &self.waiting_reason) {
+            let what = match what {
+                WaitingFor::Radio => "a radio",
+                WaitingFor::FreeSubnet => "a free subnet",
+                WaitingFor::Configuration => "a configuration it can read",
+                WaitingFor::Retry => "the next try",
+            };
+            s.push_str(&format!("Waiting:    for {what}: {}\n", p(why)));
+        }
         if let Some(problem) = &self.config_problem {
-            s.push_str(&format!("Config:     {}\n", p(problem)));
+            s.push_str(&format!("Config:     {}\n", p(&problem.text)));
         }
         if let Some(note) = &self.watch_note {
             s.push_str(&format!("Watch:      {}\n", p(note)));
@@ -396,269 +500,4 @@ impl Status {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::host::fake::Fake;
-    use crate::host::DryRun;
-    use sha2::{Digest, Sha256};
-
-    fn sha(text: &str) -> String {
-        hex::encode(Sha256::digest(text.as_bytes()))
-    }
-
-    /// A state as apply leaves it, with its files written under `root`.
-    fn applied(root: &Path) -> State {
-        let mut state = State {
-            subnet: Some("10.42.0.0/24".parse().unwrap()),
-            bridge: Some("virbr7".into()),
-            ssid: Some("cafe".into()),
-            security: Some(SecurityMode::Wpa3Transition),
-            interface: Some("softap".into()),
-            ..State::default()
-        };
-        for (path, text) in [
-            ("/run/softap/hostapd.conf", "ssid=cafe\n"),
-            ("/run/softap/network.xml", "<network/>\n"),
-        ] {
-            let file = fsutil::under(root, path);
-            std::fs::create_dir_all(file.parent().unwrap()).unwrap();
-            std::fs::write(&file, text).unwrap();
-            state.files.insert(path.into(), sha(text));
-        }
-        state
-    }
-
-    fn json(state: &State, root: &Path) -> serde_json::Value {
-        let host = DryRun::new(root);
-        let status = gather(&host, state, Some("pass".into()), root.join(STATE_FILE)).unwrap();
-        serde_json::to_value(status).unwrap()
-    }
-
-    /// What the end-to-end scripts (`overlays/e2e/usr/lib/softap-e2e`) read
-    /// with jq: flat keys with plain values.
-    #[test]
-    fn json_carries_the_network_the_clients_see() {
-        let dir = tempfile::tempdir().unwrap();
-        let v = json(&applied(dir.path()), dir.path());
-        assert_eq!(v["subnet"], "10.42.0.0/24");
-        assert_eq!(v["gateway"], "10.42.0.1");
-        assert_eq!(v["dhcp_start"], "10.42.0.128");
-        assert_eq!(v["dhcp_end"], "10.42.0.254");
-        assert_eq!(v["bridge"], "virbr7");
-        assert_eq!(v["interface"], "softap");
-        assert_eq!(v["ssid"], "cafe");
-        assert_eq!(v["passphrase"], "pass");
-        assert_eq!(v["security"], "wpa3-transition");
-        assert_eq!(v["changed_files"], serde_json::json!([]));
-    }
-
-    #[test]
-    fn files_rewritten_or_gone_since_the_apply_are_listed() {
-        let dir = tempfile::tempdir().unwrap();
-        let root = dir.path();
-        let mut state = applied(root);
-        // The next apply's first step: a new network definition.
-        std::fs::write(
-            root.join("run/softap/network.xml"),
-            "<network>moved</network>\n",
-        )
-        .unwrap();
-        state
-            .files
-            .insert("/run/systemd/network/softap.network".into(), sha("gone"));
-        let v = json(&state, root);
-        assert_eq!(
-            v["changed_files"],
-            serde_json::json!([
-                "/run/softap/network.xml",
-                "/run/systemd/network/softap.network"
-            ])
-        );
-        let human = gather(&DryRun::new(root), &state, None, root.join(STATE_FILE))
-            .unwrap()
-            .human();
-        assert!(
-            human.contains(
-                "Changed:    /run/softap/network.xml, /run/systemd/network/softap.network"
-            ),
-            "{human}"
-        );
-    }
-
-    #[test]
-    fn the_root_is_found_above_the_state_file() {
-        assert_eq!(
-            root_of(&Path::new("/").join(STATE_FILE)),
-            Some(Path::new("/"))
-        );
-        assert_eq!(
-            root_of(&Path::new("/tmp/r").join(STATE_FILE)),
-            Some(Path::new("/tmp/r"))
-        );
-        assert_eq!(root_of(Path::new("/tmp/r/state.json")), None);
-    }
-
-    #[test]
-    fn the_network_and_its_members_are_shown() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut state = applied(dir.path());
-        state.network = Some(crate::state::NetworkRecord {
-            name: "lab".into(),
-            domain: "lab.internal".into(),
-            dhcp_start: "10.42.0.22".parse().unwrap(),
-            dhcp_end: "10.42.0.254".parse().unwrap(),
-            ipv6: Some("fd00:1:2:2a00::/64".parse().unwrap()),
-        });
-        let v = json(&state, dir.path());
-        assert_eq!(v["dhcp_start"], "10.42.0.22");
-        assert_eq!(v["network"], "lab");
-        assert_eq!(v["domain"], "lab.internal");
-        assert_eq!(v["ipv6"], "fd00:1:2:2a00::/64");
-        assert_eq!(v["members"], serde_json::json!([]));
-        let sta = Station::parse("02:00:00:00:01:00\nsignal=-40\nconnected_time=7\n").unwrap();
-        let lease = members::Lease {
-            mac: Some("02:00:00:00:01:00".into()),
-            ipv6: false,
-            address: "10.42.0.130".into(),
-            hostname: Some("phone".into()),
-        };
-        let port = members::Port {
-            owner: "web".into(),
-            mac: "52:54:00:00:00:01".into(),
-        };
-        let text = members_text(&members::merge(&[sta], &[port], &[lease]), &[]);
-        assert!(text.starts_with("Clients:    2\n"), "{text}");
-        assert!(
-            text.contains(
-                "02:00:00:00:01:00 phone        10.42.0.130 (Wi-Fi, -40 dBm, connected 7 s)"
-            ),
-            "{text}"
-        );
-        assert!(
-            text.contains("52:54:00:00:00:01 -            no lease (domain web)"),
-            "{text}"
-        );
-        let host = DryRun::new(dir.path());
-        let human = gather(&host, &state, None, dir.path().join(STATE_FILE))
-            .unwrap()
-            .human();
-        assert!(
-            human.contains("Network:    lab (domain lab.internal, IPv6 fd00:1:2:2a00::/64)"),
-            "{human}"
-        );
-    }
-
-    /// A panic systemd-pstore archived: a typed field in the JSON, a line
-    /// with its first lines in the text; none when the archive is empty.
-    #[test]
-    fn the_channel_hostapd_picked_is_shown() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut state = applied(dir.path());
-        state.channel = Some(149);
-        state.running = Some(crate::state::RunningChannel {
-            channel: 149,
-            freq_mhz: 5745,
-            width_mhz: 80,
-            acs: true,
-        });
-        let v = json(&state, dir.path());
-        assert_eq!(v["channel"], 149);
-        assert_eq!(v["channel_auto"], true);
-        let human = gather(
-            &DryRun::new(dir.path()),
-            &state,
-            None,
-            dir.path().join(STATE_FILE),
-        )
-        .unwrap()
-        .human();
-        assert!(
-            human.contains("channel 149 (picked by hostapd's ACS)"),
-            "{human}"
-        );
-        state.running = None;
-        assert_eq!(json(&state, dir.path())["channel_auto"], false);
-    }
-
-    #[test]
-    fn the_last_kernel_crash_is_named() {
-        let dir = tempfile::tempdir().unwrap();
-        let root = dir.path();
-        let state = applied(root);
-        assert_eq!(
-            json(&state, root)["previous_crash"],
-            serde_json::Value::Null
-        );
-        let record = root.join(crate::crash::ARCHIVE_DIR).join("170000000");
-        std::fs::create_dir_all(&record).unwrap();
-        std::fs::write(
-            record.join("dmesg-efi-170000000001001"),
-            "Panic#1 Part1\n<0>[   52.1] Kernel panic - not syncing: sysrq triggered crash\n",
-        )
-        .unwrap();
-        let v = json(&state, root);
-        assert_eq!(v["previous_crash"]["kind"], "panic");
-        assert_eq!(v["previous_crash"]["at"], "2023-11-14T22:13:20Z");
-        assert_eq!(v["previous_crash"]["at_unix"], 1_700_000_000);
-        // --root: no /proc/stat there, so no claim about which boot.
-        assert_eq!(v["previous_crash"]["previous_boot"], false);
-        assert_eq!(
-            v["previous_crash"]["first_lines"],
-            serde_json::json!(["[   52.1] Kernel panic - not syncing: sysrq triggered crash"])
-        );
-        let human = gather(&DryRun::new(root), &state, None, root.join(STATE_FILE))
-            .unwrap()
-            .human();
-        assert!(
-            human.contains("Restart:    the last kernel crash on record: a kernel panic at 2023-11-14T22:13:20Z"),
-            "{human}"
-        );
-        assert!(
-            human.contains("    [   52.1] Kernel panic - not syncing: sysrq triggered crash\n"),
-            "{human}"
-        );
-    }
-
-    #[test]
-    fn units_and_libvirt_are_asked_through_the_host() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut state = applied(dir.path());
-        state.network = Some(crate::state::NetworkRecord {
-            name: "lab".into(),
-            domain: "lab.internal".into(),
-            dhcp_start: "10.42.0.128".parse().unwrap(),
-            dhcp_end: "10.42.0.254".parse().unwrap(),
-            ipv6: None,
-        });
-        let host = Fake::new(dir.path())
-            .answer("systemctl is-active softap-hostapd.service", "active\n")
-            .answer("virsh net-dhcp-leases lab", crate::libvirt::tests::LEASES);
-        let s = gather(&host, &state, None, dir.path().join(STATE_FILE)).unwrap();
-        assert_eq!(s.services[crate::runtime::HOSTAPD_UNIT], "active");
-        // The fake's failure of a query it was not told to answer.
-        assert_eq!(s.services[crate::runtime::LIBVIRT_UNIT], "injected failure");
-        assert_eq!(s.members.len(), 3, "{:?}", s.members);
-        // The port list was not answered: said, not fatal.
-        assert!(
-            s.members_errors
-                .iter()
-                .any(|e| e.contains("virsh net-port-list --uuid lab")),
-            "{:?}",
-            s.members_errors
-        );
-        let dry = gather(
-            &DryRun::new(dir.path()),
-            &state,
-            None,
-            dir.path().join(STATE_FILE),
-        );
-        assert!(dry.unwrap().services.is_empty());
-    }
-
-    #[test]
-    fn no_subnet_means_not_applied() {
-        let host = DryRun::new(Path::new("/"));
-        let e = gather(&host, &State::default(), None, PathBuf::from("/s")).unwrap_err();
-        assert_eq!(e.path, PathBuf::from("/s"));
-    }
-}
+mod tests;
