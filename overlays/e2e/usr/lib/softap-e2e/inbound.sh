@@ -68,8 +68,12 @@ listen_checks() {
 		if [ "$proc" = systemd-network ] && [[ $local_addr =~ :(68|546)$ ]]; then
 			continue
 		fi
-		# The AP's own IPv6 gateway address, when the network has IPv6.
+		# The AP's own IPv6 gateway address, when the network has IPv6, and
+		# the bridge's link-local one (its router advertisements' source).
 		if [ "$proc" = dnsmasq ] && [[ $local_addr =~ ^\[f[cd] ]]; then
+			continue
+		fi
+		if [ "$proc" = dnsmasq ] && [[ $local_addr == "[fe80:"*"]%${AG_BRIDGE:-virbr0}:"* ]]; then
 			continue
 		fi
 		bad+=("$proc on $local_addr")
