@@ -15,7 +15,7 @@ use crate::plan::ra::ROUTER_ACCEPT_RA;
 use crate::runtime::{accept_ra_key, ACCEPT_RA_BEFORE_DIR};
 
 /// Where a link's value from before is kept, under `root`.
-pub fn record_path(root: &std::path::Path, link: &str) -> PathBuf {
+pub(super) fn record_path(root: &std::path::Path, link: &str) -> PathBuf {
     fsutil::under(root, ACCEPT_RA_BEFORE_DIR).join(link)
 }
 

@@ -41,7 +41,7 @@ pub(crate) struct Family {
 }
 
 impl Family {
-    pub fn group(&self, name: &str) -> Option<u32> {
+    pub(crate) fn group(&self, name: &str) -> Option<u32> {
         self.groups
             .iter()
             .find(|(n, _)| n == name)

@@ -38,7 +38,7 @@ impl Default for Linux {
 /// Whether a network link exists in this process's network namespace.
 /// (Not sysfs: /sys shows the namespace it was mounted in, which in a
 /// container or a test's namespace is not necessarily ours.)
-pub fn link_exists(name: &str) -> bool {
+pub(super) fn link_exists(name: &str) -> bool {
     use rustix::net::{netdevice, socket, AddressFamily, SocketType};
     // The index is asked through a socket, which belongs to the namespace
     // of the thread that makes it.
@@ -48,7 +48,7 @@ pub fn link_exists(name: &str) -> bool {
 }
 
 /// The ports of `bridge`, from sysfs (`/sys/class/net/BRIDGE/brif`).
-pub fn bridge_ports(bridge: &str) -> Vec<String> {
+pub(super) fn bridge_ports(bridge: &str) -> Vec<String> {
     if bridge.is_empty() || bridge.contains('/') || bridge.starts_with('.') {
         return Vec::new();
     }

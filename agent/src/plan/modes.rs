@@ -7,7 +7,7 @@ use super::caps::Mode;
 
 /// The mode the primary allows: HE where the card offers it to an AP and
 /// the channel permits it, VHT on 5 GHz, HT, else legacy.
-pub fn mode_for(band: &Band, primary: &Channel) -> Mode {
+pub(super) fn mode_for(band: &Band, primary: &Channel) -> Mode {
     if band.he_ap.is_some() && !primary.no_he {
         Mode::He
     } else if band.band == BandId::Band5G && band.vht {
@@ -22,7 +22,7 @@ pub fn mode_for(band: &Band, primary: &Channel) -> Mode {
 /// The widest mode that runs `width` MHz: HE only where the card lists HE
 /// at that width (hwsim's HE, say, is 20 MHz only on 2.4 GHz), else VHT or
 /// HT, whose widths `width_possible` has checked.
-pub fn mode_at(band: &Band, widest: Mode, width: u32) -> Mode {
+pub(super) fn mode_at(band: &Band, widest: Mode, width: u32) -> Mode {
     let he_width = band
         .he_ap
         .as_ref()
@@ -41,7 +41,7 @@ pub fn mode_at(band: &Band, widest: Mode, width: u32) -> Mode {
 
 /// The default widest width of a band, and the widest the configured
 /// `width` (`wanted`) and a followed station (`follow`) allow.
-pub fn width_cap(band: &Band, wanted: Option<u32>, follow: Option<u32>) -> u32 {
+pub(super) fn width_cap(band: &Band, wanted: Option<u32>, follow: Option<u32>) -> u32 {
     let default = match band.band {
         BandId::Band2G4 => 20,
         BandId::Band5G => 80,

@@ -16,14 +16,14 @@ pub struct Heard<'a> {
 }
 
 /// How many access points the scan heard on `freq_mhz`.
-pub fn networks_on(scan: &[ScannedBss], freq_mhz: u32) -> usize {
+pub(super) fn networks_on(scan: &[ScannedBss], freq_mhz: u32) -> usize {
     scan.iter().filter(|b| b.freq_mhz == freq_mhz).count()
 }
 
 /// Among `candidates` (primary, frequency), in order of preference, the
 /// quietest and the note that says why; `None` without a scan (nothing
 /// heard is no reason to move) or with fewer than two candidates.
-pub fn quietest(candidates: &[(u16, u32)], heard: &Heard<'_>) -> Option<(u16, String)> {
+pub(super) fn quietest(candidates: &[(u16, u32)], heard: &Heard<'_>) -> Option<(u16, String)> {
     if heard.scan.is_empty() || candidates.len() < 2 {
         return None;
     }

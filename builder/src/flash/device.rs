@@ -25,7 +25,7 @@ pub struct DeviceInfo {
 
 /// Where the target is and how it is examined.
 #[derive(Debug, Clone, Copy)]
-pub struct Target<'a> {
+pub(super) struct Target<'a> {
     pub device: &'a Path,
     /// Where sysfs is (`/sys`).
     pub sysfs_root: &'a Path,
@@ -154,7 +154,10 @@ fn unescape(s: &str) -> String {
 
 /// Every refusal, checked before the device is opened for writing. Returns
 /// the device's canonical path and what sysfs says of it.
-pub fn examine(t: &Target<'_>, image_size: u64) -> Result<(PathBuf, DeviceInfo), FlashError> {
+pub(super) fn examine(
+    t: &Target<'_>,
+    image_size: u64,
+) -> Result<(PathBuf, DeviceInfo), FlashError> {
     let device = fs::canonicalize(t.device).map_err(io_err(t.device))?;
     let meta = fs::metadata(&device).map_err(io_err(&device))?;
     let is_block = meta.file_type().is_block_device();

@@ -7,15 +7,15 @@
 
 /// The image's logical sector: sfdisk writes the GPT of a plain file with
 /// 512-byte sectors (see disk/gpt.rs).
-pub const SECTOR: u64 = 512;
+pub(super) const SECTOR: u64 = 512;
 
 /// At most this many bytes of partition entries are read (the usual table
 /// is 128 entries of 128 bytes, 16 KiB).
-pub const MAX_ENTRIES_BYTES: u64 = 1 << 20;
+pub(super) const MAX_ENTRIES_BYTES: u64 = 1 << 20;
 
 /// The partition entry array as the GPT header (LBA 1) describes it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct EntryArray {
+pub(super) struct EntryArray {
     /// Byte offset of the array in the image.
     pub offset: u64,
     pub count: u32,
@@ -24,7 +24,7 @@ pub struct EntryArray {
 
 impl EntryArray {
     /// Bytes to read for the whole array, within [`MAX_ENTRIES_BYTES`].
-    pub fn byte_len(&self) -> u64 {
+    pub(super) fn byte_len(&self) -> u64 {
         (u64::from(self.count) * u64::from(self.entry_size)).min(MAX_ENTRIES_BYTES)
     }
 }
@@ -38,7 +38,7 @@ fn u64_at(b: &[u8], at: usize) -> Option<u64> {
 }
 
 /// Reads the header at LBA 1 (its first 92 bytes suffice).
-pub fn entry_array(header: &[u8]) -> Option<EntryArray> {
+pub(super) fn entry_array(header: &[u8]) -> Option<EntryArray> {
     if header.get(..8)? != b"EFI PART" {
         return None;
     }
@@ -57,7 +57,7 @@ pub fn entry_array(header: &[u8]) -> Option<EntryArray> {
 }
 
 /// The byte offset where each used entry's partition starts, in table order.
-pub fn partition_starts(array: &EntryArray, entries: &[u8]) -> Vec<u64> {
+pub(super) fn partition_starts(array: &EntryArray, entries: &[u8]) -> Vec<u64> {
     entries
         .chunks_exact(array.entry_size as usize)
         .take(array.count as usize)

@@ -8,7 +8,7 @@ use super::error::{io_err, FlashError};
 use crate::progress::human;
 
 /// Describes the device and the image; unless `yes`, asks on the terminal.
-pub fn confirm(
+pub(super) fn confirm(
     yes: bool,
     image: &Path,
     image_size: u64,

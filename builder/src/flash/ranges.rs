@@ -45,7 +45,7 @@ pub fn plan_ranges(extents: &[Range], size: u64, align: u64) -> Vec<Range> {
 /// live: the device's first and last MiB (the GPT and its backup, MBR, ISO
 /// 9660's volume descriptors at 32 KiB, the ends of an md or an old disk) and
 /// each partition's first MiB (superblocks, FAT and ext4 signatures).
-pub const SIGNATURE_AREA: u64 = 1 << 20;
+pub(super) const SIGNATURE_AREA: u64 = 1 << 20;
 
 /// Where a planned range's bytes come from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -52,7 +52,7 @@ fn stream(
 
 /// Writes `pieces` to `dst` (from `src` or zeros) and fsyncs; returns each
 /// piece's sha256.
-pub fn write(
+pub(super) fn write(
     src: &File,
     image: &Path,
     dst: &File,
@@ -77,7 +77,7 @@ pub fn write(
 }
 
 /// Reads `pieces` back from the device and compares them with `hashes`.
-pub fn verify(
+pub(super) fn verify(
     dst: &File,
     device: &Path,
     pieces: &[Piece],

@@ -13,7 +13,7 @@ use serde::Deserialize;
 /// `T` read from a table that also carries a `kind` key (ignored here: the
 /// caller has already read it to choose `T`).
 #[derive(Debug)]
-pub struct Tagged<T>(pub T);
+pub(super) struct Tagged<T>(pub T);
 
 impl<'de, T: Deserialize<'de>> Deserialize<'de> for Tagged<T> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {

@@ -11,23 +11,23 @@ use std::process::Command;
 use sha2::{Digest, Sha256};
 use softap_build::BuildOptions;
 
-pub const EPOCH: u64 = 1_735_689_600;
+pub(crate) const EPOCH: u64 = 1_735_689_600;
 
 /// `security.capability` for cap_net_raw+ep (VFS_CAP_REVISION_2).
-pub const CAP_NET_RAW: &[u8] = &[
+pub(crate) const CAP_NET_RAW: &[u8] = &[
     0x01, 0x00, 0x00, 0x02, 0x00, 0x20, 0x00, 0x00, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
 ];
 
 /// The path of a tool the test needs, found as the builder finds its own;
 /// fails (never skips) when it is missing.
-pub fn require(tool: &str, package: &str) -> PathBuf {
+pub(crate) fn require(tool: &str, package: &str) -> PathBuf {
     softap_build::host::find(tool).unwrap_or_else(|| {
         panic!("`{tool}` is not installed: apt-get install {package} (listed in scripts/packages/)")
     })
 }
 
 /// Options building into `out` with the cache `cache`, without progress bars.
-pub fn options(out: &Path, cache: &Path) -> BuildOptions {
+pub(crate) fn options(out: &Path, cache: &Path) -> BuildOptions {
     BuildOptions {
         out_dir: out.to_owned(),
         cache_dir: Some(cache.to_owned()),
@@ -37,11 +37,11 @@ pub fn options(out: &Path, cache: &Path) -> BuildOptions {
 }
 
 /// An error and its causes as `softap-build` prints them.
-pub fn message(e: &(dyn std::error::Error + 'static)) -> String {
+pub(crate) fn message(e: &(dyn std::error::Error + 'static)) -> String {
     softap_build::cause::chain(e)
 }
 
-pub fn run(cmd: &mut Command) -> String {
+pub(crate) fn run(cmd: &mut Command) -> String {
     let out = cmd
         .output()
         .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
@@ -65,7 +65,7 @@ fn write(p: &Path, content: &[u8], mode: u32, owner: (u32, u32)) {
 /// (absolute, relative, dangling), hard links, xattrs including
 /// `security.capability`, long and unicode names, an empty dir, a fifo
 /// (which must be dropped), and merged-/usr links.
-pub fn make_tree(root: &Path) {
+pub(crate) fn make_tree(root: &Path) {
     fs::create_dir_all(root.join("usr/bin")).unwrap();
     fs::create_dir_all(root.join("usr/lib/systemd/system")).unwrap();
     fs::create_dir_all(root.join("etc/ssl/private")).unwrap();
@@ -163,7 +163,7 @@ pub fn make_tree(root: &Path) {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Node {
+pub(crate) struct Node {
     pub kind: String,
     pub mode: u32,
     pub uid: u32,
@@ -177,7 +177,7 @@ pub struct Node {
 }
 
 /// Every entry under `root` (not `root` itself), fifos/devices skipped.
-pub fn snapshot(root: &Path) -> BTreeMap<String, Node> {
+pub(crate) fn snapshot(root: &Path) -> BTreeMap<String, Node> {
     let mut out = BTreeMap::new();
     let mut inodes: BTreeMap<u64, Vec<String>> = BTreeMap::new();
     for e in walkdir::WalkDir::new(root).min_depth(1).follow_links(false) {
@@ -248,7 +248,7 @@ pub fn snapshot(root: &Path) -> BTreeMap<String, Node> {
 }
 
 /// Symlinks' own modes differ between file systems and tools: ignore them.
-pub fn normalise_for_compare(
+pub(crate) fn normalise_for_compare(
     mut t: BTreeMap<String, Node>,
     clamp: Option<i64>,
 ) -> BTreeMap<String, Node> {
@@ -264,18 +264,18 @@ pub fn normalise_for_compare(
 }
 
 /// Writes a spec file and returns its path.
-pub fn write_spec(dir: &Path, name: &str, text: &str) -> PathBuf {
+pub(crate) fn write_spec(dir: &Path, name: &str, text: &str) -> PathBuf {
     let p = dir.join(name);
     fs::write(&p, text).unwrap();
     p
 }
 
-pub fn fixtures() -> PathBuf {
+pub(crate) fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
 }
 
 /// Copies a directory tree (files, dirs, symlinks; modes kept).
-pub fn copy_tree(from: &Path, to: &Path) {
+pub(crate) fn copy_tree(from: &Path, to: &Path) {
     for e in walkdir::WalkDir::new(from).follow_links(false) {
         let e = e.unwrap();
         let rel = e.path().strip_prefix(from).unwrap();
@@ -293,7 +293,7 @@ pub fn copy_tree(from: &Path, to: &Path) {
 
 /// A disk of the tree `root` at `out`, with nothing extra on the ESP, a
 /// fixed seed and the tests' epoch, sized to fit.
-pub fn plain_disk<'a>(root: &'a Path, out: &'a Path) -> softap_build::disk::DiskInputs<'a> {
+pub(crate) fn plain_disk<'a>(root: &'a Path, out: &'a Path) -> softap_build::disk::DiskInputs<'a> {
     softap_build::disk::DiskInputs {
         root_tree: root,
         esp_files: &[],
