@@ -60,7 +60,10 @@ pub fn record(host: &dyn Host) -> Result<bool, TeardownError> {
         }
     }
     for (record, key) in FORWARDING {
-        if let Ok(f) = std::fs::read_to_string(Path::new("/proc/sys").join(key)) {
+        let Ok(path) = crate::host::sysctl_path(key) else {
+            continue;
+        };
+        if let Ok(f) = std::fs::read_to_string(path) {
             host.write_atomic(&fsutil::under(host.root(), record), f.as_bytes(), 0o644)?;
         }
     }
@@ -130,7 +133,7 @@ pub fn down(host: &dyn Host, t: &Target) -> Result<Vec<String>, TeardownError> {
     }
     if problems.is_empty() {
         // The host is as recorded: the next run records it afresh.
-        for path in [NFT_BEFORE, FORWARD_BEFORE, FORWARD6_BEFORE] {
+        for path in std::iter::once(NFT_BEFORE).chain(FORWARDING.map(|(record, _)| record)) {
             let _ = host.remove(&fsutil::under(host.root(), path));
         }
         Ok(done)
@@ -171,7 +174,10 @@ fn forwarding(host: &dyn Host, step: &mut impl FnMut(String, Result<(), String>)
         let Ok(before) = read(&fsutil::under(host.root(), record)) else {
             continue;
         };
-        let now = read(&Path::new("/proc/sys").join(key));
+        let Ok(path) = crate::host::sysctl_path(key) else {
+            continue;
+        };
+        let now = read(&path);
         if before == "0" && now.is_ok_and(|now| now != "0") {
             let what = if key.contains("ipv6") { "IPv6" } else { "IP" };
             step(
