@@ -315,7 +315,7 @@ scenario_e() {
 		# the network has its own beside it, NAT66 included.
 		upstream6 upstream6
 		NET6=$(status_value .ipv6)
-		station_v6 sta1 wpa2 && nat6 wpa2-v6 sta1 wpa2
+		station_v6 sta1 wpa2 && nat wpa2-v6 sta1 wpa2 6
 		[ -f "$E2E_RUN/wpa2-dhclient6.pid" ] && kill "$(cat "$E2E_RUN/wpa2-dhclient6.pid")" 2>/dev/null
 		local got
 		got=$(ip netns exec sta1 timeout 15 bash -c 'exec 3<>"/dev/tcp/$0/53" && echo connected' "$UPSTREAM_WIFI_GW" 2>&1)

@@ -2,7 +2,8 @@
 # IPv6 on an upstream that has it (QEMU's user network sends router
 # advertisements unless told not to): the upstream keeps its IPv6 address
 # and default route while libvirt forwards IPv6 for the network, and a
-# station reaches the harness's IPv6 listener through the network's NAT.
+# station reaches the harness's IPv6 listener through the network's NAT
+# (`nat ... 6` in run).
 # Scenario a's upstream is networkd's (it handles the advertisements
 # itself); scenario d first hands its upstream to the kernel, as on hosts
 # where no network manager handles that link, so the agent in the
@@ -26,24 +27,6 @@ upstream6() {
 		ok "$check" "$dev keeps $addr and '$route' with IPv6 forwarding on; the network has $net6; accept_ra $(cat "/proc/sys/net/ipv6/conf/$dev/accept_ra")"
 	else
 		fail "$check" "$dev: global address '$addr', default route '$route', IPv6 forwarding $fwd, the network's IPv6 '$net6'; plan: $("${AG_EXEC[@]}" softap-agent plan --json 2>/dev/null | jq -c '[.plan.decisions[] | select(.topic == "ipv6") | .text]')"
-	fi
-}
-
-# nat6 NAME NS CHECKPREFIX: a TCP connection over IPv6 past the gateway,
-# through the network's NAT and QEMU's user network, to the harness's IPv6
-# listener, saying NAME.
-nat6() {
-	local name=$1 ns=$2 check=$3 host=${CFG[listener_host6]:-} port=${CFG[listener_port6]:-} got
-	if [ -z "$host" ] || [ -z "$port" ]; then
-		fail "$check-nat6" "no listener_host6/listener_port6 in the fw_cfg entry"
-		return 1
-	fi
-	got=$(ip netns exec "$ns" timeout 25 bash -c "$LISTENER_EXCHANGE" "$host" "$port" "$name" 2>&1)
-	if [ "$got" = "SOFTAP-LISTENER ${CFG[token]:-}" ]; then
-		ok "$check-nat6" "[$host]:$port answered with the harness's token over IPv6"
-	else
-		fail "$check-nat6" "TCP to [$host]:$port through the NAT: got '$got'; $ns: $(ip -n "$ns" -6 route | tr '\n' '|')"
-		return 1
 	fi
 }
 
