@@ -147,7 +147,7 @@ impl Context {
         // carries that address now.
         if self.cli_facts.is_none() {
             if let Some(wanted) = c.phy.clone() {
-                if let Some(name) = phy_by_mac(Path::new("/sys/class/ieee80211"), &wanted) {
+                if let Some(name) = phy_by_mac(Path::new("/sys"), &wanted) {
                     tracing::info!("phy {wanted} is {name} now");
                     c.phy = Some(name);
                 }
@@ -261,24 +261,13 @@ fn country_around(facts: &Facts) -> Option<String> {
     Some(country)
 }
 
-/// The phy (under `/sys/class/ieee80211`) whose permanent or any assigned
-/// address is `mac`.
-pub fn phy_by_mac(class_dir: &Path, mac: &str) -> Option<String> {
+/// The phy (under `<sys>/class/ieee80211`) whose permanent or any assigned
+/// address is `mac`; none when `mac` is not an address.
+pub fn phy_by_mac(sys: &Path, mac: &str) -> Option<String> {
     if !plan::phy::looks_like_mac(mac) {
         return None;
     }
-    let mac = mac.trim().to_ascii_lowercase();
-    let mut entries: Vec<_> = std::fs::read_dir(class_dir).ok()?.flatten().collect();
-    entries.sort_by_key(|e| e.file_name());
-    entries.into_iter().find_map(|e| {
-        let dir = e.path();
-        let mut text = std::fs::read_to_string(dir.join("macaddress")).unwrap_or_default();
-        text.push('\n');
-        text.push_str(&std::fs::read_to_string(dir.join("addresses")).unwrap_or_default());
-        text.lines()
-            .any(|l| l.trim().eq_ignore_ascii_case(&mac))
-            .then(|| e.file_name().to_string_lossy().into_owned())
-    })
+    crate::facts::sysfs::phy_with_address(sys, mac)
 }
 
 /// Reads a facts JSON file, reporting errors with line and column, and
@@ -314,10 +303,7 @@ pub fn gather_live() -> Result<Facts, AgentError> {
 }
 
 fn read_machine_id(root: &Path) -> Option<String> {
-    std::fs::read_to_string(root.join("etc/machine-id"))
-        .ok()
-        .map(|s| s.trim().to_string())
-        .filter(|s| !s.is_empty())
+    crate::facts::live::machine_id(&root.join(crate::facts::live::MACHINE_ID))
 }
 
 /// Placeholder rendered by `plan` before the first apply generated one.

@@ -144,16 +144,17 @@ fn a_phy_given_by_mac_is_found_through_sysfs() {
         ("phy3", "02:00:00:00:00:00", ""),
         ("phy4", "02:00:00:00:01:00", "42:00:00:00:01:00\n"),
     ] {
-        std::fs::create_dir_all(dir.path().join(phy)).unwrap();
-        std::fs::write(dir.path().join(phy).join("macaddress"), format!("{mac}\n")).unwrap();
-        std::fs::write(
-            dir.path().join(phy).join("addresses"),
-            format!("{mac}\n{extra}"),
-        )
-        .unwrap();
+        let phy_dir = dir.path().join("class/ieee80211").join(phy);
+        std::fs::create_dir_all(&phy_dir).unwrap();
+        std::fs::write(phy_dir.join("index"), format!("{}\n", &phy[3..])).unwrap();
+        std::fs::write(phy_dir.join("macaddress"), format!("{mac}\n")).unwrap();
+        std::fs::write(phy_dir.join("addresses"), format!("{mac}\n{extra}")).unwrap();
     }
-    let find = |m| softap_agent::bringup::phy_by_mac(dir.path(), m);
+    let find = |m: &str| softap_agent::bringup::phy_by_mac(dir.path(), m);
     assert_eq!(find("02:00:00:00:01:00").as_deref(), Some("phy4"));
+    assert_eq!(find("02:00:00:00:0A:00"), None);
+    let upper = "42:00:00:00:01:00".to_uppercase();
+    assert_eq!(find(&upper).as_deref(), Some("phy4"));
     assert_eq!(find("42:00:00:00:01:00").as_deref(), Some("phy4"));
     assert_eq!(find("02:00:00:00:00:00").as_deref(), Some("phy3"));
     assert_eq!(find("02:00:00:00:09:00"), None);

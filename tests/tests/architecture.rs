@@ -365,6 +365,28 @@ fn virsh_is_spelled_in_one_agent_module() {
 }
 
 #[test]
+fn the_machine_s_facts_are_read_only_in_facts() {
+    // What the machine is (its radios' addresses, its machine id) is
+    // gathered by `facts/`; the rest of the agent asks it.
+    let src = workspace().join("agent/src");
+    let readers: BTreeSet<String> = production_files(&src)
+        .into_iter()
+        .filter(|(_, _, text)| {
+            [
+                "\"macaddress\"",
+                "\"addresses\"",
+                "machine-id\"",
+                "\"class/ieee80211",
+            ]
+            .iter()
+            .any(|needle| text.contains(needle))
+        })
+        .map(|(_, module, _)| module)
+        .collect();
+    assert_eq!(readers, ["facts".to_string()].into(), "{readers:?}");
+}
+
+#[test]
 fn no_production_file_is_over_700_lines() {
     let root = workspace();
     let mut long = Vec::new();

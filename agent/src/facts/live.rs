@@ -28,7 +28,7 @@ impl Default for Sources {
             libvirt: Connection::default(),
             sys: PathBuf::from("/sys"),
             proc: PathBuf::from("/proc"),
-            machine_id: PathBuf::from("/etc/machine-id"),
+            machine_id: Path::new("/").join(MACHINE_ID),
             coverage: Path::new("/").join(softap_config::paths::WIFI_COVERAGE_FILE),
         }
     }
@@ -72,10 +72,7 @@ pub fn gather_from(sources: &Sources) -> Result<Facts, FactsError> {
     let scan = scan::gather(&interfaces);
     let (addresses, routes) = rtnl::gather()?;
     let libvirt = libvirt::gather(&sources.libvirt);
-    let machine_id = std::fs::read_to_string(&sources.machine_id)
-        .ok()
-        .map(|t| t.trim().to_string())
-        .filter(|t| !t.is_empty());
+    let machine_id = machine_id(&sources.machine_id);
     Ok(Facts {
         phys,
         interfaces,
@@ -87,6 +84,18 @@ pub fn gather_from(sources: &Sources) -> Result<Facts, FactsError> {
         ipv6_ra: ipv6_ra::gather(&sources.proc),
         scan,
     })
+}
+
+/// Where the machine id is, under a root.
+pub const MACHINE_ID: &str = "etc/machine-id";
+
+/// The machine id in `path` (`/etc/machine-id`); none when the file is
+/// absent or empty (an image's machine id is made at first boot).
+pub fn machine_id(path: &Path) -> Option<String> {
+    std::fs::read_to_string(path)
+        .ok()
+        .map(|t| t.trim().to_string())
+        .filter(|t| !t.is_empty())
 }
 
 /// Wi-Fi drivers loaded with no phy that lack firmware (see

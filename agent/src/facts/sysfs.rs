@@ -16,6 +16,9 @@ pub struct SysfsPhy {
     pub module: Option<String>,
     /// `macaddress`: the phy's permanent address, lower case.
     pub mac: Option<String>,
+    /// `addresses`: every address assigned to the phy (its interfaces may
+    /// use any of them), lower case.
+    pub addresses: Vec<String>,
 }
 
 /// The last component of the symlink at `path`'s target.
@@ -54,16 +57,34 @@ pub fn read_phys(sys: &Path) -> Vec<SysfsPhy> {
             .ok()
             .map(|m| m.trim().to_ascii_lowercase())
             .filter(|m| !m.is_empty());
+        let addresses = std::fs::read_to_string(path.join("addresses"))
+            .unwrap_or_default()
+            .lines()
+            .map(|l| l.trim().to_ascii_lowercase())
+            .filter(|l| !l.is_empty())
+            .collect();
         out.push(SysfsPhy {
             name,
             index,
             driver: link_name(&path.join("device/driver")),
             module: link_name(&path.join("device/driver/module")),
             mac,
+            addresses,
         });
     }
     out.sort_by_key(|p| p.index);
     out
+}
+
+/// The phy whose permanent or any assigned address is `mac` (any case):
+/// a `phy = "aa:bb:..."` setting names a card, and its phy name changes
+/// when the card is plugged in again.
+pub fn phy_with_address(sys: &Path, mac: &str) -> Option<String> {
+    let mac = mac.trim().to_ascii_lowercase();
+    read_phys(sys)
+        .into_iter()
+        .find(|p| p.mac.as_deref() == Some(mac.as_str()) || p.addresses.contains(&mac))
+        .map(|p| p.name)
 }
 
 /// The loadable modules loaded now: `<sys>/module/NAME` with `initstate`
