@@ -27,5 +27,6 @@ pub mod runtime;
 pub mod security;
 pub mod state;
 pub mod status;
+mod survey;
 pub mod teardown;
 pub mod watch;

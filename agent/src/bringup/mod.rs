@@ -11,6 +11,8 @@ use crate::plan::{self, Plan, PlanError};
 use crate::render::{self, RenderedFile, Templates};
 use crate::state::{self, ConfigFallback, ConfigProblem, State};
 
+mod regulatory;
+
 /// Everything a command can fail with, each with its exit status.
 #[derive(Debug, thiserror::Error)]
 pub enum AgentError {
@@ -104,6 +106,9 @@ pub struct Context {
     pub cli_facts: Option<PathBuf>,
     pub config_sources: config::Sources,
     pub timeouts: crate::apply::Timeouts,
+    /// The phys this process scanned for the country around (once each:
+    /// `watch` asks for facts again and again).
+    scanned: std::sync::Mutex<std::collections::BTreeSet<String>>,
 }
 
 impl Context {
@@ -118,6 +123,7 @@ impl Context {
                 ap: o.ap_timeout,
                 ..crate::apply::Timeouts::default()
             },
+            scanned: std::sync::Mutex::default(),
         }
     }
 
@@ -192,73 +198,9 @@ impl Context {
         Ok(facts)
     }
 
-    /// The channel flags the plan reads (no-IR, radar, disabled) are those
-    /// of the regulatory domain the kernel applies. When the configuration
-    /// names a country the kernel does not apply yet (or, with none
-    /// configured, the access points around agree on one), ask for it (what
-    /// hostapd's `country_code` would do, only later than the plan needs)
-    /// and read the facts again once the kernel applies it. A broken
-    /// configuration is reported where it is loaded for the plan; here it
-    /// only means no country to ask for.
-    fn regulatory_first(&self, facts: Facts) -> Result<Facts, AgentError> {
-        if self.dry_run {
-            return Ok(facts);
-        }
-        let configured = config::load(&self.config_sources)
-            .ok()
-            .and_then(|c| c.country);
-        let Some(country) = configured.or_else(|| country_around(&facts)) else {
-            return Ok(facts);
-        };
-        let pending = |f: &Facts| {
-            f.phys
-                .iter()
-                .any(|p| !p.self_managed_reg && p.country.as_deref() != Some(country.as_str()))
-        };
-        if !pending(&facts) {
-            return Ok(facts);
-        }
-        let asked = self.with_host(|host| host.change(&["iw", "reg", "set", &country]));
-        if let Err(e) = asked {
-            tracing::warn!("asking the kernel for regulatory country {country}: {e}");
-            return Ok(facts);
-        }
-        // The kernel reads the regulatory database asynchronously: a few
-        // hundred milliseconds.
-        // Only the radios are read while waiting (nl80211 alone is cheap);
-        // everything once the country is in force.
-        for _ in 0..20 {
-            std::thread::sleep(std::time::Duration::from_millis(100));
-            let (phys, _) = crate::facts::nl80211::gather()?;
-            let radios = Facts {
-                phys,
-                ..Facts::default()
-            };
-            if !pending(&radios) {
-                tracing::info!("regulatory country {country} in force");
-                return gather_live();
-            }
-        }
-        tracing::warn!("the kernel does not apply regulatory country {country} yet");
-        gather_live()
-    }
-
     pub fn state(&self) -> Result<State, AgentError> {
         Ok(State::load(&self.root)?)
     }
-}
-
-/// With no country configured: the one the access points around agree on
-/// (their Country elements in the kernel's cached scan results), while the
-/// kernel applies none to the radios whose domain it sets.
-fn country_around(facts: &Facts) -> Option<String> {
-    let mut shared = facts.phys.iter().filter(|p| !p.self_managed_reg).peekable();
-    if shared.peek().is_none() || shared.any(|p| p.country.is_some()) {
-        return None;
-    }
-    let (country, n) = crate::facts::scan::agreed_country(&facts.scan)?;
-    tracing::info!("no country configured: {country}, from {n} access point(s) around");
-    Some(country)
 }
 
 /// The phy (under `<sys>/class/ieee80211`) whose permanent or any assigned
@@ -549,31 +491,6 @@ mod tests {
     use super::*;
     use crate::host::fake::{Fake, Fault};
     use crate::host::Host;
-
-    #[test]
-    fn the_country_around_counts_only_while_the_kernel_applies_none() {
-        let ap = |c: &str| crate::facts::ScannedBss {
-            bssid: format!("02:00:00:00:00:{c}"),
-            freq_mhz: 2412,
-            country: Some("DE".into()),
-        };
-        let mut facts = Facts {
-            phys: vec![crate::facts::Phy::default()],
-            scan: vec![ap("01"), ap("02")],
-            ..Facts::default()
-        };
-        assert_eq!(country_around(&facts).as_deref(), Some("DE"));
-        facts.phys[0].country = Some("US".into());
-        assert_eq!(country_around(&facts), None);
-        facts.phys[0].self_managed_reg = true;
-        assert_eq!(
-            country_around(&facts),
-            None,
-            "no radio takes the kernel's country"
-        );
-        facts.phys.clear();
-        assert_eq!(country_around(&facts), None);
-    }
 
     fn setup() -> (tempfile::TempDir, Context, Facts) {
         let dir = tempfile::tempdir().unwrap();
