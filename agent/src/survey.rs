@@ -183,6 +183,13 @@ mod tests {
         assert!(interfaces_to_scan(&ap_only, &none).is_empty());
     }
 
+    /// A link that was down: up for the scan, down again after.
+    const UP_SCAN_DOWN: [&str; 3] = [
+        "ip link set dev wlan0 up",
+        "timeout 20 iw dev wlan0 scan",
+        "ip link set dev wlan0 down",
+    ];
+
     #[test]
     fn a_down_interface_is_brought_up_for_the_scan_and_put_down_after() {
         let dir = tempfile::tempdir().unwrap();
@@ -191,14 +198,7 @@ mod tests {
             "4: wlan0: <BROADCAST,MULTICAST> mtu 1500 qdisc noop state DOWN\n",
         );
         scan(&host, &["wlan0".into()]).restore(&host);
-        assert_eq!(
-            host.commands(),
-            [
-                "ip link set dev wlan0 up",
-                "timeout 20 iw dev wlan0 scan",
-                "ip link set dev wlan0 down"
-            ]
-        );
+        assert_eq!(host.commands(), UP_SCAN_DOWN);
     }
 
     #[test]
@@ -214,14 +214,7 @@ mod tests {
         let host =
             Fake::new(dir.path()).fail(crate::host::fake::Fault::Command("timeout 20 iw".into()));
         scan(&host, &["wlan0".into()]).restore(&host);
-        assert_eq!(
-            host.commands(),
-            [
-                "ip link set dev wlan0 up",
-                "timeout 20 iw dev wlan0 scan",
-                "ip link set dev wlan0 down"
-            ]
-        );
+        assert_eq!(host.commands(), UP_SCAN_DOWN);
     }
 
     #[test]

@@ -207,7 +207,10 @@ pub const C: Scenario = Scenario {
 /// handles that link: the kernel's own IPv6 routes from the router
 /// advertisements (`ipv6.sh`). The agent sets the link's `accept_ra` to 2,
 /// the network has IPv6, the upstream keeps its own, a station reaches the
-/// harness over IPv6; the container's stop puts `accept_ra` back to 1.
+/// harness over IPv6; the container's stop puts `accept_ra` back to 1. No
+/// country is configured: an access point around (the spare radio)
+/// announces DE, and the agent's one scan learns it, so the AP runs on
+/// 5 GHz at 80 MHz.
 pub const D: Scenario = Scenario {
     name: "d",
     net: Some("172.16.0.0/16"),
@@ -217,14 +220,17 @@ pub const D: Scenario = Scenario {
     timeout: Duration::from_secs(480),
     expected: &[
         "radios",
+        "neighbour",
         "container",
         "ap",
         "gateway",
         "phy",
+        "country-scan",
         "wpa2",
         "wpa2-lease",
         "wpa2-ping",
         "wpa2-nat",
+        "link",
         "kernel-ra",
         "accept-ra",
         "upstream6",
