@@ -49,7 +49,7 @@ pub enum ProbeError {
     Run(#[source] CmdError),
     #[error("hostapd refused its probe configuration for another reason: {0}")]
     Refused(String),
-    #[error("hostapd stopped before its driver without naming a line: {0:?}")]
+    #[error("hostapd's answer names neither a configuration line nor its driver: {0:?}")]
     Unexpected(String),
 }
 
@@ -78,8 +78,8 @@ pub fn ieee80211be(host: &dyn Host, program: &str) -> Result<bool, ProbeError> {
     }
     match answer? {
         None => Err(ProbeError::NoSystem),
-        // Past the configuration, and the interface does not exist: an
-        // exit without failure is not expected, but it parsed the file too.
+        // The interface does not exist, so an exit without failure is not
+        // expected; what it said is judged all the same.
         Some(Ok(out)) => judge(&out),
         Some(Err(CmdError::Failed { stderr, .. })) => judge(&stderr),
         Some(Err(e)) => Err(ProbeError::Run(e)),
