@@ -229,6 +229,15 @@ fn this_hostapd_is_asked_whether_it_takes_ieee80211be() {
         "{program} ({}): ieee80211be accepted: {accepted:?}",
         version.lines().next().unwrap_or("?")
     );
+    // The other answer, from the same binary: a line it knows is parsed,
+    // and hostapd stops at the driver.
+    assert!(
+        matches!(
+            hostapd_probe::accepts(&host, program, "ieee80211ax=1"),
+            Ok(true)
+        ),
+        "{version}"
+    );
     if version.contains("hostapd v2.10") {
         assert!(matches!(accepted, Ok(false)), "{accepted:?}\n{version}");
     } else {

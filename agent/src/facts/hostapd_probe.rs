@@ -29,9 +29,8 @@ pub const TIMEOUT: Duration = Duration::from_secs(5);
 /// so nothing is ever started on a real one.
 const NO_INTERFACE: &str = "softap/probe";
 
-/// The line whose acceptance is asked; the lines before it make the file
-/// a whole AP configuration, so any other complaint is about the probe.
-const PROBE_LINE: &str = "ieee80211be=1";
+/// The line whose acceptance the plan needs.
+const IEEE80211BE: &str = "ieee80211be=1";
 
 #[derive(Debug, thiserror::Error)]
 pub enum ProbeError {
@@ -53,16 +52,22 @@ pub enum ProbeError {
     Unexpected(String),
 }
 
-/// Whether `program` accepts `ieee80211be=1`. The probe file is written
-/// through the host into a directory of its own and removed again.
+/// Whether `program` accepts `ieee80211be=1`.
 pub fn ieee80211be(host: &dyn Host, program: &str) -> Result<bool, ProbeError> {
+    accepts(host, program, IEEE80211BE)
+}
+
+/// Whether `program` accepts `line` (`key=value`) after a whole HE AP
+/// configuration. The probe file is written through the host into a
+/// directory of its own and removed again.
+pub fn accepts(host: &dyn Host, program: &str, line: &str) -> Result<bool, ProbeError> {
     if host.dry_run() {
         return Err(ProbeError::NoSystem);
     }
     let dir = private_dir()?;
     let path = dir.join("hostapd.conf");
     let answer = host
-        .write_atomic(&path, probe_config().as_bytes(), 0o600)
+        .write_atomic(&path, probe_config(line).as_bytes(), 0o600)
         .map_err(ProbeError::Write)
         .map(|()| {
             let shown = path.to_string_lossy().into_owned();
@@ -80,8 +85,8 @@ pub fn ieee80211be(host: &dyn Host, program: &str) -> Result<bool, ProbeError> {
         None => Err(ProbeError::NoSystem),
         // The interface does not exist, so an exit without failure is not
         // expected; what it said is judged all the same.
-        Some(Ok(out)) => judge(&out),
-        Some(Err(CmdError::Failed { stderr, .. })) => judge(&stderr),
+        Some(Ok(out)) => judge(&out, line),
+        Some(Err(CmdError::Failed { stderr, .. })) => judge(&stderr, line),
         Some(Err(e)) => Err(ProbeError::Run(e)),
     }
 }
@@ -89,8 +94,9 @@ pub fn ieee80211be(host: &dyn Host, program: &str) -> Result<bool, ProbeError> {
 /// What hostapd's output says about the probe line: an unknown item is
 /// no; reaching the driver (hostapd reads the whole file first) is yes;
 /// anything else is no answer.
-fn judge(output: &str) -> Result<bool, ProbeError> {
-    let unknown = format!("unknown configuration item '{}'", key());
+fn judge(output: &str, line: &str) -> Result<bool, ProbeError> {
+    let key = line.split('=').next().unwrap_or(line);
+    let unknown = format!("unknown configuration item '{key}'");
     if output.contains(&unknown) {
         return Ok(false);
     }
@@ -109,13 +115,9 @@ fn judge(output: &str) -> Result<bool, ProbeError> {
     Err(ProbeError::Unexpected(output.trim().to_string()))
 }
 
-fn key() -> &'static str {
-    PROBE_LINE.split('=').next().unwrap_or(PROBE_LINE)
-}
-
 /// A 5 GHz HE configuration with the probe line: hostapd wants 802.11ax on
-/// before it takes 802.11be.
-fn probe_config() -> String {
+/// before it takes 802.11be, and any other complaint is about the probe.
+fn probe_config(line: &str) -> String {
     format!(
         "# softap-agent: does this hostapd accept 802.11be? Removed right after.\n\
          interface={NO_INTERFACE}\n\
@@ -126,7 +128,7 @@ fn probe_config() -> String {
          ieee80211n=1\n\
          ieee80211ac=1\n\
          ieee80211ax=1\n\
-         {PROBE_LINE}\n"
+         {line}\n"
     )
 }
 
@@ -213,10 +215,10 @@ mod tests {
 
     #[test]
     fn the_probe_is_a_whole_ap_configuration_on_no_interface() {
-        let c = probe_config();
+        let c = probe_config(IEEE80211BE);
         assert!(c.contains("interface=softap/probe\n"), "{c}");
         assert!(c.contains("ieee80211ax=1\nieee80211be=1\n"), "{c}");
         assert!(!c.contains("ctrl_interface"), "{c}");
-        assert_eq!(key(), "ieee80211be");
+        assert_eq!(judge(DEBIAN_2_10, "ieee80211ax=1").ok(), None);
     }
 }
