@@ -38,6 +38,10 @@ rustPlatform.buildRustPackage {
 
   cargoLock.lockFile = ../Cargo.lock;
 
+  # The agent asks the hostapd softap-hostapd.service runs which lines it
+  # accepts (802.11be); here that is the store's, not /usr/sbin/hostapd.
+  SOFTAP_HOSTAPD = "${hostapd}/bin/hostapd";
+
   cargoBuildFlags = crateFlags;
   # Unit tests only: the integration tests drive skopeo, umoci, QEMU and
   # network namespaces, none of which exist inside the build sandbox.

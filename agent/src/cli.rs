@@ -185,10 +185,10 @@ fn cmd_apply(ctx: &Context) -> Result<(), AgentError> {
 pub fn apply_summary(ctx: &Context, a: &Applied) -> String {
     let p = &a.plan;
     let mut s = format!(
-        "softap: AP {:?} on {} channel {}, subnet {} (gateway {}) on {}: {}\n",
+        "softap: AP {:?} on {} {}, subnet {} (gateway {}) on {}: {}\n",
         p.ssid,
         p.phy.name,
-        p.channel.number,
+        crate::watch::running_channel(p, a.outcome.running.as_ref()),
         p.subnet.net,
         p.subnet.gateway,
         p.bridge,

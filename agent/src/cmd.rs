@@ -2,7 +2,8 @@
 //! journalctl): the one place the agent starts a process, so every command
 //! is shown, quoted and reported the same way.
 
-use std::process::{Command, ExitStatus};
+use std::process::{Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
 
 #[derive(Debug, thiserror::Error)]
 pub enum CmdError {
@@ -18,6 +19,11 @@ pub enum CmdError {
         status: ExitStatus,
         /// Its standard error, else its standard output, trimmed.
         stderr: String,
+    },
+    #[error("`{cmd}` did not finish within {after:?} and was killed")]
+    TimedOut {
+        cmd: String,
+        after: std::time::Duration,
     },
 }
 
@@ -73,6 +79,78 @@ pub fn run_env(args: &[&str], env: &[(&str, &str)]) -> Result<String, CmdError> 
     }
 }
 
+/// [`run_env`] for a program that might hang: after `timeout` it is killed
+/// and reported as [`CmdError::TimedOut`]. Its output is read while it runs,
+/// so a chatty program cannot stall on a full pipe.
+pub fn run_bounded(args: &[&str], timeout: Duration) -> Result<String, CmdError> {
+    let cmd = quote(args);
+    let spawn_error = |source| CmdError::Spawn {
+        cmd: cmd.clone(),
+        source,
+    };
+    let Some((program, rest)) = args.split_first() else {
+        return Err(spawn_error(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "empty command",
+        )));
+    };
+    let mut child = Command::new(program)
+        .args(rest)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(spawn_error)?;
+    let stdout = child.stdout.take().map(drain);
+    let stderr = child.stderr.take().map(drain);
+    let deadline = Instant::now() + timeout;
+    let status = loop {
+        match child.try_wait().map_err(spawn_error)? {
+            Some(status) => break Some(status),
+            None if Instant::now() >= deadline => break None,
+            None => std::thread::sleep(Duration::from_millis(10)),
+        }
+    };
+    let Some(status) = status else {
+        // Killing a child that has just exited fails harmlessly; the wait
+        // reaps it either way.
+        let _ = child.kill();
+        let _ = child.wait();
+        return Err(CmdError::TimedOut {
+            cmd,
+            after: timeout,
+        });
+    };
+    let collect = |h: Option<std::thread::JoinHandle<Vec<u8>>>| {
+        h.and_then(|h| h.join().ok())
+            .map(|b| String::from_utf8_lossy(&b).into_owned())
+            .unwrap_or_default()
+    };
+    let (out, err) = (collect(stdout), collect(stderr));
+    if status.success() {
+        return Ok(out);
+    }
+    let mut stderr = err.trim().to_string();
+    if stderr.is_empty() {
+        stderr = out.trim().to_string();
+    }
+    Err(CmdError::Failed {
+        cmd,
+        status,
+        stderr,
+    })
+}
+
+/// Reads a pipe to its end on a thread of its own.
+fn drain(mut pipe: impl std::io::Read + Send + 'static) -> std::thread::JoinHandle<Vec<u8>> {
+    std::thread::spawn(move || {
+        let mut buf = Vec::new();
+        // A read error ends the output early; what was read still counts.
+        let _ = pipe.read_to_end(&mut buf);
+        buf
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -97,5 +175,25 @@ mod tests {
             run_env(&["sh", "-c", "echo $X"], &[("X", "y")]).unwrap(),
             "y\n"
         );
+    }
+
+    #[test]
+    fn bounded_runs_report_output_status_and_timeouts() {
+        let t = Duration::from_secs(5);
+        assert_eq!(
+            run_bounded(&["sh", "-c", "echo fine"], t).unwrap(),
+            "fine\n"
+        );
+        let e = run_bounded(&["sh", "-c", "echo said; exit 1"], t).unwrap_err();
+        assert!(
+            matches!(&e, CmdError::Failed { stderr, .. } if stderr == "said"),
+            "{e:?}"
+        );
+        let start = Instant::now();
+        let e = run_bounded(&["sleep", "30"], Duration::from_millis(200)).unwrap_err();
+        assert!(matches!(e, CmdError::TimedOut { .. }), "{e:?}");
+        assert!(start.elapsed() < Duration::from_secs(10));
+        let e = run_bounded(&["/nonexistent/tool"], t).unwrap_err();
+        assert!(matches!(e, CmdError::Spawn { .. }), "{e:?}");
     }
 }

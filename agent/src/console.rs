@@ -86,6 +86,18 @@ pub fn banner(
     s
 }
 
+/// The channel the AP is on, as the console names it. Under hostapd's
+/// automatic channel selection (`acs`) the plan knows only which channels
+/// hostapd may pick: the one it reported picking (`running`) is named, and
+/// until it has reported one, that it is still choosing.
+pub fn channel_text(planned: u16, acs: bool, running: Option<u16>) -> String {
+    match (acs, running) {
+        (true, Some(c)) => format!("channel {c}, chosen automatically (ACS)"),
+        (true, None) => "channel: choosing (ACS)".into(),
+        (false, c) => format!("channel {}", c.unwrap_or(planned)),
+    }
+}
+
 /// The consoles the kernel writes to (`/sys/class/tty/console/active`),
 /// resolved to their device nodes; `tty0` means the foreground VT.
 pub fn active_consoles(sysfs: &Path, dev: &Path) -> Vec<PathBuf> {
@@ -151,6 +163,17 @@ mod tests {
         );
         assert!(!b.contains('\x1b') && !b.contains('\x07'), "{b:?}");
         assert!(b.contains("SSID:       evil\\u{1b}]0;owned\\u{7}\n"), "{b}");
+    }
+
+    #[test]
+    fn the_channel_is_the_one_hostapd_runs_on() {
+        assert_eq!(
+            channel_text(36, true, Some(44)),
+            "channel 44, chosen automatically (ACS)"
+        );
+        assert_eq!(channel_text(36, true, None), "channel: choosing (ACS)");
+        assert_eq!(channel_text(36, false, Some(36)), "channel 36");
+        assert_eq!(channel_text(6, false, None), "channel 6");
     }
 
     #[test]

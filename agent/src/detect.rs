@@ -94,6 +94,17 @@ pub fn describe(f: &Facts) -> String {
             d.missing_firmware.join(", ")
         );
     }
+    if let Some(accepted) = f.hostapd.ieee80211be {
+        let _ = writeln!(
+            s,
+            "hostapd: {} ieee80211be (802.11be)",
+            if accepted {
+                "accepts"
+            } else {
+                "does not accept"
+            }
+        );
+    }
     for i in &f.interfaces {
         let _ = writeln!(
             s,
@@ -224,5 +235,13 @@ mod tests {
             ),
             "{text}"
         );
+        assert!(!text.contains("hostapd"), "not asked, not shown: {text}");
+        let asked = Facts {
+            hostapd: crate::facts::HostapdFacts {
+                ieee80211be: Some(false),
+            },
+            ..f
+        };
+        assert!(describe(&asked).contains("hostapd: does not accept ieee80211be (802.11be)\n"));
     }
 }

@@ -15,7 +15,8 @@ pub struct LiveLink {
     /// The whole channel's centre, for 80 and 160 MHz.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub center_channel: Option<u16>,
-    /// `HE`, `VHT`, `HT` or `legacy`.
+    /// `EHT` (only where the rendered file turned 802.11be on), `HE`,
+    /// `VHT`, `HT` or `legacy`.
     pub mode: &'static str,
 }
 
@@ -26,7 +27,13 @@ pub fn live_link(status: &[(String, String)]) -> Option<LiveLink> {
     let on = |k: &str| num(k) == Some(1);
     let freq_mhz = num("freq")?;
     let channel = u16::try_from(num("channel")?).ok()?;
-    let (mode, chwidth, seg0) = if on("ieee80211ax") {
+    let (mode, chwidth, seg0) = if on("ieee80211be") {
+        (
+            "EHT",
+            num("eht_oper_chwidth"),
+            num("eht_oper_centr_freq_seg0_idx"),
+        )
+    } else if on("ieee80211ax") {
         (
             "HE",
             num("he_oper_chwidth"),
@@ -66,7 +73,8 @@ pub fn live_link(status: &[(String, String)]) -> Option<LiveLink> {
 /// A station's negotiated mode and last rates.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct StationLink {
-    /// The widest mode both sides have: `HE`, `VHT`, `HT` or `legacy`.
+    /// The widest mode both sides have: `EHT`, `HE`, `VHT`, `HT` or
+    /// `legacy`.
     pub mode: Option<&'static str>,
     /// The last transmit and receive rates in Mbit/s.
     pub tx_rate_mbps: Option<f64>,
@@ -77,7 +85,7 @@ pub struct StationLink {
 /// `tx_rate_info=8667 vhtmcs 9 vhtnss 2 shortGI` (in units of 100 kbit/s).
 pub fn station_link(s: &Station) -> StationLink {
     let flags = s.get("flags").unwrap_or("");
-    let mode = ["HE", "VHT", "HT"]
+    let mode = ["EHT", "HE", "VHT", "HT"]
         .into_iter()
         .find(|m| flags.contains(&format!("[{m}]")))
         .or(Some("legacy").filter(|_| flags.contains("[ASSOC]")));
@@ -122,6 +130,17 @@ mod tests {
         let ht40 = parse_kv("freq=2437\nchannel=6\nsecondary_channel=1\nieee80211n=1\n");
         assert_eq!(live_link(&ht40).unwrap().width_mhz, 40);
         assert_eq!(live_link(&parse_kv("state=DISABLED\n")), None);
+        // A hostapd that runs 802.11be reports it beside HE.
+        let eht = parse_kv(
+            "freq=5180\nchannel=36\nsecondary_channel=1\nieee80211n=1\nieee80211ac=1\n\
+             ieee80211ax=1\nhe_oper_chwidth=1\nhe_oper_centr_freq_seg0_idx=42\n\
+             ieee80211be=1\neht_oper_chwidth=1\neht_oper_centr_freq_seg0_idx=42\n",
+        );
+        let l = live_link(&eht).unwrap();
+        assert_eq!(
+            (l.width_mhz, l.mode, l.center_channel),
+            (80, "EHT", Some(42))
+        );
     }
 
     #[test]
@@ -142,5 +161,8 @@ mod tests {
         let legacy =
             Station::parse("02:00:00:00:01:01\nflags=[AUTH][ASSOC][AUTHORIZED]\n").unwrap();
         assert_eq!(station_link(&legacy).mode, Some("legacy"));
+        let eht =
+            Station::parse("02:00:00:00:01:02\nflags=[AUTH][ASSOC][HT][VHT][HE][EHT]\n").unwrap();
+        assert_eq!(station_link(&eht).mode, Some("EHT"));
     }
 }

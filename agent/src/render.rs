@@ -255,6 +255,7 @@ pub fn render(
         ht => plan.channel.ht,
         vht => plan.channel.vht,
         he => plan.channel.he,
+        eht => plan.channel.eht,
         ht_capab => plan.channel.ht_capab,
         vht_capab => plan.channel.vht_capab,
         chwidth => plan.channel.oper_chwidth(),
@@ -319,5 +320,119 @@ mod tests {
         assert_eq!(ssid_hex("plain ssid"), None);
         assert_eq!(ssid_hex("café").as_deref(), Some("636166c3a9"));
         assert_eq!(ssid_hex("a\nb").as_deref(), Some("610a62"));
+    }
+
+    /// The plan and the file with EHT on and off, from a card that lists
+    /// EHT for AP and a hostapd asked through the fake host.
+    mod eht {
+        use super::super::*;
+        use crate::facts::hostapd_probe;
+        use crate::facts::{Facts, HeCaps, HostapdFacts};
+        use crate::host::fake::Fake;
+
+        const REFUSED: &str = "Line 10: unknown configuration item 'ieee80211be'\n\
+            1 errors found in configuration file '/tmp/x/hostapd.conf'";
+        const AT_THE_DRIVER: &str = "Failed to initialize driver 'nl80211'";
+
+        fn eht_card() -> Facts {
+            let text = std::fs::read_to_string(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/tests/data/guest.json"
+            ))
+            .unwrap();
+            let mut facts: Facts = serde_json::from_str(&text).unwrap();
+            for band in facts.phys.iter_mut().flat_map(|p| p.bands.iter_mut()) {
+                band.he_ap = Some(HeCaps {
+                    phy_cap0: 0x06,
+                    streams: 2,
+                    eht: true,
+                });
+            }
+            facts
+        }
+
+        fn planned(hostapd_says: &str) -> (Plan, String) {
+            let dir = tempfile::tempdir().unwrap();
+            let host = Fake::new(dir.path()).answer_failing("hostapd ", hostapd_says);
+            let mut facts = eht_card();
+            facts.hostapd = HostapdFacts {
+                ieee80211be: hostapd_probe::ieee80211be(&host, "hostapd").ok(),
+            };
+            let cfg = crate::config::Config {
+                band: softap_config::WifiBand::Ghz5,
+                country: Some("DE".into()),
+                ..crate::config::Config::default()
+            };
+            let plan = crate::plan::plan(&facts, &cfg, &crate::state::State::default()).unwrap();
+            let files = render(&plan, Some("a passphrase"), &Templates::embedded()).unwrap();
+            let conf = files
+                .into_iter()
+                .find(|f| f.path == HOSTAPD_CONF)
+                .unwrap()
+                .content;
+            (plan, conf)
+        }
+
+        fn line<'a>(conf: &'a str, key: &str) -> Option<&'a str> {
+            conf.lines()
+                .find_map(|l| l.strip_prefix(key)?.strip_prefix('='))
+        }
+
+        #[test]
+        fn rendered_when_the_hostapd_accepts_it() {
+            let (plan, conf) = planned(AT_THE_DRIVER);
+            assert!(plan.channel.eht, "{}", plan.explain());
+            assert_eq!(plan.channel.mode, crate::plan::caps::Mode::He);
+            assert_eq!(line(&conf, "ieee80211be"), Some("1"), "{conf}");
+            assert_eq!(
+                line(&conf, "eht_oper_chwidth"),
+                line(&conf, "he_oper_chwidth"),
+                "{conf}"
+            );
+            assert_eq!(
+                line(&conf, "eht_oper_centr_freq_seg0_idx"),
+                line(&conf, "he_oper_centr_freq_seg0_idx"),
+                "{conf}"
+            );
+            assert!(
+                line(&conf, "eht_oper_centr_freq_seg0_idx").is_some(),
+                "{conf}"
+            );
+            let json = serde_json::to_value(&plan).unwrap();
+            assert_eq!(json["channel"]["mode"], "he");
+            assert_eq!(json["channel"]["eht"], true);
+            assert!(
+                conf.contains(&format!("EHT{}", plan.channel.width_mhz)),
+                "{conf}"
+            );
+            assert!(plan
+                .decisions
+                .iter()
+                .any(|n| n.text.starts_with("802.11be (EHT) on")));
+        }
+
+        #[test]
+        fn left_out_when_the_hostapd_refuses_it() {
+            let (plan, conf) = planned(REFUSED);
+            assert!(!plan.channel.eht);
+            assert!(
+                !conf.contains("ieee80211be") && !conf.contains("eht_"),
+                "{conf}"
+            );
+            assert!(conf.contains("ieee80211ax=1"), "{conf}");
+            let json = serde_json::to_value(&plan).unwrap();
+            assert_eq!(json["channel"]["mode"], "he");
+            assert!(json["channel"].get("eht").is_none(), "{json}");
+            let why: Vec<&str> = plan
+                .decisions
+                .iter()
+                .filter(|n| n.topic == crate::plan::Topic::Eht)
+                .map(|n| n.text.as_str())
+                .collect();
+            assert_eq!(
+                why,
+                ["802.11be not used: the image's hostapd does not accept ieee80211be"]
+            );
+        }
     }
 }

@@ -13,7 +13,7 @@ use crate::facts::Facts;
 use crate::host::Host;
 use crate::plan::{Plan, PlanError};
 use crate::recovery::{Check, Supervisor, CHECK_EVERY};
-use crate::state::{State, Waiting, WaitingFor, WatchAction, WatchNote};
+use crate::state::{RunningChannel, State, Waiting, WaitingFor, WatchAction, WatchNote};
 
 /// Changes arrive in bursts (a DHCP lease adds an address and routes): wait
 /// this long after the first for the rest before re-planning.
@@ -129,10 +129,11 @@ pub fn run(
                     match apply_plan(ctx, &cfg, &applied, p) {
                         Ok(a) => {
                             waiting.clear();
+                            let channel = running_channel(&a.plan, a.outcome.running.as_ref());
                             if radio_lost {
                                 let text = format!(
-                                    "the access point is back on {} (channel {})",
-                                    a.plan.phy.name, a.plan.channel.number
+                                    "the access point is back on {} ({channel})",
+                                    a.plan.phy.name
                                 );
                                 say(host.as_ref(), &text);
                                 note(
@@ -148,10 +149,9 @@ pub fn run(
                             last_problem = None;
                             serving = Some(a.plan.interface.clone());
                             tracing::info!(
-                                "AP {:?} up on {} channel {}, subnet {}",
+                                "AP {:?} up on {}, {channel}, subnet {}",
                                 a.plan.ssid,
                                 a.plan.phy.name,
-                                a.plan.channel.number,
                                 a.plan.subnet.net
                             );
                         }
@@ -229,6 +229,17 @@ pub fn run(
             _ => wait_for_change(&mut watcher, failed.then_some(RETRY))?,
         }
     }
+}
+
+/// The channel as hostapd reported running on it after the apply (what
+/// the state records), not the plan's: under `channel = "auto"` the plan's
+/// number is only the first channel hostapd may pick.
+pub(crate) fn running_channel(plan: &Plan, running: Option<&RunningChannel>) -> String {
+    crate::console::channel_text(
+        plan.channel.number,
+        plan.channel.acs.is_some() || running.is_some_and(|r| r.acs),
+        running.map(|r| r.channel),
+    )
 }
 
 /// What the console says while no plan can be made: one line when the
@@ -427,6 +438,26 @@ mod tests {
         let p = crate::plan::plan(&facts, &cfg, &State::default()).unwrap();
         let applied = p.to_state(&State::default(), "h");
         (facts, cfg, p, applied)
+    }
+
+    #[test]
+    fn under_acs_the_console_names_the_channel_hostapd_chose() {
+        let (_, _, mut p, _) = guest_applied();
+        let fixed = p.channel.number;
+        assert_eq!(running_channel(&p, None), format!("channel {fixed}"));
+        p.channel.acs = Some(crate::plan::acs::Acs::new(vec![1, 6, 11], false, false));
+        p.channel.number = 1;
+        let picked = RunningChannel {
+            channel: 11,
+            freq_mhz: 2462,
+            width_mhz: 20,
+            acs: true,
+        };
+        assert_eq!(
+            running_channel(&p, Some(&picked)),
+            "channel 11, chosen automatically (ACS)"
+        );
+        assert_eq!(running_channel(&p, None), "channel: choosing (ACS)");
     }
 
     #[test]

@@ -8,7 +8,7 @@ use std::path::Path;
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{config, facts, tool};
+use common::{config, facts, text, tool};
 use rustix::process::{kill_process, Pid, Signal};
 use softap_agent::hostapd::{wait_enabled, Ctrl};
 use softap_agent::plan::plan;
@@ -203,4 +203,44 @@ fn a_hostapd_that_answers_late_is_waited_for_until_the_deadline() {
         "{took:?}"
     );
     assert!(e.contains("no answer to PING"), "{e}");
+}
+
+/// The probe the plan's 802.11be decision rests on, run on this machine's
+/// hostapd. Debian's 2.10 is built without 802.11be: it must say no, so a
+/// rendered file never carries a line that hostapd refuses.
+#[test]
+fn this_hostapd_is_asked_whether_it_takes_ieee80211be() {
+    use softap_agent::facts::hostapd_probe;
+    let program = "/usr/sbin/hostapd";
+    if !Path::new(program).exists() {
+        eprintln!("SKIPPED: {program} is absent; the 802.11be probe needs a real hostapd");
+        return;
+    }
+    let version = std::process::Command::new(program)
+        .arg("-v")
+        .output()
+        .map(|o| text(&o.stdout) + &text(&o.stderr))
+        .unwrap_or_default();
+    let host = softap_agent::host::Linux::new();
+    let start = Instant::now();
+    let accepted = hostapd_probe::ieee80211be(&host, program);
+    assert!(start.elapsed() < hostapd_probe::TIMEOUT, "{accepted:?}");
+    eprintln!(
+        "{program} ({}): ieee80211be accepted: {accepted:?}",
+        version.lines().next().unwrap_or("?")
+    );
+    // The other answer, from the same binary: a line it knows is parsed,
+    // and hostapd stops at the driver.
+    assert!(
+        matches!(
+            hostapd_probe::accepts(&host, program, "ieee80211ax=1"),
+            Ok(true)
+        ),
+        "{version}"
+    );
+    if version.contains("hostapd v2.10") {
+        assert!(matches!(accepted, Ok(false)), "{accepted:?}\n{version}");
+    } else {
+        assert!(accepted.is_ok(), "{accepted:?}\n{version}");
+    }
 }

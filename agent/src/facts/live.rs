@@ -4,8 +4,8 @@
 use std::path::{Path, PathBuf};
 
 use super::error::FactsError;
-use super::model::Facts;
-use super::{coverage, ipv6_ra, libvirt, nl80211, rtnl, scan, sysfs};
+use super::model::{Facts, HostapdFacts};
+use super::{coverage, hostapd_probe, ipv6_ra, libvirt, nl80211, rtnl, scan, sysfs};
 use crate::libvirt::Connection;
 
 /// Where the live gatherer looks; the defaults are the real system.
@@ -83,6 +83,7 @@ pub fn gather_from(sources: &Sources) -> Result<Facts, FactsError> {
         drivers_without_phy,
         ipv6_ra: ipv6_ra::gather(&sources.proc),
         scan,
+        hostapd: hostapd(),
     })
 }
 
@@ -96,6 +97,40 @@ pub fn machine_id(path: &Path) -> Option<String> {
         .ok()
         .map(|t| t.trim().to_string())
         .filter(|t| !t.is_empty())
+}
+
+/// What the image's hostapd accepts, asked once per process: the agent
+/// plans at every change it watches, and the program does not change under
+/// it. A hostapd that could not be asked accepts nothing new.
+pub fn hostapd() -> HostapdFacts {
+    static ASKED: std::sync::OnceLock<HostapdFacts> = std::sync::OnceLock::new();
+    ASKED
+        .get_or_init(|| {
+            let host = crate::host::Linux::new();
+            let ieee80211be = match hostapd_probe::ieee80211be(&host, hostapd_probe::PROGRAM) {
+                Ok(accepted) => {
+                    tracing::info!(
+                        "{} {} ieee80211be (802.11be)",
+                        hostapd_probe::PROGRAM,
+                        if accepted {
+                            "accepts"
+                        } else {
+                            "does not accept"
+                        }
+                    );
+                    Some(accepted)
+                }
+                Err(e) => {
+                    tracing::warn!(
+                        "whether {} accepts ieee80211be: {e}",
+                        hostapd_probe::PROGRAM
+                    );
+                    None
+                }
+            };
+            HostapdFacts { ieee80211be }
+        })
+        .clone()
 }
 
 /// Wi-Fi drivers loaded with no phy that lack firmware (see

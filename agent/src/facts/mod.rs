@@ -2,6 +2,7 @@
 pub mod coverage;
 mod error;
 pub mod events;
+pub mod hostapd_probe;
 pub mod ipv6_ra;
 pub mod iw;
 pub mod libvirt;

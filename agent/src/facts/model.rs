@@ -41,6 +41,28 @@ pub struct Facts {
     /// The access points the kernel's last scan saw (its cached results).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub scan: Vec<ScannedBss>,
+    /// What the hostapd that will run accepts, as far as it was asked.
+    /// Facts files from before it was asked have none: nothing accepted.
+    #[serde(default, skip_serializing_if = "HostapdFacts::is_empty")]
+    pub hostapd: HostapdFacts,
+}
+
+/// The configuration lines the image's hostapd was found to accept: a
+/// hostapd is built with or without each feature (`CONFIG_IEEE80211BE`),
+/// which its version number does not tell.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HostapdFacts {
+    /// `ieee80211be=1` (802.11be, EHT): parsed (true) or an "unknown
+    /// configuration item" (false); none when hostapd could not be asked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ieee80211be: Option<bool>,
+}
+
+impl HostapdFacts {
+    pub fn is_empty(&self) -> bool {
+        self.ieee80211be.is_none()
+    }
 }
 
 /// One access point of a scan.
@@ -384,4 +406,22 @@ pub struct DriverWithoutPhy {
     /// The groups the image has no file for, as the image's coverage report
     /// names them.
     pub missing_firmware: Vec<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn what_hostapd_accepts_is_optional_and_checked() {
+        let old: Facts = serde_json::from_str(r#"{"phys": []}"#).unwrap();
+        assert_eq!(old.hostapd.ieee80211be, None);
+        assert!(!serde_json::to_string(&old).unwrap().contains("hostapd"));
+        let asked: Facts = serde_json::from_str(r#"{"hostapd": {"ieee80211be": true}}"#).unwrap();
+        assert_eq!(asked.hostapd.ieee80211be, Some(true));
+        let back = serde_json::to_string(&asked).unwrap();
+        assert!(back.contains(r#""hostapd":{"ieee80211be":true}"#), "{back}");
+        let typo = serde_json::from_str::<Facts>(r#"{"hostapd": {"ieee80211bee": true}}"#);
+        assert!(typo.is_err());
+    }
 }

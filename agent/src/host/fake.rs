@@ -44,7 +44,8 @@ pub type Env = Vec<(String, String)>;
 pub struct Fake {
     root: PathBuf,
     faults: Vec<Fault>,
-    answers: Vec<(String, String)>,
+    /// (prefix, output, whether the program exits with a failure)
+    answers: Vec<(String, String, bool)>,
     links: Vec<String>,
     /// (bridge, port) pairs.
     ports: Vec<(String, String)>,
@@ -101,7 +102,14 @@ impl Fake {
 
     /// Queries starting with `prefix` answer `text`.
     pub fn answer(mut self, prefix: &str, text: &str) -> Fake {
-        self.answers.push((prefix.into(), text.into()));
+        self.answers.push((prefix.into(), text.into(), false));
+        self
+    }
+
+    /// Queries starting with `prefix` fail (exit status 1) saying `text`,
+    /// as a program that reports its trouble on its output.
+    pub fn answer_failing(mut self, prefix: &str, text: &str) -> Fake {
+        self.answers.push((prefix.into(), text.into(), true));
         self
     }
 
@@ -128,6 +136,11 @@ impl Fake {
             .map(|(_, e)| e.clone())
     }
 
+    /// Every command run or asked, in order.
+    pub fn commands_asked(&self) -> Vec<String> {
+        self.envs.borrow().iter().map(|(c, _)| c.clone()).collect()
+    }
+
     fn note_env(&self, shown: &str, env: &[(&str, &str)]) {
         let env = env.iter().map(|(k, v)| (k.to_string(), v.to_string()));
         self.envs
@@ -136,11 +149,15 @@ impl Fake {
     }
 
     fn failure(shown: &str) -> CmdError {
+        Fake::failure_saying(shown, "injected failure")
+    }
+
+    fn failure_saying(shown: &str, text: &str) -> CmdError {
         use std::os::unix::process::ExitStatusExt;
         CmdError::Failed {
             cmd: shown.to_string(),
             status: std::process::ExitStatus::from_raw(1 << 8),
-            stderr: "injected failure".into(),
+            stderr: text.into(),
         }
     }
 }
@@ -172,11 +189,15 @@ impl Host for Fake {
         let shown = cmd::quote(args);
         self.note_env(&shown, env);
         Some(
-            self.answers
+            match self
+                .answers
                 .iter()
-                .find(|(p, _)| shown.starts_with(p.as_str()))
-                .map(|(_, text)| text.clone())
-                .ok_or_else(|| Fake::failure(&shown)),
+                .find(|(p, _, _)| shown.starts_with(p.as_str()))
+            {
+                Some((_, text, false)) => Ok(text.clone()),
+                Some((_, text, true)) => Err(Fake::failure_saying(&shown, text)),
+                None => Err(Fake::failure(&shown)),
+            },
         )
     }
 

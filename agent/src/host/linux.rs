@@ -85,6 +85,10 @@ impl Host for Linux {
         Some(cmd::run_env(args, env))
     }
 
+    fn query_bounded(&self, args: &[&str], timeout: Duration) -> Option<Result<String, CmdError>> {
+        Some(cmd::run_bounded(args, timeout))
+    }
+
     fn commands(&self) -> Vec<String> {
         self.log.borrow().clone()
     }

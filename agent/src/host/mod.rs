@@ -65,6 +65,11 @@ pub trait Host {
     fn change_env(&self, args: &[&str], env: &[(&str, &str)]) -> Result<String, CmdError>;
     /// [`Host::query`] with extra environment variables.
     fn query_env(&self, args: &[&str], env: &[(&str, &str)]) -> Option<Result<String, CmdError>>;
+    /// [`Host::query`] for a program that might hang: killed after
+    /// `timeout`. Doubles that run nothing ignore the bound.
+    fn query_bounded(&self, args: &[&str], _timeout: Duration) -> Option<Result<String, CmdError>> {
+        self.query(args)
+    }
     /// The commands run (or, in a dry run, that would have run), in order.
     fn commands(&self) -> Vec<String>;
     /// Writes a file atomically unless it already has these bytes and

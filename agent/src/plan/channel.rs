@@ -65,6 +65,9 @@ pub struct ChannelChoice {
     pub vht: bool,
     /// 802.11ax (HE) on.
     pub he: bool,
+    /// 802.11be (EHT) on as well (see `eht::decide`); `mode` stays HE.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub eht: bool,
     /// The operating width in MHz.
     pub width_mhz: u32,
     /// The whole channel's centre (for 40 MHz and wider) as a channel
@@ -94,10 +97,11 @@ pub struct ChannelChoice {
 }
 
 impl ChannelChoice {
-    /// `HE80`, `VHT80`, `HT40`, `HT20`, `legacy`.
+    /// `EHT80`, `HE80`, `VHT80`, `HT40`, `HT20`, `legacy`.
     pub fn mode_text(&self) -> String {
         match self.mode {
             Mode::Legacy => "legacy (802.11a/g)".into(),
+            Mode::He if self.eht => format!("EHT{}", self.width_mhz),
             m => format!("{}{}", m.name(), self.width_mhz),
         }
     }
@@ -337,6 +341,7 @@ fn to_choice(phy: &Phy, c: &Candidate) -> ChannelChoice {
         ht: c.mode >= Mode::Ht && c.band != BandId::Band6G,
         vht: c.band == BandId::Band5G && c.mode >= Mode::Vht && band.is_some_and(|b| b.vht),
         he: c.mode == Mode::He,
+        eht: false,
         width_mhz: c.width,
         center_channel: (c.width >= 40).then_some(c.center),
         center_freq_mhz: if c.width >= 40 {

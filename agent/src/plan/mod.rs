@@ -6,6 +6,7 @@ pub mod acs;
 pub mod blocks;
 pub mod caps;
 pub mod channel;
+mod eht;
 pub mod lan;
 mod modes;
 mod note;
@@ -249,7 +250,7 @@ pub fn plan(facts: &Facts, cfg: &Config, previous: &State) -> Result<Plan, PlanE
     let mut rejected = Vec::new();
     // Phy and channel together: a phy whose only possible channel is
     // unusable is rejected like one without AP mode.
-    let (phy, fit, (channel, link_notes), country) =
+    let (phy, fit, (mut channel, link_notes), country) =
         choose_phy(facts, cfg, previous, &mut rejected)?;
     let mut phy_why = if fit.beside.is_empty() {
         format!("{}: AP mode, and nothing else runs on it", phy.name)
@@ -276,6 +277,11 @@ pub fn plan(facts: &Facts, cfg: &Config, previous: &State) -> Result<Plan, PlanE
             .into_iter()
             .map(|(topic, text)| note(topic, text)),
     );
+    let band = phy.bands.iter().find(|b| b.band == channel.band);
+    decisions.push(note(
+        Topic::Eht,
+        eht::decide(band, &facts.hostapd, &mut channel),
+    ));
     if fit.beacon_int_must_match() {
         decisions.push(note(Topic::Beacon,
             format!(

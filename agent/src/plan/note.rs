@@ -13,6 +13,8 @@ pub enum Topic {
     Dfs,
     Beacon,
     Rates,
+    /// 802.11be.
+    Eht,
     Country,
     Security,
     Bridge,
@@ -36,6 +38,7 @@ impl Topic {
             Topic::Dfs => "dfs",
             Topic::Beacon => "beacon",
             Topic::Rates => "rates",
+            Topic::Eht => "eht",
             Topic::Country => "country",
             Topic::Security => "security",
             Topic::Bridge => "bridge",
