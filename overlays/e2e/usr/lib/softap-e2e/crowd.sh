@@ -218,12 +218,13 @@ crowd_dump() {
 }
 
 # How many associations hostapd made per station since the crowd started
-# ("aid" lines of its journal): more than one per join means hostapd took a
-# resent association request for a new association. Sets CROWD_ASSOC
-# ("N associations for M joins; repeated: name xK ...").
+# ("aid" lines of its journal; hostapd says each on stdout and to syslog,
+# the syslog ones are counted): more than one per join means hostapd took
+# a resent association request for a new association. Sets CROWD_ASSOC
+# ("N associations for M joins; more than one a join: name(mode) xK ...").
 crowd_assoc_counts() {
 	local joins=$1 i c total=0 repeated=
-	journalctl -b -o cat --no-pager -u softap-hostapd --since "@$CROWD_SINCE" 2>/dev/null |
+	journalctl -b -o cat --no-pager -u softap-hostapd _TRANSPORT=syslog --since "@$CROWD_SINCE" 2>/dev/null |
 		grep 'IEEE 802.11: associated (aid' >"$CROWD_RUN/assoc.log"
 	for i in "${!CROWD[@]}"; do
 		c=$(grep -c -- "${CROWD_MAC[$i]}" "$CROWD_RUN/assoc.log")
@@ -381,7 +382,7 @@ crowd_key_mgmt() {
 		[ "$km" = "$want" ] || CROWD_BAD+="${CROWD[$i]} key_mgmt=$km (wanted $want); "
 		echo "${km:-none}" >>"$CROWD_RUN/key_mgmt"
 	done
-	CROWD_KM=$(sort "$CROWD_RUN/key_mgmt" | uniq -c | awk '{printf "%s%d %s", NR > 1 ? ", " : "", $1, $2}')
+	CROWD_KM=$(sort "$CROWD_RUN/key_mgmt" | uniq -c | awk '{printf "%s%d %s", (NR > 1 ? ", " : ""), $1, $2}')
 }
 
 # Every station's address ("MAC IPV4" lines) into $CROWD_RUN/want;
