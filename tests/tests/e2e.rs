@@ -75,15 +75,7 @@
 //! journal, never repair it. Then, from the upstream AP's namespace routing
 //! the AP's subnet via the appliance, neither a station's listener nor the
 //! gateway's DNS opens, and nothing listens beyond the AP's network but DHCP
-//! (guest side `inbound.sh`). Last, a crowd (guest side `crowd.sh`): 16
-//! more hwsim radios, each a station in its own namespace (every fourth
-//! with SAE), start associating within the same second; each must have its
-//! own key management and a lease, reach the gateway and the upstream AP's
-//! network, and be listed by `status --json`; then three rounds of all
-//! leaving and rejoining, after which hostapd, dnsmasq and the agent are the
-//! same processes with their memory within twice what it was. Association
-//! to lease (median, worst) and the memory before and after are printed,
-//! not held to a target. One test runs them in order so the image is
+//! (guest side `inbound.sh`). One test runs them in order so the image is
 //! built once and b reuses a's stick; by hand:
 //! `cargo run -p softap-tests --bin softap-e2e -- a b c`.
 //! Scenario d (the container path) boots a fresh stick whose own agent stays
