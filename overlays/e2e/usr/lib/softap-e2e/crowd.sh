@@ -104,8 +104,9 @@ crowd_each() {
 # The stations run at the lowest CPU priority (nice 19; their wpa_cli's
 # actions, udhcpc included, inherit it). Sixteen phones bring sixteen CPUs;
 # here they share the AP's two emulated ones, and at the same priority their
-# SAE and DHCP work kept hostapd from answering association requests within
-# the 100 ms after which mac80211 sends the request again. hostapd takes
+# SAE and DHCP work helped keep hostapd (itself many times slower under
+# TCG) from answering association requests within the 100 ms after which
+# mac80211 sends the request again. hostapd takes
 # each late copy for a new association (the station removed from the
 # kernel, its keys with it, and a new 4-way handshake): WPA2 stations
 # recover when the AP's deauthentication reaches them, but a WPA3 station
