@@ -116,6 +116,21 @@ crowd_each() {
 # would. That is not enough under TCG: of two boots of scenario c with it,
 # one passed with no repeated association in the first join, the other had
 # 22 repeats and two SAE stations stranded, as before.
+# crowd_each_spread CMD...: as crowd_each, but with crowd_stagger=S (seconds,
+# 0 by default) station I starts S*I/N seconds after the first, so the N
+# starts spread evenly over S seconds (every fourth one SAE).
+crowd_each_spread() {
+	local i pids=() n=${#CROWD[@]} s=${CFG[crowd_stagger]:-0}
+	for i in "${!CROWD[@]}"; do
+		(
+			[ "$s" = 0 ] || sleep "$(awk -v i="$i" -v n="$n" -v s="$s" 'BEGIN {printf "%.2f", s * i / n}')"
+			"$@" "$i"
+		) &
+		pids+=($!)
+	done
+	wait "${pids[@]}"
+}
+
 crowd_start_one() {
 	local i=$1 name=${CROWD[$1]} ns=${CROWD[$1]}
 	local debug=()
@@ -441,7 +456,7 @@ crowd_round() {
 		CROWD_BAD="round $r: not all left within 60 s (no disconnection from: $(crowd_missing gone); hostapd lists $(crowd_ap_stations | tr '\n' ' '))"
 		return 1
 	fi
-	crowd_each crowd_reconnect
+	crowd_each_spread crowd_reconnect
 	if ! crowd_wait_leases "$limit"; then
 		CROWD_BAD="round $r: no lease within $limit s of rejoining for $(crowd_missing lease): $(crowd_why)${CROWD_NUDGED:+ (told to reassociate: $CROWD_NUDGED)}"
 		return 1
@@ -471,7 +486,7 @@ crowd_checks() {
 
 	crowd_clear
 	t0=$EPOCHREALTIME
-	crowd_each crowd_enable
+	crowd_each_spread crowd_enable
 	if ! crowd_wait_leases "$limit"; then
 		fail crowd "$n stations started within $(crowd_spread) s; no lease within $limit s for $(crowd_missing lease): $(crowd_why)${CROWD_NUDGED:+ (told to reassociate: $CROWD_NUDGED)}"
 		crowd_assoc_counts 1
