@@ -2,6 +2,8 @@
 # scenario c or a, by hand only; not in CI, since a WPA3 station can still
 # be stranded under TCG (see crowd_start_one):
 #   SOFTAP_E2E_EXTRA="radios=19 crowd=16 crowd_rounds=3" cargo run -p softap-tests --bin softap-e2e -- c
+# (with crowd_stagger=3, the starts spread over 3 s, it passed the one boot
+# tried, without a single repeated association);
 # (the fw_cfg entries override the scenario's radios); `crowd_debug=1` adds
 # hostapd's and the stations' debug logs, and what they said about each
 # station left without a lease goes to the console.
