@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use crate::console::{sleep_until, Console};
 use crate::error::HarnessError;
-use crate::results::{parse_line, Report};
+use crate::results::{parse_line, Line, Report};
 use crate::tools::{Accel, Ovmf};
 
 /// How the disk is attached.
@@ -306,12 +306,16 @@ pub fn boot(
     };
 
     let mut done_at = None;
+    let mut done_line = None;
     let mut exited_after = None;
     loop {
         let first_new = console.poll()?;
-        for line in &console.lines()[first_new..] {
+        for (i, line) in console.lines().iter().enumerate().skip(first_new) {
             if let Some(parsed) = parse_line(&line.text) {
-                if let crate::results::Line::Time { seconds, .. } = &parsed {
+                if matches!(parsed, Line::Done { .. }) && done_line.is_none() {
+                    done_line = Some(i);
+                }
+                if let Line::Time { seconds, .. } = &parsed {
                     // The first TIME line fixes the offset between QEMU's
                     // start and the guest's clock (within a poll period).
                     if firmware_offset.is_none() {
@@ -321,8 +325,15 @@ pub fn boot(
                 report.add(parsed);
             }
         }
-        let restarts = matches!(end, End::Restart { .. }) && done_at.is_some();
-        if let Some(reason) = console.fatal_since(first_new).filter(|_| !restarts) {
+        // A boot that ends in a crash: only lines before the done line can
+        // be fatal (the crash may follow in the same poll).
+        let fatal = match (end, done_line) {
+            (End::Restart { .. }, Some(d)) => console.lines()[first_new.min(d)..d]
+                .iter()
+                .find_map(|l| crate::console::fatal_reason(&l.text)),
+            _ => console.fatal_since(first_new),
+        };
+        if let Some(reason) = fatal {
             vm.kill();
             return Err(fail(&console, reason));
         }

@@ -132,6 +132,66 @@ pub fn after_crash_and_hang(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::qemu::{boot, DiskBus, Firmware, Vars};
+
+    /// A stand-in for QEMU that writes `console` to its serial file at once
+    /// and exits, as a guest that crashes right after its done line would.
+    fn fake_qemu(dir: &Path, console: &str) -> VmSpec {
+        let script = dir.join("qemu");
+        std::fs::write(
+            &script,
+            format!(
+                "#!/bin/sh\nfor a in \"$@\"; do case $a in file:*) f=${{a#file:}};; esac; done\nprintf '{console}' >\"$f\"\nsleep 0.3\n"
+            ),
+        )
+        .unwrap();
+        std::process::Command::new("chmod")
+            .arg("+x")
+            .arg(&script)
+            .status()
+            .unwrap();
+        VmSpec {
+            qemu: script,
+            accel: crate::tools::Accel::Tcg,
+            firmware: Firmware::Direct {
+                kernel: "/k".into(),
+                initrd: "/i".into(),
+                append: String::new(),
+            },
+            disk: dir.join("disk"),
+            bus: DiskBus::UsbStick,
+            user_net: None,
+            fw_cfg_file: None,
+            oci_archive: None,
+            work_dir: dir.to_owned(),
+            memory_mib: 64,
+            cpus: 1,
+            watchdog: false,
+            vars: Vars::Fresh,
+        }
+    }
+
+    /// The done line and the panic after it may arrive in one poll.
+    #[test]
+    fn a_panic_after_the_done_line_ends_a_restarting_boot_and_fails_a_powering_off_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let spec = fake_qemu(
+            dir.path(),
+            "SOFTAP-E2E ap ok\\nSOFTAP-E2E-DONE c\\nKernel panic - not syncing: sysrq triggered crash\\n",
+        );
+        let t = Duration::from_secs(20);
+        let within = Duration::from_secs(10);
+        let b = boot("fake", &spec, t, End::Restart { within }).unwrap();
+        assert!(b.report.done.is_some() && b.exited_after.is_some());
+        let grace = Duration::from_secs(5);
+        assert!(boot("fake", &spec, t, End::PowerOff { grace }).is_err());
+        // A panic before the done line fails either.
+        let spec = fake_qemu(
+            dir.path(),
+            "Kernel panic - not syncing: x\\nSOFTAP-E2E-DONE c\\n",
+        );
+        assert!(boot("fake", &spec, t, End::Restart { within }).is_err());
+    }
 
     #[test]
     fn the_panic_boot_gets_its_end_and_the_relaunches_wait_for_the_watchdog() {
