@@ -42,7 +42,7 @@ check_after_panic() {
 check_after_watchdog() {
 	local prev
 	agent_status
-	prev=$(status_value .previous_crash.previous_boot)
+	prev=$(jq -r '.previous_crash.previous_boot' "$STATUS_JSON" 2>&1)
 	info previous-crash "$(crash_summary)"
 	if [ "$prev" != true ]; then
 		ok watchdog-status "status names no crash of the previous boot (previous_crash.previous_boot '$prev')"
