@@ -145,8 +145,16 @@ impl Console {
 pub fn fatal_reason(text: &str) -> Option<String> {
     FATAL
         .iter()
+        .filter(|(_, why)| *why != GUEST_KERNEL_PANIC || !quotes_the_kernel(text))
         .find(|(needle, _)| text.contains(needle))
         .map(|(_, why)| (*why).to_owned())
+}
+
+/// An indented line: the agent's banner quoting an earlier boot's crash
+/// record (`    [   85.17] Kernel panic - …`), which the kernel's own lines
+/// on the console never are.
+fn quotes_the_kernel(text: &str) -> bool {
+    text.starts_with(char::is_whitespace)
 }
 
 /// Drops carriage returns and terminal escape sequences (OVMF and systemd
@@ -200,6 +208,14 @@ mod tests {
             ),
             "[  OK  ] Reached target Multi-User System."
         );
+    }
+
+    #[test]
+    fn a_panic_quoted_by_the_banner_is_not_one() {
+        let kernel = "[   85.176923] Kernel panic - not syncing: sysrq triggered crash";
+        assert_eq!(fatal_reason(kernel).as_deref(), Some(GUEST_KERNEL_PANIC));
+        assert_eq!(fatal_reason(&format!("    {kernel}")), None);
+        assert!(fatal_reason("  You are in emergency mode").is_some());
     }
 
     #[test]

@@ -4,7 +4,9 @@
 //! first boot's banner shows the passphrase. The faults the guest causes
 //! (no radio at boot, hostapd killed, the driver unloaded) are in
 //! `overlays/e2e/usr/lib/softap-e2e/faults.sh`; the console lines they must
-//! leave are checked here.
+//! leave are checked here, and so are those of the ends the guest gives a
+//! boot on purpose (a kernel panic, PID 1 frozen until the watchdog resets
+//! the machine; `restart.sh`), after which the harness relaunches it.
 
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -25,19 +27,25 @@ pub struct Faults {
     /// the banner; the passphrase must survive it and the root file system
     /// must need no repair.
     pub power_cut: bool,
+    /// The boot ends in a kernel panic and, relaunched, the next in a hang
+    /// that the watchdog resets; the boot after each must bring the same
+    /// AP back by itself.
+    pub crash_and_hang: bool,
 }
 
 /// The faults of each scenario: b (the reboot) gets the broken file and the
-/// late radio, c (a fresh stick) the power cut at its first boot.
+/// late radio, c (a fresh stick) the power cut at its first boot, then the
+/// panic and the hang.
 pub fn of(scenario: &str) -> Faults {
     match scenario {
         "b" => Faults {
             broken_esp: true,
             hotplug: true,
-            power_cut: false,
+            ..Faults::default()
         },
         "c" => Faults {
             power_cut: true,
+            crash_and_hang: true,
             ..Faults::default()
         },
         _ => Faults::default(),
@@ -59,6 +67,71 @@ pub const NO_RADIO: &str = "no wireless phy was found";
 pub const RADIO_GONE: &str = "of the access point is gone";
 /// The banner's passphrase line.
 pub const PASSPHRASE_LINE: &str = "Passphrase: ";
+
+/// What the guest says just before it crashes its kernel (`restart.sh`).
+pub const CRASHING: &str = "softap-e2e: crashing the kernel on purpose";
+/// What the guest says just before it freezes PID 1.
+pub const FREEZING: &str = "softap-e2e: freezing PID 1 on purpose";
+/// What the kernel says when it panics.
+pub const KERNEL_PANIC: &str = "Kernel panic - not syncing";
+/// What the kernel says when something asks it to restart the machine (a
+/// reboot, or the reboot `panic=N` makes).
+pub const RESTARTING: &str = "reboot: Restarting system";
+/// What the banner says in the boot after a panic (`agent/src/crash.rs`).
+pub const BANNER_PANIC: &str = "the previous boot ended in a kernel panic";
+
+/// How the guest ended a boot on purpose, after its done line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum End {
+    /// `echo c > /proc/sysrq-trigger`: the kernel must panic.
+    Panic,
+    /// PID 1 frozen: no panic and no reboot may follow, so that only the
+    /// watchdog can have reset the machine.
+    Hang,
+}
+
+/// What the console after the done line must show for `end`.
+pub fn end_problems(console: &Console, end: End) -> Vec<String> {
+    let lines = console.lines();
+    let Some(done) = lines.iter().position(|l| {
+        matches!(
+            crate::results::parse_line(&l.text),
+            Some(crate::results::Line::Done { .. })
+        )
+    }) else {
+        return vec!["the console has no done line".into()];
+    };
+    let after = &lines[done..];
+    let (marker, what) = match end {
+        End::Panic => (CRASHING, "crash its kernel"),
+        End::Hang => (FREEZING, "freeze PID 1"),
+    };
+    let Some(from) = after.iter().position(|l| l.text.contains(marker)) else {
+        return vec![format!(
+            "after its done line the guest never said it would {what} (`{marker}`)"
+        )];
+    };
+    let rest = &after[from..];
+    let seen = |needle: &str| rest.iter().find(|l| l.text.contains(needle));
+    match end {
+        End::Panic => match seen(KERNEL_PANIC) {
+            Some(_) => vec![],
+            None => vec![format!(
+                "the kernel never said `{KERNEL_PANIC}` after the guest crashed it"
+            )],
+        },
+        End::Hang => [KERNEL_PANIC, RESTARTING]
+            .iter()
+            .filter_map(|n| seen(n))
+            .map(|l| {
+                format!(
+                    "with PID 1 frozen something other than the watchdog ended the boot: `{}`",
+                    l.text
+                )
+            })
+            .collect(),
+    }
+}
 
 /// Writes [`BROKEN_ESP`] as `softap.toml` onto `stick`'s ESP.
 pub fn break_esp(stick: &Path) -> Result<(), String> {
@@ -230,9 +303,53 @@ mod tests {
     #[test]
     fn only_b_and_c_have_faults() {
         assert!(of("b").broken_esp && of("b").hotplug && !of("b").power_cut);
-        assert!(of("c").power_cut && !of("c").hotplug);
+        assert!(!of("b").crash_and_hang);
+        assert!(of("c").power_cut && of("c").crash_and_hang && !of("c").hotplug);
         assert_eq!(of("a"), Faults::default());
         assert_eq!(of("d"), Faults::default());
+    }
+
+    fn console_of(text: &str) -> (tempfile::TempDir, Console) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("serial.log");
+        std::fs::write(&path, text).unwrap();
+        let mut c = Console::new(&path, std::time::Instant::now());
+        c.poll().unwrap();
+        (dir, c)
+    }
+
+    #[test]
+    fn a_panic_on_purpose_must_follow_the_done_line_and_a_hang_must_not_panic() {
+        let done = "SOFTAP-E2E-DONE c
+";
+        let crash = format!(
+            "{done}{CRASHING} (echo c)
+[ 99.1] sysrq: Trigger a crash
+[ 99.2] Kernel panic - not syncing: sysrq triggered crash
+"
+        );
+        assert!(end_problems(&console_of(&crash).1, End::Panic).is_empty());
+        // A panic before the done line is not the one asked for.
+        let early = format!(
+            "Kernel panic - not syncing: x
+{done}{CRASHING}
+"
+        );
+        assert_eq!(end_problems(&console_of(&early).1, End::Panic).len(), 1);
+        assert_eq!(end_problems(&console_of(done).1, End::Panic).len(), 1);
+        assert_eq!(end_problems(&console_of("").1, End::Hang).len(), 1);
+
+        let hang = format!(
+            "{done}{FREEZING} (cgroup.freeze)
+"
+        );
+        assert!(end_problems(&console_of(&hang).1, End::Hang).is_empty());
+        let rebooted = format!(
+            "{hang}[ 80.0] reboot: Restarting system
+"
+        );
+        assert_eq!(end_problems(&console_of(&rebooted).1, End::Hang).len(), 1);
+        assert_eq!(end_problems(&console_of(&crash).1, End::Hang).len(), 1);
     }
 
     #[test]

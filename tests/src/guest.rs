@@ -40,6 +40,16 @@ impl GuestConfig {
     }
 
     /// The file's text, sorted by key.
+    /// Writes the entries as `guest.cfg` in `dir` (made if missing), the
+    /// file QEMU hands the guest; returns its path.
+    pub fn write_in(&self, dir: &std::path::Path) -> Result<std::path::PathBuf, String> {
+        std::fs::create_dir_all(dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
+        let file = dir.join("guest.cfg");
+        std::fs::write(&file, self.render())
+            .map_err(|e| format!("writing {}: {e}", file.display()))?;
+        Ok(file)
+    }
+
     pub fn render(&self) -> String {
         self.entries
             .iter()

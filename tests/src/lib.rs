@@ -10,6 +10,7 @@ pub mod lan;
 pub mod listener;
 pub mod qemu;
 pub mod readme;
+pub mod relaunch;
 pub mod results;
 pub mod run;
 pub mod scenario;

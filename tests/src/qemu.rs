@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use crate::console::{sleep_until, Console};
 use crate::error::HarnessError;
-use crate::results::{parse_line, Report};
+use crate::results::{parse_line, Line, Report};
 use crate::tools::{Accel, Ovmf};
 
 /// How the disk is attached.
@@ -48,6 +48,23 @@ pub struct VmSpec {
     pub work_dir: PathBuf,
     pub memory_mib: u32,
     pub cpus: u32,
+    /// QEMU's `i6300esb` watchdog, which resets the machine when it fires
+    /// (under `-no-reboot` that reset ends QEMU).
+    pub watchdog: bool,
+    /// The firmware's variables: a fresh copy, or an earlier boot's file
+    /// used as it is (the machine relaunched; `efi_pstore` keeps the kernel's
+    /// crash record there).
+    pub vars: Vars,
+}
+
+/// Where a boot's OVMF variables come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Vars {
+    /// A fresh copy of the firmware's template in the run directory: OVMF
+    /// boots the stick from its fallback path, as a new machine would.
+    Fresh,
+    /// This file, as an earlier boot of the same machine left it.
+    Kept(PathBuf),
 }
 
 impl VmSpec {
@@ -56,7 +73,19 @@ impl VmSpec {
     }
 
     pub fn vars_path(&self) -> PathBuf {
-        self.work_dir.join("OVMF_VARS.fd")
+        match &self.vars {
+            Vars::Fresh => self.work_dir.join("OVMF_VARS.fd"),
+            Vars::Kept(file) => file.clone(),
+        }
+    }
+
+    /// The same machine again (disk, firmware variables), files in `work_dir`.
+    pub fn relaunched(&self, work_dir: PathBuf) -> VmSpec {
+        VmSpec {
+            vars: Vars::Kept(self.vars_path()),
+            work_dir,
+            ..self.clone()
+        }
     }
 
     /// The QEMU command line (pure, so it is checked by plain tests).
@@ -147,6 +176,11 @@ impl VmSpec {
             "-serial",
             &format!("file:{}", self.console_path().to_string_lossy()),
         ]);
+        if self.watchdog {
+            push(&["-device", "i6300esb", "-action", "watchdog=reset"]);
+        }
+        // A reboot or reset of the guest ends QEMU: the harness relaunches
+        // it when a boot is meant to end so.
         push(&["-display", "none", "-monitor", "none", "-no-reboot"]);
         a
     }
@@ -213,6 +247,8 @@ pub struct Boot {
     /// QEMU start → guest uptime 0, estimated from the first TIME line.
     pub firmware_offset: Option<Duration>,
     pub console: Console,
+    /// From the done line to QEMU's own exit, when it exited by itself.
+    pub exited_after: Option<Duration>,
 }
 
 impl Boot {
@@ -223,14 +259,25 @@ impl Boot {
     }
 }
 
-/// Runs QEMU until the guest prints `SOFTAP-E2E-DONE` (then waits for it to
-/// power off, up to `shutdown_grace`), a fatal console marker appears, QEMU
-/// exits, or `deadline` passes.
+/// How a boot ends once the guest has reported `SOFTAP-E2E-DONE`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum End {
+    /// The guest powers off; QEMU is killed if it has not within `grace`.
+    PowerOff { grace: Duration },
+    /// The guest crashes or hangs on purpose: the reset must end QEMU
+    /// (`-no-reboot`) within `within`; fatal console markers no longer are.
+    Restart { within: Duration },
+}
+
+/// Runs QEMU until the guest prints `SOFTAP-E2E-DONE` and then ends as
+/// `end` says, a fatal console marker appears, QEMU exits, or `timeout`
+/// passes. With [`End::Restart`] the result's `exited_after` is the time
+/// from the done line to QEMU's exit.
 pub fn boot(
     scenario: &str,
     spec: &VmSpec,
     timeout: Duration,
-    shutdown_grace: Duration,
+    end: End,
 ) -> Result<Boot, HarnessError> {
     let Spawned {
         mut vm,
@@ -259,11 +306,16 @@ pub fn boot(
     };
 
     let mut done_at = None;
+    let mut done_line = None;
+    let mut exited_after = None;
     loop {
         let first_new = console.poll()?;
-        for line in &console.lines()[first_new..] {
+        for (i, line) in console.lines().iter().enumerate().skip(first_new) {
             if let Some(parsed) = parse_line(&line.text) {
-                if let crate::results::Line::Time { seconds, .. } = &parsed {
+                if matches!(parsed, Line::Done { .. }) && done_line.is_none() {
+                    done_line = Some(i);
+                }
+                if let Line::Time { seconds, .. } = &parsed {
                     // The first TIME line fixes the offset between QEMU's
                     // start and the guest's clock (within a poll period).
                     if firmware_offset.is_none() {
@@ -273,7 +325,15 @@ pub fn boot(
                 report.add(parsed);
             }
         }
-        if let Some(reason) = console.fatal_since(first_new) {
+        // A boot that ends in a crash: only lines before the done line can
+        // be fatal (the crash may follow in the same poll).
+        let fatal = match (end, done_line) {
+            (End::Restart { .. }, Some(d)) => console.lines()[first_new.min(d)..d]
+                .iter()
+                .find_map(|l| crate::console::fatal_reason(&l.text)),
+            _ => console.fatal_since(first_new),
+        };
+        if let Some(reason) = fatal {
             vm.kill();
             return Err(fail(&console, reason));
         }
@@ -282,7 +342,8 @@ pub fn boot(
         }
         if let Some(status) = vm.try_wait() {
             console.poll()?;
-            if report.done.is_some() {
+            if let Some(at) = done_at {
+                exited_after = Some(started.elapsed().saturating_sub(at));
                 break;
             }
             return Err(fail(
@@ -290,7 +351,21 @@ pub fn boot(
                 format!("QEMU exited ({status}) before the guest reported done"),
             ));
         }
-        if let Some(at) = done_at {
+        if let (Some(at), End::Restart { within }) = (done_at, end) {
+            if started.elapsed() > at + within {
+                vm.kill();
+                console.poll()?;
+                let why =
+                    format!("after the done line QEMU did not exit (no reset) within {within:?}");
+                return Err(fail(&console, why));
+            }
+        } else if let (
+            Some(at),
+            End::PowerOff {
+                grace: shutdown_grace,
+            },
+        ) = (done_at, end)
+        {
             if started.elapsed() > at + shutdown_grace {
                 // The guest said everything it had to; a slow power-off is
                 // not the test's business, but note it.
@@ -317,6 +392,7 @@ pub fn boot(
         elapsed: done_at.unwrap_or_else(|| started.elapsed()),
         firmware_offset,
         console,
+        exited_after,
     })
 }
 
@@ -333,9 +409,7 @@ struct Spawned {
 fn spawn(scenario: &str, spec: &VmSpec) -> Result<Spawned, HarnessError> {
     std::fs::create_dir_all(&spec.work_dir)
         .map_err(|e| HarnessError::io("creating the run directory", &spec.work_dir, e))?;
-    if let Firmware::Ovmf(ovmf) = &spec.firmware {
-        // A fresh copy of the variables every run: OVMF then boots the stick
-        // from its fallback path, as a new machine would.
+    if let (Firmware::Ovmf(ovmf), Vars::Fresh) = (&spec.firmware, &spec.vars) {
         std::fs::copy(&ovmf.vars, spec.vars_path())
             .map_err(|e| HarnessError::io("copying OVMF vars", &ovmf.vars, e))?;
     }
@@ -470,6 +544,8 @@ mod tests {
             work_dir: "/tmp/run".into(),
             memory_mib: 2048,
             cpus: 2,
+            watchdog: false,
+            vars: Vars::Fresh,
         }
     }
 
@@ -564,6 +640,31 @@ mod tests {
             "-device",
             "virtio-blk-pci,drive=oci,serial=softap-oci"
         ));
+    }
+
+    #[test]
+    fn a_relaunch_keeps_disk_and_variables_and_a_watchdog_resets() {
+        let args = spec().args();
+        assert!(args.iter().any(|a| a == "-no-reboot"));
+        assert!(!args.iter().any(|a| a.contains("i6300esb")));
+        let mut s = spec();
+        s.watchdog = true;
+        let again = s.relaunched("/tmp/run-again".into());
+        let args = again.args();
+        assert!(args.iter().any(|a| a == "-no-reboot"));
+        assert!(has_pair(&args, "-device", "i6300esb"));
+        assert!(has_pair(&args, "-action", "watchdog=reset"));
+        assert!(has_pair(
+            &args,
+            "-drive",
+            "if=pflash,format=raw,unit=1,file=/tmp/run/OVMF_VARS.fd"
+        ));
+        assert!(has_pair(
+            &args,
+            "-drive",
+            "if=none,id=stick,format=raw,cache=unsafe,file=/tmp/run,,1/disk.raw"
+        ));
+        assert!(has_pair(&args, "-serial", "file:/tmp/run-again/serial.log"));
     }
 
     #[test]

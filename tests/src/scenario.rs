@@ -10,7 +10,7 @@ use crate::guest::GuestConfig;
 use crate::images::{target_dir, workspace_root};
 use crate::listener::{fresh_token, Listener};
 use crate::qemu::{
-    boot, sparse_copy, Boot, DiskBus, Firmware, UserNet, VmSpec, DEFAULT_USER_HOST,
+    boot, sparse_copy, Boot, DiskBus, End, Firmware, UserNet, Vars, VmSpec, DEFAULT_USER_HOST,
     DEFAULT_USER_HOST6,
 };
 use crate::results::Report;
@@ -167,7 +167,9 @@ pub const B: Scenario = Scenario {
 /// [`crate::faults`]): this boot must show the same passphrase. Then, from
 /// the upstream AP's namespace with a route to the AP's subnet via the
 /// appliance, neither a station's listener nor the gateway opens, and
-/// nothing listens beyond the AP's network but DHCP (`inbound.sh`).
+/// nothing listens beyond the AP's network but DHCP (`inbound.sh`). Then
+/// the guest crashes its kernel and, relaunched, freezes PID 1 until the
+/// watchdog resets it (see [`crate::relaunch`]).
 pub const C: Scenario = Scenario {
     name: "c",
     net: None,
@@ -458,9 +460,12 @@ pub fn run(s: &Scenario, stick: &Path, oci_archive: Option<&Path>) -> Result<Boo
     for (k, v) in entries {
         cfg.set(k, v).map_err(|e| e.to_string())?;
     }
-    let cfg_file = work.join("guest.cfg");
-    std::fs::write(&cfg_file, cfg.render())
-        .map_err(|e| format!("writing {}: {e}", cfg_file.display()))?;
+    // The relaunches start from the same entries.
+    let relaunch_cfg = cfg.clone();
+    if faults.crash_and_hang {
+        cfg = crate::relaunch::ending_in_panic(&cfg)?;
+    }
+    let cfg_file = cfg.write_in(&work)?;
 
     let spec = VmSpec {
         qemu,
@@ -474,6 +479,8 @@ pub fn run(s: &Scenario, stick: &Path, oci_archive: Option<&Path>) -> Result<Boo
         work_dir: work,
         memory_mib: 2048,
         cpus: 2,
+        watchdog: faults.crash_and_hang,
+        vars: Vars::Fresh,
     };
     let cut = if faults.power_cut {
         let name = format!("{}-cut", s.name);
@@ -488,8 +495,16 @@ pub fn run(s: &Scenario, stick: &Path, oci_archive: Option<&Path>) -> Result<Boo
     } else {
         None
     };
-    let grace = Duration::from_secs(60);
-    let booted = match boot(s.name, &spec, s.timeout, grace) {
+    let end = if faults.crash_and_hang {
+        End::Restart {
+            within: crate::relaunch::RESET_WITHIN,
+        }
+    } else {
+        End::PowerOff {
+            grace: Duration::from_secs(60),
+        }
+    };
+    let booted = match boot(s.name, &spec, s.timeout, end) {
         // Seen here under TCG's multi-threaded emulation: an `int3` oops while
         // the guest kernel patches its own code, in a boot that otherwise
         // behaves. That is the emulator's fault, not the appliance's; one more
@@ -503,7 +518,7 @@ pub fn run(s: &Scenario, stick: &Path, oci_archive: Option<&Path>) -> Result<Boo
                 s.name,
                 kept.display()
             );
-            boot(s.name, &spec, s.timeout, grace)
+            boot(s.name, &spec, s.timeout, end)
         }
         other => other,
     }
@@ -536,6 +551,21 @@ pub fn run(s: &Scenario, stick: &Path, oci_archive: Option<&Path>) -> Result<Boo
         }
     }
     eprintln!("{}", figures(s.name, &booted));
+    if faults.crash_and_hang {
+        let judge = |name: &str, again: &Boot| {
+            eprintln!("{}", figures(name, again));
+            compare_reboot(&booted.report, &again.report)
+        };
+        problems.extend(crate::relaunch::after_crash_and_hang(
+            s.name,
+            &spec,
+            &relaunch_cfg,
+            &booted,
+            s.timeout,
+            &work_root().join("runs"),
+            &judge,
+        ));
+    }
     if problems.is_empty() {
         Ok(booted)
     } else {
@@ -569,8 +599,13 @@ pub fn unsigned_loader_is_refused(disk: &Path) -> Result<String, String> {
         work_dir: work,
         memory_mib: 1024,
         cpus: 1,
+        watchdog: false,
+        vars: Vars::Fresh,
     };
-    match boot("unsigned", &spec, Duration::from_secs(240), Duration::ZERO) {
+    let end = End::PowerOff {
+        grace: Duration::ZERO,
+    };
+    match boot("unsigned", &spec, Duration::from_secs(240), end) {
         Ok(_) => Err("a stick whose loader is unsigned booted under Secure Boot: the firmware does not enforce".into()),
         Err(crate::HarnessError::Boot { reason, .. }) if reason.contains("Access Denied") => {
             Ok(reason)

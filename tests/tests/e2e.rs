@@ -75,7 +75,15 @@
 //! journal, never repair it. Then, from the upstream AP's namespace routing
 //! the AP's subnet via the appliance, neither a station's listener nor the
 //! gateway's DNS opens, and nothing listens beyond the AP's network but DHCP
-//! (guest side `inbound.sh`). One test runs them in order so the image is
+//! (guest side `inbound.sh`). Then the guest crashes its kernel after its
+//! done line; QEMU (always `-no-reboot`, here with an `i6300esb` watchdog
+//! that resets) must exit by itself, and the harness relaunches the same
+//! stick with the same OVMF variables (`tests/src/relaunch.rs`, guest side
+//! `restart.sh`): the AP comes back by itself with the same subnet, SSID and
+//! passphrase, `status --json` and the console's banner name the panic, and
+//! systemd has armed the watchdog; the guest freezes PID 1, the watchdog's
+//! reset must end QEMU, and one more relaunch brings the same AP back. One
+//! test runs them in order so the image is
 //! built once and b reuses a's stick; by hand:
 //! `cargo run -p softap-tests --bin softap-e2e -- a b c`.
 //! Scenario d (the container path) boots a fresh stick whose own agent stays
