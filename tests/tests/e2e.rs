@@ -46,6 +46,14 @@
 //! subnet and the station reaches it by name again. Last, with
 //! `isolate_clients = true` (a credential, the agent restarted) the stations
 //! no longer reach each other but still reach the gateway and the upstream.
+//! Last, a crowd (guest side `crowd.sh`): 16 more hwsim radios, each a
+//! station in its own namespace (every fourth with SAE), start associating
+//! within 3 s; each must have its own key management and a lease, reach the
+//! gateway and the upstream, and be listed by `status --json`; then three
+//! rounds of all leaving and rejoining, after which hostapd, dnsmasq and the
+//! agent are the same processes with their memory within twice what it was.
+//! Association to lease (median, worst), hostapd's associations per join
+//! and the memory are printed, not held to a target.
 //!
 //! Scenario b boots a's stick again, under faults (`tests/src/faults.rs`,
 //! guest side `overlays/e2e/usr/lib/softap-e2e/faults.sh`). Before the boot
