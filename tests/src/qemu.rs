@@ -553,6 +553,21 @@ mod tests {
         args.windows(2).any(|w| w[0] == flag && w[1] == value)
     }
 
+    /// The OVMF variables and the stick of the run in `/tmp/run` (a
+    /// relaunch keeps both).
+    fn assert_uses_the_run_s_variables_and_stick(args: &[String]) {
+        assert!(has_pair(
+            args,
+            "-drive",
+            "if=pflash,format=raw,unit=1,file=/tmp/run/OVMF_VARS.fd"
+        ));
+        assert!(has_pair(
+            args,
+            "-drive",
+            "if=none,id=stick,format=raw,cache=unsafe,file=/tmp/run,,1/disk.raw"
+        ));
+    }
+
     #[test]
     fn boots_the_disk_as_a_usb_stick_under_ovmf_with_tcg() {
         let args = spec().args();
@@ -565,16 +580,7 @@ mod tests {
             "-drive",
             "if=pflash,format=raw,unit=0,readonly=on,file=/usr/share/OVMF/OVMF_CODE_4M.fd"
         ));
-        assert!(has_pair(
-            &args,
-            "-drive",
-            "if=pflash,format=raw,unit=1,file=/tmp/run/OVMF_VARS.fd"
-        ));
-        assert!(has_pair(
-            &args,
-            "-drive",
-            "if=none,id=stick,format=raw,cache=unsafe,file=/tmp/run,,1/disk.raw"
-        ));
+        assert_uses_the_run_s_variables_and_stick(&args);
         assert!(has_pair(
             &args,
             "-device",
@@ -654,16 +660,7 @@ mod tests {
         assert!(args.iter().any(|a| a == "-no-reboot"));
         assert!(has_pair(&args, "-device", "i6300esb"));
         assert!(has_pair(&args, "-action", "watchdog=reset"));
-        assert!(has_pair(
-            &args,
-            "-drive",
-            "if=pflash,format=raw,unit=1,file=/tmp/run/OVMF_VARS.fd"
-        ));
-        assert!(has_pair(
-            &args,
-            "-drive",
-            "if=none,id=stick,format=raw,cache=unsafe,file=/tmp/run,,1/disk.raw"
-        ));
+        assert_uses_the_run_s_variables_and_stick(&args);
         assert!(has_pair(&args, "-serial", "file:/tmp/run-again/serial.log"));
     }
 
