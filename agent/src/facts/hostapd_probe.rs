@@ -65,7 +65,7 @@ pub fn accepts(host: &dyn Host, program: &str, line: &str) -> Result<bool, Probe
         return Err(ProbeError::NoSystem);
     }
     let dir = private_dir()?;
-    let path = dir.join("hostapd.conf");
+    let path = dir.path().join("hostapd.conf");
     let answer = host
         .write_atomic(&path, probe_config(line).as_bytes(), 0o600)
         .map_err(ProbeError::Write)
@@ -78,8 +78,8 @@ pub fn accepts(host: &dyn Host, program: &str, line: &str) -> Result<bool, Probe
             tracing::warn!("removing hostapd's probe configuration: {e}");
         }
     }
-    if let Err(e) = std::fs::remove_dir(&dir) {
-        tracing::warn!("removing {}: {e}", dir.display());
+    if let Err(e) = dir.close() {
+        tracing::warn!("removing hostapd's probe directory: {e}");
     }
     match answer? {
         None => Err(ProbeError::NoSystem),
@@ -132,27 +132,18 @@ fn probe_config(line: &str) -> String {
     )
 }
 
-/// A new directory only this user can enter: the agent runs as root, and
-/// a shared temporary directory may hold anyone's links under a guessable
-/// name. Creating it fails rather than reuse what is there.
-fn private_dir() -> Result<PathBuf, ProbeError> {
-    use std::os::unix::fs::DirBuilderExt;
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or_default();
-    let path = std::env::temp_dir().join(format!(
-        "softap-hostapd-probe-{}-{nanos}",
-        std::process::id()
-    ));
-    std::fs::DirBuilder::new()
-        .mode(0o700)
-        .create(&path)
+/// A new directory only this user can enter (mode 0700, a name nobody
+/// chose before): the agent runs as root, and a shared temporary directory
+/// may hold anyone's links under a guessable name.
+fn private_dir() -> Result<tempfile::TempDir, ProbeError> {
+    let parent = std::env::temp_dir();
+    tempfile::Builder::new()
+        .prefix("softap-hostapd-probe-")
+        .tempdir_in(&parent)
         .map_err(|source| ProbeError::Dir {
-            path: path.clone(),
+            path: parent,
             source,
-        })?;
-    Ok(path)
+        })
 }
 
 #[cfg(test)]
