@@ -67,15 +67,21 @@ pub fn run_env(args: &[&str], env: &[(&str, &str)]) -> Result<String, CmdError> 
     if out.status.success() {
         Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     } else {
-        let mut stderr = String::from_utf8_lossy(&out.stderr).trim().to_string();
-        if stderr.is_empty() {
-            stderr = String::from_utf8_lossy(&out.stdout).trim().to_string();
-        }
-        Err(CmdError::Failed {
-            cmd,
-            status: out.status,
-            stderr,
-        })
+        Err(failed(cmd, out.status, &out.stdout, &out.stderr))
+    }
+}
+
+/// A run that exited with a failure: what it said on standard error, else
+/// on standard output (some programs report their trouble there).
+fn failed(cmd: String, status: ExitStatus, stdout: &[u8], stderr: &[u8]) -> CmdError {
+    let mut said = String::from_utf8_lossy(stderr).trim().to_string();
+    if said.is_empty() {
+        said = String::from_utf8_lossy(stdout).trim().to_string();
+    }
+    CmdError::Failed {
+        cmd,
+        status,
+        stderr: said,
     }
 }
 
@@ -122,23 +128,13 @@ pub fn run_bounded(args: &[&str], timeout: Duration) -> Result<String, CmdError>
         });
     };
     let collect = |h: Option<std::thread::JoinHandle<Vec<u8>>>| {
-        h.and_then(|h| h.join().ok())
-            .map(|b| String::from_utf8_lossy(&b).into_owned())
-            .unwrap_or_default()
+        h.and_then(|h| h.join().ok()).unwrap_or_default()
     };
     let (out, err) = (collect(stdout), collect(stderr));
     if status.success() {
-        return Ok(out);
+        return Ok(String::from_utf8_lossy(&out).into_owned());
     }
-    let mut stderr = err.trim().to_string();
-    if stderr.is_empty() {
-        stderr = out.trim().to_string();
-    }
-    Err(CmdError::Failed {
-        cmd,
-        status,
-        stderr,
-    })
+    Err(failed(cmd, status, &out, &err))
 }
 
 /// Reads a pipe to its end on a thread of its own.
