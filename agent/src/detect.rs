@@ -94,16 +94,8 @@ pub fn describe(f: &Facts) -> String {
             d.missing_firmware.join(", ")
         );
     }
-    if let Some(accepted) = f.hostapd.ieee80211be {
-        let _ = writeln!(
-            s,
-            "hostapd: {} ieee80211be (802.11be)",
-            if accepted {
-                "accepts"
-            } else {
-                "does not accept"
-            }
-        );
+    if let Some(said) = f.hostapd.ieee80211be_text() {
+        let _ = writeln!(s, "hostapd: {said}");
     }
     for i in &f.interfaces {
         let _ = writeln!(

@@ -107,28 +107,20 @@ pub fn hostapd() -> HostapdFacts {
     ASKED
         .get_or_init(|| {
             let host = crate::host::Linux::new();
-            let ieee80211be = match hostapd_probe::ieee80211be(&host, hostapd_probe::PROGRAM) {
-                Ok(accepted) => {
-                    tracing::info!(
-                        "{} {} ieee80211be (802.11be)",
-                        hostapd_probe::PROGRAM,
-                        if accepted {
-                            "accepts"
-                        } else {
-                            "does not accept"
-                        }
-                    );
-                    Some(accepted)
-                }
-                Err(e) => {
-                    tracing::warn!(
-                        "whether {} accepts ieee80211be: {e}",
-                        hostapd_probe::PROGRAM
-                    );
-                    None
-                }
+            let asked = HostapdFacts {
+                ieee80211be: hostapd_probe::ieee80211be(&host, hostapd_probe::PROGRAM)
+                    .map_err(|e| {
+                        tracing::warn!(
+                            "whether {} accepts ieee80211be: {e}",
+                            hostapd_probe::PROGRAM
+                        );
+                    })
+                    .ok(),
             };
-            HostapdFacts { ieee80211be }
+            if let Some(said) = asked.ieee80211be_text() {
+                tracing::info!("{} {said}", hostapd_probe::PROGRAM);
+            }
+            asked
         })
         .clone()
 }

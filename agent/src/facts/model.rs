@@ -63,6 +63,19 @@ impl HostapdFacts {
     pub fn is_empty(&self) -> bool {
         self.ieee80211be.is_none()
     }
+
+    /// "accepts ieee80211be (802.11be)" or "does not accept ...", when
+    /// hostapd was asked.
+    pub fn ieee80211be_text(&self) -> Option<String> {
+        self.ieee80211be.map(|accepted| {
+            let verb = if accepted {
+                "accepts"
+            } else {
+                "does not accept"
+            };
+            format!("{verb} ieee80211be (802.11be)")
+        })
+    }
 }
 
 /// One access point of a scan.
