@@ -13,9 +13,11 @@ use std::collections::BTreeSet;
 use crate::facts::{Facts, IfType};
 use crate::host::Host;
 
-/// How long one scan may take: a passive scan of every 2.4 and 5 GHz
-/// channel takes a few seconds on real cards.
-const SCAN_SECONDS: &str = "20";
+/// How long one scan may take before `iw` is killed: a passive scan of
+/// every 2.4 and 5 GHz channel takes a few seconds on real cards and 9 s
+/// on hwsim under emulation here, where a slower machine may take three
+/// times that; the bound only ends a scan that hangs.
+const SCAN_SECONDS: &str = "60";
 
 /// The station interfaces to scan on, one per radio: radios whose domain
 /// the kernel sets, with no country applied, that serve no AP yet (a scan
@@ -186,7 +188,7 @@ mod tests {
     /// A link that was down: up for the scan, down again after.
     const UP_SCAN_DOWN: [&str; 3] = [
         "ip link set dev wlan0 up",
-        "timeout 20 iw dev wlan0 scan",
+        "timeout 60 iw dev wlan0 scan",
         "ip link set dev wlan0 down",
     ];
 
@@ -209,10 +211,10 @@ mod tests {
             "4: wlan0: <NO-CARRIER,BROADCAST,MULTICAST,UP> mtu 1500 state DOWN\n",
         );
         scan(&host, &["wlan0".into()]).restore(&host);
-        assert_eq!(host.commands(), ["timeout 20 iw dev wlan0 scan"]);
+        assert_eq!(host.commands(), ["timeout 60 iw dev wlan0 scan"]);
 
         let host =
-            Fake::new(dir.path()).fail(crate::host::fake::Fault::Command("timeout 20 iw".into()));
+            Fake::new(dir.path()).fail(crate::host::fake::Fault::Command("timeout 60 iw".into()));
         scan(&host, &["wlan0".into()]).restore(&host);
         assert_eq!(host.commands(), UP_SCAN_DOWN);
     }
